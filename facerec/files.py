@@ -1,0 +1,86 @@
+"""Finding photos in folders and fingerprinting files, robust to links, loops and vanishing folders."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from .imaging import IMAGE_EXTENSIONS
+
+log = logging.getLogger(__name__)
+
+OnError = Callable[[str, str], None]
+
+
+def is_image_name(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def iter_image_files(folder: str | os.PathLike, recursive: bool = True, on_error: OnError | None = None) -> Iterator[Path]:
+    """Yield image files under ``folder`` in a stable (sorted) order.
+
+    Symbolic links are followed, but each real directory is visited once (no loops). A dangling link,
+    an unreadable directory or a folder deleted during the walk is reported through
+    ``on_error(path, reason)`` and skipped.
+    """
+    report = on_error or (lambda p, r: log.warning("%s: %s", p, r))
+    root = Path(folder)
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root}: not a folder")
+    seen: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        directory = stack.pop()
+        try:
+            st = directory.stat()
+            key = (st.st_dev, st.st_ino)
+            if key in seen:
+                report(str(directory), "symbolic link loop or repeated folder; skipped")
+                continue
+            seen.add(key)
+            with os.scandir(directory) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except FileNotFoundError:
+            report(str(directory), "folder disappeared during the scan")
+            continue
+        except OSError as exc:
+            report(str(directory), f"cannot read folder ({exc.strerror or exc})")
+            continue
+        subdirs = []
+        for entry in entries:
+            path = Path(entry.path)
+            try:
+                if entry.is_dir(follow_symlinks=True):
+                    if recursive:
+                        subdirs.append(path)
+                    continue
+                if not is_image_name(entry.name):
+                    continue
+                if entry.is_symlink() and not path.exists():
+                    report(str(path), "dangling symbolic link")
+                    continue
+            except OSError as exc:
+                report(str(path), f"cannot inspect ({exc.strerror or exc})")
+                continue
+            yield path
+        stack.extend(reversed(subdirs))
+
+
+def file_digest(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """A content fingerprint (BLAKE2b-128 hex) used to notice changed or moved files."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

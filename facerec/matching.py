@@ -1,0 +1,99 @@
+"""Open-set identification: each query face gets the nearest enrolled person, or ``None`` (unknown).
+
+Distances are cosine distances between unit vectors (``1 - cos``, 0 = identical, 2 = opposite). A person's
+distance to a query is the distance to their nearest sample. A face is named only when that distance is
+at most the threshold; the threshold is calibrated for searching a gallery (see ``evaluation.openset``),
+which is stricter than the 1:1 threshold from LFW pairs, because a stranger gets one chance per sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Candidate:
+    person_id: int
+    name: str
+    distance: float
+
+
+@dataclass
+class Match:
+    person_id: int | None
+    name: str | None
+    distance: float
+    """Distance to the nearest person (even when above the threshold); ``inf`` with an empty gallery."""
+    candidates: list[Candidate] = field(default_factory=list)
+
+    @property
+    def known(self) -> bool:
+        return self.person_id is not None
+
+
+class GalleryIndex:
+    """Enrolled samples of one model in memory; exact search with one matrix product.
+
+    Rows are kept grouped by person so the per-person minimum is a single ``np.minimum.reduceat``.
+    """
+
+    def __init__(self, embeddings: np.ndarray, person_ids: np.ndarray, names: dict[int, str], model_id: str):
+        embeddings = np.asarray(embeddings, dtype=np.float32).reshape(len(person_ids), -1) if len(person_ids) else np.zeros((0, 0), np.float32)
+        person_ids = np.asarray(person_ids, dtype=np.int64)
+        order = np.argsort(person_ids, kind="stable")
+        self.embeddings = np.ascontiguousarray(embeddings[order])
+        self.sample_person = person_ids[order]
+        self.names = dict(names)
+        self.model_id = model_id
+        if len(self.sample_person):
+            starts = np.flatnonzero(np.r_[True, self.sample_person[1:] != self.sample_person[:-1]])
+        else:
+            starts = np.zeros(0, np.int64)
+        self._starts = starts
+        self.person_ids = self.sample_person[starts] if len(starts) else np.zeros(0, np.int64)
+
+    @classmethod
+    def empty(cls, model_id: str = "") -> "GalleryIndex":
+        return cls(np.zeros((0, 0), np.float32), np.zeros(0, np.int64), {}, model_id)
+
+    def __len__(self) -> int:
+        return len(self.sample_person)
+
+    @property
+    def num_people(self) -> int:
+        return len(self.person_ids)
+
+    def person_distances(self, queries: np.ndarray) -> np.ndarray:
+        """M x P matrix: distance of each query to each person's nearest sample (columns follow ``person_ids``)."""
+        q = np.asarray(queries, dtype=np.float32).reshape(-1, self.embeddings.shape[1] if len(self) else 0)
+        sims = q @ self.embeddings.T
+        best = np.maximum.reduceat(sims, self._starts, axis=1)
+        return 1.0 - best
+
+    def search(self, queries: np.ndarray, threshold: float, top_k: int = 3) -> list[Match]:
+        """Identify each query vector: nearest person within ``threshold``, else unknown; plus top-k candidates."""
+        queries = np.asarray(queries, dtype=np.float32)
+        if queries.ndim == 1:
+            queries = queries[None]
+        if len(self) == 0:
+            return [Match(None, None, float("inf")) for _ in range(len(queries))]
+        dist = self.person_distances(queries)
+        k = min(max(1, top_k), dist.shape[1])
+        matches = []
+        for row in dist:
+            idx = np.argpartition(row, k - 1)[:k] if k < len(row) else np.arange(len(row))
+            idx = idx[np.argsort(row[idx])]
+            cands = [Candidate(int(self.person_ids[i]), self.names.get(int(self.person_ids[i]), "?"), float(row[i])) for i in idx]
+            best = cands[0]
+            if best.distance <= threshold:
+                matches.append(Match(best.person_id, best.name, best.distance, cands))
+            else:
+                matches.append(Match(None, None, best.distance, cands))
+        return matches
+
+
+def cosine_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine distance between unit vectors."""
+    return 1.0 - np.sum(np.asarray(a, np.float32) * np.asarray(b, np.float32), axis=-1)

@@ -1,0 +1,156 @@
+"""``FaceAnalyzer``: the one facade that detects, aligns, embeds and identifies faces.
+
+The CLI, the tagger, the GUI's live view and the benchmarks all go through it::
+
+    analyzer = FaceAnalyzer(Settings())
+    faces = analyzer.analyze("photo.jpg", gallery=store.gallery_index(analyzer.model_id))
+    for face in faces:
+        print(face.box, face.match.name if face.match.known else "unknown", face.match.distance)
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from .alignment import align_many
+from .config import Settings
+from .detection import DetectedFace, MTCNNDetector
+from .imaging import LoadedImage, load_image
+from .matching import GalleryIndex, Match
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Face:
+    """One face found in an image; coordinates are in the original (full-resolution, upright) image."""
+
+    box: np.ndarray
+    score: float
+    landmarks: np.ndarray
+    embedding: np.ndarray | None = None
+    chip: np.ndarray | None = None
+    """The aligned face (embedder input size), kept when asked for (thumbnails, enrolment)."""
+    match: Match | None = None
+
+    @property
+    def area(self) -> float:
+        return float(max(0.0, self.box[2] - self.box[0]) * max(0.0, self.box[3] - self.box[1]))
+
+    def to_dict(self) -> dict:
+        d = {"box": [round(float(v), 1) for v in self.box], "score": round(float(self.score), 4)}
+        if self.match is not None:
+            d["person"] = self.match.name
+            d["distance"] = None if not np.isfinite(self.match.distance) else round(float(self.match.distance), 4)
+        return d
+
+
+_threads_lock = threading.Lock()
+_threads_set: int | None = None
+
+
+def set_threads(n: int) -> None:
+    """Limit torch and OpenCV to ``n`` CPU threads (once per process)."""
+    global _threads_set
+    with _threads_lock:
+        if _threads_set == n:
+            return
+        import cv2
+        import torch
+
+        torch.set_num_threads(max(1, n))
+        cv2.setNumThreads(max(1, n))
+        _threads_set = n
+
+
+class FaceAnalyzer:
+    """Owns a detector and an embedder (both loaded lazily) and runs the whole pipeline."""
+
+    def __init__(self, settings: Settings | None = None, embedder=None, detector: MTCNNDetector | None = None, weights: str | None = None):
+        self.settings = settings or Settings()
+        self._embedder = embedder
+        self._weights = weights
+        self.detector = detector or MTCNNDetector(self.settings.detector, device=self.settings.device)
+        self._lock = threading.Lock()
+        set_threads(self.settings.threads)
+
+    # -- models -----------------------------------------------------------------------------------
+    @property
+    def embedder(self):
+        with self._lock:
+            if self._embedder is None:
+                from .embedders import load_embedder
+
+                self._embedder = load_embedder(self.settings.model, weights=self._weights)
+            return self._embedder
+
+    @property
+    def model_id(self) -> str:
+        return self.embedder.model_id
+
+    @property
+    def threshold(self) -> float:
+        """The identification threshold in force: the user's setting, else the model's calibrated default."""
+        return float(self.settings.threshold) if self.settings.threshold is not None else float(self.embedder.default_threshold)
+
+    # -- steps ------------------------------------------------------------------------------------
+    def load(self, path: str | os.PathLike) -> LoadedImage:
+        return load_image(path, max_side=self.settings.decode_max_side, max_pixels=self.settings.max_pixels)
+
+    def detect(self, image: LoadedImage) -> list[DetectedFace]:
+        """Faces in the image's array coordinates."""
+        return self.detector.detect(image.rgb)
+
+    def embed_faces(self, image: LoadedImage, detected: list[DetectedFace]) -> tuple[np.ndarray, np.ndarray]:
+        """Aligned chips and their embeddings for faces detected in ``image``."""
+        chips = align_many(image.rgb, [d.landmarks for d in detected], self.embedder.template)
+        return chips, self.embedder.embed(chips)
+
+    def identify(self, embeddings: np.ndarray, gallery: GalleryIndex | None, top_k: int | None = None) -> list[Match]:
+        if gallery is None:
+            gallery = GalleryIndex.empty(self.model_id)
+        if len(gallery) and gallery.model_id != self.model_id:
+            raise ValueError(f"gallery holds {gallery.model_id} vectors but the embedder is {self.model_id}")
+        return gallery.search(embeddings, self.threshold, top_k or self.settings.top_k)
+
+    def analyze(
+        self,
+        image: LoadedImage | str | os.PathLike | np.ndarray,
+        gallery: GalleryIndex | None = None,
+        keep_chips: bool = False,
+        detected: list[DetectedFace] | None = None,
+    ) -> list[Face]:
+        """Detect, align, embed and (with a gallery) identify every face in an image, path or RGB array."""
+        if isinstance(image, np.ndarray):
+            image = LoadedImage.from_array(image)
+        elif not isinstance(image, LoadedImage):
+            image = self.load(image)
+        if detected is None:
+            detected = self.detect(image)
+        if not detected:
+            return []
+        chips, emb = self.embed_faces(image, detected)
+        matches = self.identify(emb, gallery) if gallery is not None else [None] * len(detected)
+        s = image.scale
+        return [
+            Face(d.box * s, d.score, d.landmarks * s, emb[i], chips[i] if keep_chips else None, matches[i])
+            for i, d in enumerate(detected)
+        ]
+
+
+def chip_thumbnail(chip: np.ndarray, size: int = 96, quality: int = 85) -> bytes:
+    """A small JPEG of an aligned face chip, stored with enrolment samples."""
+    from PIL import Image
+
+    img = Image.fromarray(np.asarray(chip, dtype=np.uint8))
+    if img.size[0] != size:
+        img = img.resize((size, size), Image.BILINEAR)
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()

@@ -1,0 +1,624 @@
+"""The gallery and library database: one SQLite file (WAL, foreign keys, versioned schema).
+
+Tables: ``people``; ``samples`` (enrolment embeddings with model id, source path and hash, box, thumbnail);
+``photos`` (scanned files with size, mtime, content hash, error); ``faces`` (detections in photos with
+box, landmarks, score, embedding, assigned person and status auto / confirmed / rejected / unknown).
+
+Every change is one transaction. Deleting a person erases their samples and thumbnails (``secure_delete``
+overwrites the freed pages, and the WAL is checkpointed) and clears their face assignments.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import StoreError
+from .matching import GalleryIndex
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+FACE_STATUSES = ("auto", "confirmed", "rejected", "unknown")
+
+_SCHEMA_V1 = """
+CREATE TABLE people (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE photos (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    content_hash TEXT,
+    width INTEGER,
+    height INTEGER,
+    model_id TEXT,
+    error TEXT,
+    scanned_at REAL NOT NULL
+);
+CREATE TABLE faces (
+    id INTEGER PRIMARY KEY,
+    photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+    box TEXT NOT NULL,
+    landmarks TEXT,
+    score REAL NOT NULL,
+    model_id TEXT NOT NULL,
+    embedding BLOB NOT NULL,
+    person_id INTEGER REFERENCES people(id) ON DELETE SET NULL,
+    distance REAL,
+    status TEXT NOT NULL DEFAULT 'unknown' CHECK (status IN ('auto', 'confirmed', 'rejected', 'unknown'))
+);
+CREATE INDEX faces_photo ON faces(photo_id);
+CREATE INDEX faces_person ON faces(person_id, status);
+CREATE TABLE samples (
+    id INTEGER PRIMARY KEY,
+    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    model_id TEXT NOT NULL,
+    embedding BLOB NOT NULL,
+    source_path TEXT,
+    source_hash TEXT,
+    box TEXT,
+    thumbnail BLOB,
+    face_id INTEGER REFERENCES faces(id) ON DELETE SET NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX samples_person ON samples(person_id);
+CREATE INDEX samples_model ON samples(model_id);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+"""Schema version -> SQL that brings version-1 to it. Add an entry (and a test) for every change."""
+
+
+@dataclass
+class Person:
+    id: int
+    name: str
+    sample_count: int = 0
+    face_count: int = 0
+
+
+@dataclass
+class Sample:
+    id: int
+    person_id: int
+    model_id: str
+    source_path: str | None
+    box: list[float] | None
+    thumbnail: bytes | None
+    created_at: float
+
+
+@dataclass
+class PhotoRecord:
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    content_hash: str | None
+    width: int | None
+    height: int | None
+    model_id: str | None
+    error: str | None
+
+
+@dataclass
+class FaceRecord:
+    id: int
+    photo_id: int
+    path: str
+    box: list[float]
+    score: float
+    person_id: int | None
+    person: str | None
+    distance: float | None
+    status: str
+    landmarks: list[list[float]] | None = None
+
+
+@dataclass
+class NewFace:
+    """A detected face ready to be stored with its photo."""
+
+    box: Sequence[float]
+    landmarks: Sequence[Sequence[float]] | None
+    score: float
+    embedding: np.ndarray
+    person_id: int | None
+    distance: float | None
+
+
+def _blob(vec: np.ndarray) -> bytes:
+    return np.asarray(vec, dtype="<f4").tobytes()
+
+
+def _vec(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype="<f4")
+
+
+class GalleryStore:
+    """Thread-safe access to one gallery database (one connection per thread)."""
+
+    def __init__(self, path: str | os.PathLike, busy_timeout_s: float = 30.0):
+        self.path = Path(path)
+        self.busy_timeout_s = busy_timeout_s
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            os.chmod(self.path, 0o600)
+        self._migrate()
+
+    # -- connections and transactions -------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA secure_delete=ON")
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (BEGIN IMMEDIATE, retried while another process holds the lock)."""
+        conn = self._conn()
+        if conn.in_transaction:  # nested: join the outer transaction
+            yield conn
+            return
+        deadline = time.monotonic() + self.busy_timeout_s
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                    raise StoreError(f"{self.path}: database is busy ({exc})") from None
+                time.sleep(0.05)
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._all_lock:
+            for conn in self._all:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    def __enter__(self) -> "GalleryStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def schema_version(self) -> int:
+        return int(self._conn().execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        conn = self._conn()
+        try:
+            version = self.schema_version()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not a facerec gallery database ({exc})") from None
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: schema version {version} is newer than this facerec supports ({SCHEMA_VERSION}); upgrade facerec"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            with self.transaction():
+                for statement in _split_sql(MIGRATIONS[target]):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={target}")
+            log.info("%s: migrated gallery schema to version %d", self.path, target)
+
+    def integrity_check(self) -> str:
+        return str(self._conn().execute("PRAGMA integrity_check").fetchone()[0])
+
+    # -- people -----------------------------------------------------------------------------------
+    def add_person(self, name: str) -> Person:
+        name = _clean_name(name)
+        now = time.time()
+        with self.transaction() as conn:
+            row = conn.execute("SELECT id, name FROM people WHERE name = ?", (name,)).fetchone()
+            if row:
+                return Person(row["id"], row["name"])
+            cur = conn.execute("INSERT INTO people(name, created_at, updated_at) VALUES (?, ?, ?)", (name, now, now))
+            return Person(int(cur.lastrowid), name)
+
+    def find_person(self, name_or_id: str | int) -> Person | None:
+        conn = self._conn()
+        if isinstance(name_or_id, int):
+            row = conn.execute("SELECT id, name FROM people WHERE id = ?", (name_or_id,)).fetchone()
+        else:
+            row = conn.execute("SELECT id, name FROM people WHERE name = ?", (name_or_id.strip(),)).fetchone()
+        return Person(row["id"], row["name"]) if row else None
+
+    def get_person(self, name_or_id: str | int) -> Person:
+        person = self.find_person(name_or_id)
+        if person is None:
+            raise StoreError(f"no person named {name_or_id!r} in the gallery")
+        return person
+
+    def list_people(self, model_id: str | None = None) -> list[Person]:
+        rows = self._conn().execute(
+            """SELECT p.id, p.name,
+                      (SELECT COUNT(*) FROM samples s WHERE s.person_id = p.id AND (? IS NULL OR s.model_id = ?)) AS n,
+                      (SELECT COUNT(*) FROM faces f WHERE f.person_id = p.id AND f.status IN ('auto', 'confirmed')) AS nf
+               FROM people p ORDER BY p.name COLLATE NOCASE""",
+            (model_id, model_id),
+        ).fetchall()
+        return [Person(r["id"], r["name"], r["n"], r["nf"]) for r in rows]
+
+    def rename_person(self, old: str | int, new: str) -> Person:
+        new = _clean_name(new)
+        with self.transaction() as conn:
+            person = self.get_person(old)
+            clash = self.find_person(new)
+            if clash and clash.id != person.id:
+                raise StoreError(f"cannot rename {person.name!r} to {new!r}: that name is taken (merge them instead)")
+            conn.execute("UPDATE people SET name = ?, updated_at = ? WHERE id = ?", (new, time.time(), person.id))
+            return Person(person.id, new)
+
+    def merge_people(self, source: str | int, target: str | int) -> Person:
+        """Move every sample and face of ``source`` to ``target`` and delete ``source``."""
+        with self.transaction() as conn:
+            src, dst = self.get_person(source), self.get_person(target)
+            if src.id == dst.id:
+                raise StoreError(f"cannot merge {src.name!r} into itself")
+            conn.execute("UPDATE samples SET person_id = ? WHERE person_id = ?", (dst.id, src.id))
+            conn.execute("UPDATE faces SET person_id = ? WHERE person_id = ?", (dst.id, src.id))
+            conn.execute("DELETE FROM people WHERE id = ?", (src.id,))
+            conn.execute("UPDATE people SET updated_at = ? WHERE id = ?", (time.time(), dst.id))
+            return dst
+
+    def delete_person(self, name_or_id: str | int) -> Person:
+        """Erase a person: their samples (embeddings, thumbnails) and their face assignments."""
+        with self.transaction() as conn:
+            person = self.get_person(name_or_id)
+            conn.execute("DELETE FROM samples WHERE person_id = ?", (person.id,))
+            conn.execute(
+                "UPDATE faces SET person_id = NULL, distance = NULL, status = 'unknown' WHERE person_id = ?", (person.id,)
+            )
+            conn.execute("DELETE FROM people WHERE id = ?", (person.id,))
+        self.checkpoint()
+        return person
+
+    def checkpoint(self) -> None:
+        """Fold the WAL into the main file and truncate it (so erased data leaves the WAL too)."""
+        with contextlib.suppress(sqlite3.Error):
+            self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    # -- samples ----------------------------------------------------------------------------------
+    def add_sample(
+        self,
+        person: str | int,
+        embedding: np.ndarray,
+        model_id: str,
+        source_path: str | None = None,
+        source_hash: str | None = None,
+        box: Sequence[float] | None = None,
+        thumbnail: bytes | None = None,
+        face_id: int | None = None,
+        create: bool = True,
+    ) -> int:
+        """Add one enrolment sample; with ``create`` a new name makes a new person. Returns the sample id."""
+        with self.transaction() as conn:
+            found = self.find_person(person)
+            if found is None:
+                if not create or isinstance(person, int):
+                    raise StoreError(f"no person named {person!r} in the gallery")
+                found = self.add_person(person)
+            if source_hash is not None:
+                dup = conn.execute(
+                    "SELECT id FROM samples WHERE person_id = ? AND model_id = ? AND source_hash = ? AND box IS ?",
+                    (found.id, model_id, source_hash, json.dumps(_round_box(box)) if box is not None else None),
+                ).fetchone()
+                if dup:
+                    return int(dup["id"])
+            cur = conn.execute(
+                """INSERT INTO samples(person_id, model_id, embedding, source_path, source_hash, box, thumbnail, face_id, created_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    found.id,
+                    model_id,
+                    _blob(embedding),
+                    source_path,
+                    source_hash,
+                    json.dumps(_round_box(box)) if box is not None else None,
+                    thumbnail,
+                    face_id,
+                    time.time(),
+                ),
+            )
+            conn.execute("UPDATE people SET updated_at = ? WHERE id = ?", (time.time(), found.id))
+            return int(cur.lastrowid)
+
+    def list_samples(self, person: str | int) -> list[Sample]:
+        p = self.get_person(person)
+        rows = self._conn().execute(
+            "SELECT id, person_id, model_id, source_path, box, thumbnail, created_at FROM samples WHERE person_id = ? ORDER BY id",
+            (p.id,),
+        ).fetchall()
+        return [
+            Sample(r["id"], r["person_id"], r["model_id"], r["source_path"], json.loads(r["box"]) if r["box"] else None, r["thumbnail"], r["created_at"])
+            for r in rows
+        ]
+
+    def remove_sample(self, sample_id: int) -> None:
+        with self.transaction() as conn:
+            cur = conn.execute("DELETE FROM samples WHERE id = ?", (sample_id,))
+            if cur.rowcount == 0:
+                raise StoreError(f"no sample with id {sample_id}")
+
+    def sample_models(self) -> dict[str, int]:
+        rows = self._conn().execute("SELECT model_id, COUNT(*) FROM samples GROUP BY model_id").fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def gallery_index(self, model_id: str) -> GalleryIndex:
+        """All samples of one model as an in-memory search index."""
+        rows = self._conn().execute(
+            "SELECT s.person_id, s.embedding, p.name FROM samples s JOIN people p ON p.id = s.person_id WHERE s.model_id = ?",
+            (model_id,),
+        ).fetchall()
+        if not rows:
+            return GalleryIndex.empty(model_id)
+        emb = np.stack([_vec(r["embedding"]) for r in rows])
+        pids = np.array([r["person_id"] for r in rows], dtype=np.int64)
+        names = {r["person_id"]: r["name"] for r in rows}
+        return GalleryIndex(emb, pids, names, model_id)
+
+    # -- photos and faces -------------------------------------------------------------------------
+    def get_photo(self, path: str) -> PhotoRecord | None:
+        row = self._conn().execute("SELECT * FROM photos WHERE path = ?", (path,)).fetchone()
+        return _photo(row) if row else None
+
+    def save_photo(
+        self,
+        path: str,
+        size: int,
+        mtime_ns: int,
+        content_hash: str | None,
+        width: int | None,
+        height: int | None,
+        model_id: str | None,
+        faces: Sequence[NewFace] = (),
+        error: str | None = None,
+    ) -> int:
+        """Store one scanned photo and its faces atomically, replacing an earlier scan of the same path.
+
+        Faces the user confirmed or rejected in an earlier scan keep their decision when the same face
+        (same box, within a few pixels) is found again.
+        """
+        with self.transaction() as conn:
+            old = conn.execute("SELECT id FROM photos WHERE path = ?", (path,)).fetchone()
+            decided: list[tuple[list[float], int | None, str]] = []
+            if old:
+                for r in conn.execute(
+                    "SELECT box, person_id, status FROM faces WHERE photo_id = ? AND status IN ('confirmed', 'rejected')", (old["id"],)
+                ):
+                    decided.append((json.loads(r["box"]), r["person_id"], r["status"]))
+                conn.execute(
+                    """UPDATE photos SET size = ?, mtime_ns = ?, content_hash = ?, width = ?, height = ?, model_id = ?,
+                       error = ?, scanned_at = ? WHERE id = ?""",
+                    (size, mtime_ns, content_hash, width, height, model_id, error, time.time(), old["id"]),
+                )
+                photo_id = int(old["id"])
+                conn.execute("DELETE FROM faces WHERE photo_id = ?", (photo_id,))
+            else:
+                cur = conn.execute(
+                    """INSERT INTO photos(path, size, mtime_ns, content_hash, width, height, model_id, error, scanned_at)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    (path, size, mtime_ns, content_hash, width, height, model_id, error, time.time()),
+                )
+                photo_id = int(cur.lastrowid)
+            for face in faces:
+                box = _round_box(face.box)
+                person_id, status, distance = face.person_id, ("auto" if face.person_id is not None else "unknown"), face.distance
+                for dbox, dperson, dstatus in decided:
+                    if _same_box(box, dbox):
+                        person_id, status = dperson, dstatus
+                        break
+                conn.execute(
+                    """INSERT INTO faces(photo_id, box, landmarks, score, model_id, embedding, person_id, distance, status)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    (
+                        photo_id,
+                        json.dumps(box),
+                        json.dumps(np.round(np.asarray(face.landmarks, dtype=float), 2).tolist()) if face.landmarks is not None else None,
+                        float(face.score),
+                        model_id,
+                        _blob(face.embedding),
+                        person_id,
+                        None if distance is None or not np.isfinite(distance) else float(distance),
+                        status,
+                    ),
+                )
+            return photo_id
+
+    def photo_faces(self, path: str) -> list[FaceRecord]:
+        return self.faces(where="ph.path = ?", params=(path,))
+
+    def faces(
+        self,
+        person: str | int | None = None,
+        status: str | Sequence[str] | None = None,
+        where: str | None = None,
+        params: Sequence = (),
+        limit: int | None = None,
+    ) -> list[FaceRecord]:
+        """Faces with their photo path and assigned person, filtered by person and/or status."""
+        clauses, args = [], []
+        if person is not None:
+            clauses.append("f.person_id = ?")
+            args.append(self.get_person(person).id)
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            clauses.append(f"f.status IN ({','.join('?' * len(statuses))})")
+            args.extend(statuses)
+        if where:
+            clauses.append(where)
+            args.extend(params)
+        sql = """SELECT f.id, f.photo_id, ph.path, f.box, f.landmarks, f.score, f.person_id, p.name, f.distance, f.status
+                 FROM faces f JOIN photos ph ON ph.id = f.photo_id LEFT JOIN people p ON p.id = f.person_id"""
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY ph.path, f.id"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [
+            FaceRecord(
+                r["id"], r["photo_id"], r["path"], json.loads(r["box"]), r["score"], r["person_id"],
+                r["name"] if r["status"] in ("auto", "confirmed") else None, r["distance"], r["status"],
+                json.loads(r["landmarks"]) if r["landmarks"] else None,
+            )
+            for r in self._conn().execute(sql, args).fetchall()
+        ]
+
+    def face_embeddings(self, face_ids: Sequence[int]) -> np.ndarray:
+        conn = self._conn()
+        out = []
+        for fid in face_ids:
+            row = conn.execute("SELECT embedding FROM faces WHERE id = ?", (fid,)).fetchone()
+            if row is None:
+                raise StoreError(f"no face with id {fid}")
+            out.append(_vec(row["embedding"]))
+        return np.stack(out) if out else np.zeros((0, 0), np.float32)
+
+    def set_face(self, face_id: int, status: str, person: str | int | None = None) -> None:
+        """Record the user's decision on a face: confirm (as ``person``), reject the suggestion, or mark unknown."""
+        if status not in FACE_STATUSES:
+            raise StoreError(f"unknown face status {status!r}")
+        with self.transaction() as conn:
+            row = conn.execute("SELECT person_id FROM faces WHERE id = ?", (face_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"no face with id {face_id}")
+            person_id = row["person_id"]
+            if person is not None:
+                found = self.find_person(person)
+                person_id = found.id if found else self.add_person(str(person)).id
+            if status == "confirmed" and person_id is None:
+                raise StoreError(f"face {face_id}: confirming needs a person")
+            if status == "unknown":
+                person_id = None
+            conn.execute("UPDATE faces SET status = ?, person_id = ? WHERE id = ?", (status, person_id, face_id))
+
+    def promote_confirmed(self, person: str | int, thumbnail_for=None) -> int:
+        """Turn a person's confirmed faces into enrolment samples (once each). Returns how many were added."""
+        p = self.get_person(person)
+        added = 0
+        with self.transaction() as conn:
+            rows = conn.execute(
+                """SELECT f.id, f.embedding, f.model_id, f.box, ph.path, ph.content_hash FROM faces f JOIN photos ph ON ph.id = f.photo_id
+                   WHERE f.person_id = ? AND f.status = 'confirmed'
+                   AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.face_id = f.id)""",
+                (p.id,),
+            ).fetchall()
+            for r in rows:
+                thumb = thumbnail_for(r["path"], json.loads(r["box"])) if thumbnail_for else None
+                self.add_sample(p.id, _vec(r["embedding"]), r["model_id"], r["path"], r["content_hash"], json.loads(r["box"]), thumb, r["id"])
+                added += 1
+        return added
+
+    def rematch(self, index: GalleryIndex, threshold: float) -> int:
+        """Re-run identification for faces the user has not decided on (auto/unknown) of the index's model."""
+        rows = self._conn().execute(
+            "SELECT id, embedding, person_id, status FROM faces WHERE model_id = ? AND status IN ('auto', 'unknown')",
+            (index.model_id,),
+        ).fetchall()
+        if not rows:
+            return 0
+        emb = np.stack([_vec(r["embedding"]) for r in rows])
+        changed = 0
+        with self.transaction() as conn:
+            for start in range(0, len(rows), 4096):
+                chunk = rows[start : start + 4096]
+                for r, m in zip(chunk, index.search(emb[start : start + len(chunk)], threshold, top_k=1)):
+                    status = "auto" if m.known else "unknown"
+                    dist = float(m.distance) if np.isfinite(m.distance) else None
+                    if m.person_id != r["person_id"] or status != r["status"]:
+                        changed += 1
+                    conn.execute("UPDATE faces SET person_id = ?, status = ?, distance = ? WHERE id = ?", (m.person_id, status, dist, r["id"]))
+        return changed
+
+    def photos(self, under: str | None = None) -> list[PhotoRecord]:
+        if under:
+            prefix = under.rstrip(os.sep) + os.sep
+            rows = self._conn().execute(
+                "SELECT * FROM photos WHERE substr(path, 1, ?) = ? ORDER BY path", (len(prefix), prefix)
+            ).fetchall()
+        else:
+            rows = self._conn().execute("SELECT * FROM photos ORDER BY path").fetchall()
+        return [_photo(r) for r in rows]
+
+    def forget_photo(self, path: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM photos WHERE path = ?", (path,))
+
+    def stats(self) -> dict[str, int]:
+        conn = self._conn()
+        return {
+            "people": conn.execute("SELECT COUNT(*) FROM people").fetchone()[0],
+            "samples": conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0],
+            "photos": conn.execute("SELECT COUNT(*) FROM photos").fetchone()[0],
+            "faces": conn.execute("SELECT COUNT(*) FROM faces").fetchone()[0],
+        }
+
+
+def _split_sql(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _clean_name(name: str) -> str:
+    name = " ".join(str(name).split())
+    if not name:
+        raise StoreError("a person's name cannot be empty")
+    if len(name) > 200:
+        raise StoreError("a person's name is limited to 200 characters")
+    return name
+
+
+def _round_box(box: Sequence[float] | None) -> list[float] | None:
+    return None if box is None else [round(float(v), 1) for v in box]
+
+
+def _same_box(a: Sequence[float], b: Sequence[float], tol: float = 0.25) -> bool:
+    """Boxes overlap with IoU above ``1 - tol``."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return union > 0 and inter / union >= 1 - tol
+
+
+def _photo(r: sqlite3.Row) -> PhotoRecord:
+    return PhotoRecord(r["id"], r["path"], r["size"], r["mtime_ns"], r["content_hash"], r["width"], r["height"], r["model_id"], r["error"])

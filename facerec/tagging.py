@@ -1,0 +1,219 @@
+"""Tagging photo folders: incremental, resumable, cancellable, with progress reports.
+
+Each photo is committed in its own transaction, so an interrupted scan loses at most the photo in
+flight; a rerun skips every file whose path, size, mtime and model are unchanged. Decoding runs in a
+background thread feeding a small bounded queue, overlapping with detection and embedding.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ImageError
+from .files import file_digest, iter_image_files
+from .imaging import LoadedImage
+from .pipeline import FaceAnalyzer
+from .store import GalleryStore, NewFace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TaggedFace:
+    box: list[float]
+    person: str | None
+    distance: float | None
+    score: float
+
+    def to_dict(self) -> dict:
+        return {"box": self.box, "person": self.person, "distance": self.distance, "score": self.score}
+
+
+@dataclass
+class TagResult:
+    """The outcome for one file; ``skipped`` when it was unchanged since the last scan."""
+
+    path: str
+    faces: list[TaggedFace] = field(default_factory=list)
+    error: str | None = None
+    skipped: bool = False
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "faces": [f.to_dict() for f in self.faces], "error": self.error}
+
+
+@dataclass
+class TagProgress:
+    done: int
+    total: int
+    skipped: int
+    errors: int
+    faces: int
+    elapsed: float
+    current: str = ""
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left, estimated from the photos processed so far (skipped ones cost nearly nothing)."""
+        worked = self.done - self.skipped
+        if worked <= 0 or self.done >= self.total:
+            return None
+        return self.elapsed / worked * (self.total - self.done)
+
+
+@dataclass
+class _Loaded:
+    path: Path
+    size: int
+    mtime_ns: int
+    image: LoadedImage | None = None
+    digest: str | None = None
+    error: str | None = None
+
+
+def _records_from_store(store: GalleryStore, path: str, error: str | None) -> TagResult:
+    faces = [
+        TaggedFace(f.box, f.person, None if f.distance is None else round(f.distance, 4), round(f.score, 4))
+        for f in store.photo_faces(path)
+    ]
+    return TagResult(path, faces, error, skipped=True)
+
+
+def tag_folder(
+    folder: str | os.PathLike,
+    store: GalleryStore,
+    analyzer: FaceAnalyzer,
+    recursive: bool = True,
+    progress: Callable[[TagProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+    force: bool = False,
+    prefetch: int = 3,
+) -> Iterator[TagResult]:
+    """Detect, embed and identify every photo under ``folder``; yield one ``TagResult`` per image file.
+
+    Unreadable files yield a result with ``error`` set (and are remembered, so they are not retried
+    until they change). Stops early, between photos, when ``cancel`` is set.
+    """
+    cancel = cancel or threading.Event()
+    walk_errors: list[TagResult] = []
+
+    def on_walk_error(path: str, reason: str) -> None:
+        walk_errors.append(TagResult(path, error=reason))
+
+    files = list(iter_image_files(folder, recursive=recursive, on_error=on_walk_error))
+    model_id = analyzer.model_id
+    gallery = store.gallery_index(model_id)
+    store.rematch(gallery, analyzer.threshold)
+    total = len(files) + len(walk_errors)
+    t0 = time.monotonic()
+    counts = {"done": 0, "skipped": 0, "errors": 0, "faces": 0}
+
+    def report(current: str = "") -> None:
+        if progress:
+            progress(TagProgress(counts["done"], total, counts["skipped"], counts["errors"], counts["faces"], time.monotonic() - t0, current))
+
+    for res in walk_errors:
+        counts["done"] += 1
+        counts["errors"] += 1
+        report(res.path)
+        yield res
+
+    todo: list[_Loaded] = []
+    for path in files:
+        try:
+            st = path.stat()
+        except OSError as exc:
+            counts["done"] += 1
+            counts["errors"] += 1
+            yield TagResult(str(path), error=f"cannot access file ({exc.strerror or exc})")
+            continue
+        rec = store.get_photo(str(path))
+        if not force and rec and rec.size == st.st_size and rec.mtime_ns == st.st_mtime_ns and rec.model_id == model_id:
+            counts["done"] += 1
+            counts["skipped"] += 1
+            counts["errors"] += rec.error is not None
+            result = _records_from_store(store, str(path), rec.error)
+            counts["faces"] += len(result.faces)
+            report(str(path))
+            yield result
+            continue
+        todo.append(_Loaded(path, st.st_size, st.st_mtime_ns))
+    report()
+
+    q: queue.Queue[_Loaded | None] = queue.Queue(maxsize=max(1, prefetch))
+
+    def reader() -> None:
+        try:
+            for item in todo:
+                if cancel.is_set():
+                    break
+                try:
+                    item.image = analyzer.load(item.path)
+                    item.digest = file_digest(item.path)
+                except ImageError as exc:
+                    item.error = exc.reason
+                except OSError as exc:
+                    item.error = f"cannot read file ({exc.strerror or exc})"
+                q.put(item)
+        finally:
+            q.put(None)
+
+    thread = threading.Thread(target=reader, name="facerec-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is None:
+                break
+            if cancel.is_set():
+                continue
+            result = _tag_one(item, store, analyzer, gallery, model_id)
+            counts["done"] += 1
+            counts["errors"] += result.error is not None
+            counts["faces"] += len(result.faces)
+            report(result.path)
+            yield result
+    finally:
+        cancel_was = cancel.is_set()
+        cancel.set()  # stop the reader if the consumer stopped early
+        while thread.is_alive():
+            try:
+                q.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        if not cancel_was:
+            cancel.clear()
+
+
+def _tag_one(item: _Loaded, store: GalleryStore, analyzer: FaceAnalyzer, gallery, model_id: str) -> TagResult:
+    path = str(item.path)
+    if item.error is not None or item.image is None:
+        reason = item.error or "unreadable"
+        store.save_photo(path, item.size, item.mtime_ns, None, None, None, model_id, error=reason)
+        return TagResult(path, error=reason)
+    try:
+        faces = analyzer.analyze(item.image, gallery=gallery)
+    except Exception as exc:  # one bad photo must never stop the scan
+        log.exception("%s: analysis failed", path)
+        reason = f"analysis failed ({type(exc).__name__}: {exc})"
+        store.save_photo(path, item.size, item.mtime_ns, item.digest, *item.image.full_size, model_id, error=reason)
+        return TagResult(path, error=reason)
+    new_faces = [
+        NewFace(
+            [float(v) for v in f.box], f.landmarks, f.score, f.embedding,
+            f.match.person_id if f.match else None, f.match.distance if f.match else None,
+        )
+        for f in faces
+    ]
+    store.save_photo(path, item.size, item.mtime_ns, item.digest, *item.image.full_size, model_id, new_faces)
+    # Read back: decisions the user made on an earlier scan of this photo are kept by save_photo.
+    result = _records_from_store(store, path, None)
+    result.skipped = False
+    return result
