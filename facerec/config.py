@@ -4,7 +4,7 @@ Where things live (all overridable):
 
 - ``FACEREC_HOME``: if set, every file below lives under it (tests and portable installs use it).
 - gallery database: ``<user data dir>/gallery.db``, or ``--db PATH`` / ``Settings.db_path``.
-- model weights: ``<user data dir>/models/``.
+- model weights: ``<user data dir>/models/``, or ``FACEREC_MODELS``.
 - settings: ``<user config dir>/settings.json``.
 - shared test/benchmark data: ``FACEREC_DATA`` (default ``../shared/data`` next to the repository).
 """
@@ -51,7 +51,9 @@ def config_dir() -> Path:
 
 
 def models_dir() -> Path:
-    return data_dir() / "models"
+    """Model weights; ``FACEREC_MODELS`` overrides (tests share one installed copy this way)."""
+    env = os.environ.get("FACEREC_MODELS")
+    return Path(env).expanduser() if env else data_dir() / "models"
 
 
 def default_db_path() -> Path:

