@@ -222,7 +222,7 @@ def cmd_tag(args, ctx: Context) -> int:
 
 def write_csv(path: str | Path, records: list[dict]) -> None:
     """One row per face (an image without faces or with an error gets one row with empty face fields)."""
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    with open(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
         w = csv.writer(f)
         w.writerow(["path", "person", "distance", "score", "x1", "y1", "x2", "y2", "error"])
         for r in records:

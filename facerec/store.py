@@ -173,6 +173,7 @@ class GalleryStore:
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False)
             conn.row_factory = sqlite3.Row
+            conn.text_factory = _decode_text
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA synchronous=FULL")
@@ -236,6 +237,8 @@ class GalleryStore:
             )
         for target in range(version + 1, SCHEMA_VERSION + 1):
             with self.transaction():
+                if self.schema_version() >= target:  # another process migrated it while we waited for the lock
+                    continue
                 for statement in _split_sql(MIGRATIONS[target]):
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version={target}")
@@ -347,12 +350,12 @@ class GalleryStore:
                     return int(dup["id"])
             cur = conn.execute(
                 """INSERT INTO samples(person_id, model_id, embedding, source_path, source_hash, box, thumbnail, face_id, created_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   VALUES (?, ?, ?, CAST(? AS TEXT), ?, ?, ?, ?, ?)""",
                 (
                     found.id,
                     model_id,
                     _blob(embedding),
-                    source_path,
+                    _path_param(source_path),
                     source_hash,
                     json.dumps(_round_box(box)) if box is not None else None,
                     thumbnail,
@@ -399,7 +402,7 @@ class GalleryStore:
 
     # -- photos and faces -------------------------------------------------------------------------
     def get_photo(self, path: str) -> PhotoRecord | None:
-        row = self._conn().execute("SELECT * FROM photos WHERE path = ?", (path,)).fetchone()
+        row = self._conn().execute("SELECT * FROM photos WHERE path = CAST(? AS TEXT)", (_path_param(path),)).fetchone()
         return _photo(row) if row else None
 
     def save_photo(
@@ -420,7 +423,7 @@ class GalleryStore:
         (same box, within a few pixels) is found again.
         """
         with self.transaction() as conn:
-            old = conn.execute("SELECT id FROM photos WHERE path = ?", (path,)).fetchone()
+            old = conn.execute("SELECT id FROM photos WHERE path = CAST(? AS TEXT)", (_path_param(path),)).fetchone()
             decided: list[tuple[list[float], int | None, str]] = []
             if old:
                 for r in conn.execute(
@@ -437,8 +440,8 @@ class GalleryStore:
             else:
                 cur = conn.execute(
                     """INSERT INTO photos(path, size, mtime_ns, content_hash, width, height, model_id, error, scanned_at)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                    (path, size, mtime_ns, content_hash, width, height, model_id, error, time.time()),
+                       VALUES (CAST(? AS TEXT), ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    (_path_param(path), size, mtime_ns, content_hash, width, height, model_id, error, time.time()),
                 )
                 photo_id = int(cur.lastrowid)
             for face in faces:
@@ -466,7 +469,7 @@ class GalleryStore:
             return photo_id
 
     def photo_faces(self, path: str) -> list[FaceRecord]:
-        return self.faces(where="ph.path = ?", params=(path,))
+        return self.faces(where="ph.path = CAST(? AS TEXT)", params=(_path_param(path),))
 
     def faces(
         self,
@@ -572,9 +575,10 @@ class GalleryStore:
 
     def photos(self, under: str | None = None) -> list[PhotoRecord]:
         if under:
-            prefix = under.rstrip(os.sep) + os.sep
+            prefix = _path_param(under.rstrip(os.sep) + os.sep)
+            raw = prefix.encode("utf-8") if isinstance(prefix, str) else prefix
             rows = self._conn().execute(
-                "SELECT * FROM photos WHERE substr(path, 1, ?) = ? ORDER BY path", (len(prefix), prefix)
+                "SELECT * FROM photos WHERE substr(CAST(path AS BLOB), 1, ?) = ? ORDER BY path", (len(raw), raw)
             ).fetchall()
         else:
             rows = self._conn().execute("SELECT * FROM photos ORDER BY path").fetchall()
@@ -582,7 +586,7 @@ class GalleryStore:
 
     def forget_photo(self, path: str) -> None:
         with self.transaction() as conn:
-            conn.execute("DELETE FROM photos WHERE path = ?", (path,))
+            conn.execute("DELETE FROM photos WHERE path = CAST(? AS TEXT)", (_path_param(path),))
 
     def stats(self) -> dict[str, int]:
         conn = self._conn()
@@ -592,6 +596,25 @@ class GalleryStore:
             "photos": conn.execute("SELECT COUNT(*) FROM photos").fetchone()[0],
             "faces": conn.execute("SELECT COUNT(*) FROM faces").fetchone()[0],
         }
+
+
+def _path_param(path: str | None) -> str | bytes | None:
+    """Bind a file path (with ``CAST(? AS TEXT)``): a name that is not valid UTF-8 (Python holds it with
+    surrogate escapes) is stored as its raw bytes, and ``_decode_text`` gives back the same ``str``."""
+    if path is None:
+        return None
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        try:
+            return path.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a lone surrogate that did not come from the filesystem
+            return path.encode("utf-8", "surrogatepass")
+
+
+def _decode_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def _split_sql(script: str) -> list[str]:
