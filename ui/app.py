@@ -1,0 +1,74 @@
+"""``facerec-gui``: start the desktop application."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="facerec-gui", description="facerec desktop application")
+    p.add_argument("--db", help="gallery database to open (default: the one in Settings)")
+    p.add_argument("--page", choices=("people", "live", "library", "settings"), default="people")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def create_app(argv: list[str] | None = None):
+    """The QApplication with the style sheet and icon (created once)."""
+    from PySide6.QtWidgets import QApplication
+
+    from .resources import icon, style_sheet
+
+    app = QApplication.instance() or QApplication(argv or sys.argv[:1])
+    app.setApplicationName("facerec")
+    app.setOrganizationName("facerec")
+    app.setApplicationDisplayName("facerec")
+    app.setDesktopFileName("facerec")
+    app.setWindowIcon(icon("app"))
+    app.setStyle("Fusion")
+    app.setStyleSheet(style_sheet())
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    app = create_app()
+
+    from . import prompts
+    from .context import AppContext
+    from .main_window import MainWindow
+
+    from facerec.config import Settings
+
+    settings = Settings.load()
+    if args.db:
+        from pathlib import Path
+
+        settings.db_path = Path(args.db)
+    try:
+        ctx = AppContext(settings)
+    except Exception as exc:
+        from PySide6.QtWidgets import QMessageBox
+
+        QMessageBox.critical(None, "facerec", f"Cannot open the gallery {settings.gallery_path}:\n{exc}")
+        return 1
+
+    def excepthook(kind, value, tb):  # an unexpected error is shown, never a silent crash
+        logging.getLogger("facerec-gui").error("unexpected error", exc_info=(kind, value, tb))
+        prompts.error(None, "Unexpected error", f"{kind.__name__}: {value}", "".join(traceback.format_exception(kind, value, tb)))
+
+    sys.excepthook = excepthook
+    window = MainWindow(ctx)
+    window.show_page(args.page)
+    window.show()
+    code = app.exec()
+    ctx.close()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

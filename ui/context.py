@@ -1,0 +1,71 @@
+"""``AppContext``: the settings, gallery store and analyzer shared by every view, and change signals."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from facerec.config import Settings
+from facerec.pipeline import FaceAnalyzer
+from facerec.store import GalleryStore
+
+from .workers import TaskRunner
+
+log = logging.getLogger(__name__)
+
+
+class AppContext(QObject):
+    galleryChanged = Signal()
+    """People or samples changed (the People view and the live gallery refresh)."""
+    libraryChanged = Signal()
+    """Scanned photos or face decisions changed."""
+    settingsChanged = Signal()
+
+    def __init__(self, settings: Settings | None = None, settings_path: Path | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.settings_path = settings_path
+        self.settings = settings or Settings.load(settings_path)
+        self.store = GalleryStore(self.settings.gallery_path)
+        self._analyzer: FaceAnalyzer | None = None
+        self._lock = threading.Lock()
+        self.tasks = TaskRunner(self)
+        self.galleryChanged.connect(self.libraryChanged)
+
+    @property
+    def analyzer(self) -> FaceAnalyzer:
+        """Created on first use; its models load lazily on the first (background) analysis."""
+        with self._lock:
+            if self._analyzer is None:
+                self._analyzer = FaceAnalyzer(self.settings)
+            return self._analyzer
+
+    def gallery_index(self):
+        a = self.analyzer
+        return self.store.gallery_index(a.model_id)
+
+    def apply_settings(self, new: Settings) -> None:
+        """Save ``new`` and reopen what it changes (the gallery file, the analyzer)."""
+        old = self.settings
+        new.save(self.settings_path)
+        self.settings = new
+        if Path(new.gallery_path) != Path(old.gallery_path):
+            self.store.close()
+            self.store = GalleryStore(new.gallery_path)
+            self.galleryChanged.emit()
+        with self._lock:
+            if self._analyzer is not None:
+                if new.model != old.model or new.detector != old.detector:
+                    self._analyzer = None
+                else:
+                    self._analyzer.settings = new
+                    self._analyzer.detector.set_min_face_size(new.detector.min_face_size)
+        self.settingsChanged.emit()
+        self.libraryChanged.emit()
+
+    def close(self) -> None:
+        self.tasks.cancel_all()
+        self.tasks.wait(30000)
+        self.store.close()

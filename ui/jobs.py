@@ -1,0 +1,221 @@
+"""The background jobs the views start (run by ``workers.Task``); each is a thin call into the core.
+
+They take a ``Control`` first and never touch widgets; what they return goes to the GUI thread by signal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from facerec.clustering import Cluster, cluster_embeddings
+from facerec.enrolment import enrol_face
+from facerec.errors import FacerecError
+from facerec.files import file_digest, iter_image_files
+from facerec.imaging import LoadedImage
+from facerec.pipeline import Face, FaceAnalyzer, chip_thumbnail
+from facerec.store import FaceRecord, GalleryStore
+from facerec.tagging import TagProgress, tag_folder
+
+from .images import load_face_crops
+
+
+# -- enrolment -------------------------------------------------------------------------------------
+@dataclass
+class PendingChoice:
+    """A photo with several faces: the user picks one."""
+
+    path: str
+    image: LoadedImage
+    faces: list[Face]
+
+
+@dataclass
+class EnrolReport:
+    person: str
+    enrolled: list[str] = field(default_factory=list)
+    no_face: list[str] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    choices: list[PendingChoice] = field(default_factory=list)
+
+
+def expand_paths(paths: list[str]) -> list[str]:
+    """Files as given, folders replaced by the images in them (recursively)."""
+    out: list[str] = []
+    for p in paths:
+        if os.path.isdir(p):
+            out.extend(str(f) for f in iter_image_files(p, recursive=True))
+        else:
+            out.append(p)
+    return out
+
+
+def enrol_paths(control, store: GalleryStore, analyzer: FaceAnalyzer, person: str, paths: list[str]) -> EnrolReport:
+    """Enrol the face of each photo; photos with several faces come back in ``choices``."""
+    report = EnrolReport(person)
+    files = expand_paths(paths)
+    for i, path in enumerate(files):
+        if control.cancelled:
+            break
+        control.progress((i, len(files), path))
+        try:
+            image = analyzer.load(path)
+            faces = analyzer.analyze(image, keep_chips=True)
+        except FacerecError as exc:
+            report.errors.append((path, str(getattr(exc, "reason", exc))))
+            continue
+        if not faces:
+            report.no_face.append(path)
+        elif len(faces) == 1:
+            enrol_face(store, analyzer, person, faces[0], path, file_digest(path))
+            report.enrolled.append(path)
+        else:
+            report.choices.append(PendingChoice(path, image, faces))
+    control.progress((len(files), len(files), ""))
+    return report
+
+
+def enrol_chosen(control, store: GalleryStore, analyzer: FaceAnalyzer, person: str, choice: PendingChoice, index: int) -> str:
+    enrol_face(store, analyzer, person, choice.faces[index], choice.path, file_digest(choice.path) if os.path.exists(choice.path) else None)
+    return choice.path
+
+
+def enrol_frames(control, store: GalleryStore, analyzer: FaceAnalyzer, person: str, frames: list[np.ndarray]) -> EnrolReport:
+    """Enrol the largest face of each captured webcam frame."""
+    report = EnrolReport(person)
+    for i, rgb in enumerate(frames):
+        label = f"capture {i + 1}"
+        faces = analyzer.analyze(LoadedImage.from_array(rgb), keep_chips=True)
+        if not faces:
+            report.no_face.append(label)
+            continue
+        enrol_face(store, analyzer, person, max(faces, key=lambda f: f.area), None, None)
+        report.enrolled.append(label)
+    return report
+
+
+def enrol_embedding(control, store: GalleryStore, model_id: str, person: str, embedding: np.ndarray, chip: np.ndarray, box) -> int:
+    """Store a face seen in the live view as a sample of ``person``."""
+    return store.add_sample(person, embedding, model_id, source_path=None, box=box, thumbnail=chip_thumbnail(chip))
+
+
+# -- library ---------------------------------------------------------------------------------------
+@dataclass
+class ScanSummary:
+    folder: str
+    photos: int
+    skipped: int
+    errors: int
+    faces: int
+    cancelled: bool
+    last: TagProgress | None
+
+
+def scan_folder(control, store: GalleryStore, analyzer: FaceAnalyzer, folder: str, recursive: bool) -> ScanSummary:
+    last: list[TagProgress] = []
+
+    def progress(p: TagProgress) -> None:
+        last[:] = [p]
+        control.progress(p)
+
+    photos = skipped = errors = faces = 0
+    for res in tag_folder(folder, store, analyzer, recursive=recursive, progress=progress, cancel=control.cancel_event):
+        photos += 1
+        skipped += res.skipped
+        errors += res.error is not None
+        faces += len(res.faces)
+        if control.cancelled:
+            break
+    return ScanSummary(folder, photos, skipped, errors, faces, control.cancelled, last[0] if last else None)
+
+
+@dataclass
+class LibraryGroups:
+    review: list[FaceRecord]
+    """Suggestions (status auto) waiting for confirm/reject."""
+    by_person: dict[str, list[FaceRecord]]
+    unknown_clusters: list[list[FaceRecord]]
+    photos: int
+    errors: int
+
+
+def library_groups(control, store: GalleryStore, threshold: float, model_id: str | None = None) -> LibraryGroups:
+    """The library as the views show it: suggestions, faces by person, unknown faces grouped by likeness."""
+    faces = store.faces()
+    review = [f for f in faces if f.status == "auto"]
+    by_person: dict[str, list[FaceRecord]] = {}
+    for f in faces:
+        if f.status in ("auto", "confirmed") and f.person:
+            by_person.setdefault(f.person, []).append(f)
+    unknown = [f for f in faces if f.status in ("unknown", "rejected")]
+    clusters: list[list[FaceRecord]] = []
+    if unknown:
+        emb = store.face_embeddings([f.id for f in unknown])
+        groups: list[Cluster] = cluster_embeddings(emb, threshold, ids=list(range(len(unknown))), max_exact=800)
+        clusters = [[unknown[i] for i in c.members] for c in groups]
+    photos = store.photos()
+    return LibraryGroups(review, by_person, clusters, len(photos), sum(1 for p in photos if p.error))
+
+
+def face_thumbnails(control, items: list[tuple[int, str, list[float]]], size: int = 96) -> int:
+    """Report (face id, QImage) crops in batches as they are made."""
+    batch, n = [], 0
+    for key, image in load_face_crops(items, size, cancelled=lambda: control.cancelled):
+        batch.append((key, image))
+        n += 1
+        if len(batch) >= 8:
+            control.progress(batch)
+            batch = []
+    if batch:
+        control.progress(batch)
+    return n
+
+
+def export_records(store: GalleryStore) -> list[dict]:
+    """One record per scanned photo, in the format of ``facerec tag --json``."""
+    out = []
+    for photo in store.photos():
+        faces = [
+            {"box": f.box, "person": f.person, "distance": None if f.distance is None else round(f.distance, 4),
+             "score": round(f.score, 4), "status": f.status}
+            for f in store.photo_faces(photo.path)
+        ]
+        out.append({"path": photo.path, "faces": faces, "error": photo.error})
+    return out
+
+
+def export_tags(control, store: GalleryStore, path: str) -> str:
+    from facerec.cli import write_csv
+
+    records = export_records(store)
+    if path.lower().endswith(".json"):
+        Path(path).write_text(json.dumps(records, indent=2), encoding="utf-8")
+    else:
+        write_csv(path, records)
+    return path
+
+
+def promote(control, store: GalleryStore, person: str) -> int:
+    """Turn a person's confirmed faces into samples, with a thumbnail cropped from each photo."""
+    from facerec.imaging import load_image
+
+    from .images import face_crop
+
+    def thumb(path: str, box) -> bytes | None:
+        try:
+            img = load_image(path, max_side=1024)
+        except Exception:
+            return None
+        import io
+
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(face_crop(img.rgb, box, img.scale, 96, margin=0.1)).save(buf, format="JPEG", quality=85)
+        return buf.getvalue()
+
+    return store.promote_confirmed(person, thumbnail_for=thumb)

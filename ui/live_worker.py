@@ -1,0 +1,100 @@
+"""``LiveWorker``: a QThread that reads a camera or video file and runs ``facerec.live.LiveRecognizer``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from PySide6.QtCore import QThread, Signal
+
+from facerec.live import LiveConfig, LiveRecognizer, open_capture
+
+from .images import rgb_to_qimage
+
+log = logging.getLogger(__name__)
+
+
+class LiveWorker(QThread):
+    frameReady = Signal(object, object)
+    """(QImage, facerec.live.LiveFrame)"""
+    failed = Signal(str)
+    ended = Signal()
+
+    def __init__(self, analyzer, gallery, source, threshold: float, loop: bool = False, config: LiveConfig | None = None, parent=None):
+        super().__init__(parent)
+        self.analyzer, self.gallery, self.source = analyzer, gallery, source
+        self.threshold = threshold
+        self.loop = loop
+        self.config = config or LiveConfig()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.recognizer: LiveRecognizer | None = None
+        self.frames = 0
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.wait(10000)
+
+    def set_threshold(self, value: float) -> None:
+        self.threshold = value
+        with self._lock:
+            if self.recognizer is not None:
+                self.recognizer.set_threshold(value)
+
+    def set_gallery(self, gallery) -> None:
+        self.gallery = gallery
+        with self._lock:
+            if self.recognizer is not None:
+                self.recognizer.set_gallery(gallery)
+
+    def face_sample(self, track_id: int):
+        with self._lock:
+            return self.recognizer.face_sample(track_id) if self.recognizer is not None else None
+
+    def run(self) -> None:
+        import cv2
+
+        try:
+            cap = open_capture(self.source)
+        except OSError as exc:
+            self.failed.emit(f"{exc}. Check that it is connected and not used by another program, or choose a video file.")
+            return
+        is_file = isinstance(self.source, str) and not self.source.strip().isdigit()
+        fps = cap.get(cv2.CAP_PROP_FPS) if is_file else 0
+        period = 1.0 / fps if fps and 1 <= fps <= 120 else 0.0
+        try:
+            with self._lock:
+                self.recognizer = LiveRecognizer(self.analyzer, self.gallery, self.config, self.threshold)
+            _ = self.analyzer.embedder  # load the model before the clock starts
+            next_t = time.perf_counter()
+            while not self._stop.is_set():
+                ok, bgr = cap.read()
+                if not ok:
+                    if is_file and self.loop and self.frames:
+                        cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                        continue
+                    if not is_file:
+                        self.failed.emit("The camera stopped sending frames.")
+                    break
+                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                with self._lock:
+                    frame = self.recognizer.process(rgb)
+                self.frames += 1
+                self.frameReady.emit(rgb_to_qimage(rgb), frame)
+                if period:  # a video file plays at its own pace, like a camera
+                    next_t += period
+                    delay = next_t - time.perf_counter()
+                    if delay > 0:
+                        time.sleep(delay)
+                    else:
+                        next_t = time.perf_counter()
+        except Exception as exc:
+            log.exception("live view failed")
+            self.failed.emit(f"Live recognition stopped: {exc}")
+        finally:
+            cap.release()
+            with self._lock:
+                if self.recognizer is not None:
+                    self.recognizer.close()
+            self.ended.emit()

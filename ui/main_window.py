@@ -1,0 +1,121 @@
+"""The main window: a sidebar of views (People, Live, Library, Settings), menus, shortcuts and About."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QStackedWidget, QWidget
+
+import facerec
+
+from . import prompts
+from .context import AppContext
+from .dialogs import about_text
+from .resources import icon
+from .views.library import LibraryView
+from .views.live import LiveView
+from .views.people import PeopleView
+from .views.settings import SettingsView
+
+
+class MainWindow(QMainWindow):
+    PAGES = ("people", "live", "library", "settings")
+
+    def __init__(self, ctx: AppContext):
+        super().__init__()
+        self.ctx = ctx
+        self.setWindowTitle("facerec")
+        self.setWindowIcon(icon("app"))
+        self.resize(1240, 800)
+        self.setMinimumSize(900, 600)
+
+        self.people = PeopleView(ctx)
+        self.live = LiveView(ctx)
+        self.library = LibraryView(ctx)
+        self.settings = SettingsView(ctx)
+        self.stack = QStackedWidget()
+        self.nav = QListWidget()
+        self.nav.setObjectName("nav")
+        self.nav.setIconSize(QSize(28, 28))
+        self.nav.setFixedWidth(150)
+        for name, label, view in (
+            ("people", "People", self.people), ("live", "Live", self.live),
+            ("library", "Library", self.library), ("settings", "Settings", self.settings),
+        ):
+            self.stack.addWidget(view)
+            item = QListWidgetItem(icon(name), label)
+            item.setSizeHint(QSize(140, 56))
+            self.nav.addItem(item)
+        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+
+        central = QWidget()
+        lay = QHBoxLayout(central)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        lay.addWidget(self.nav)
+        body = QWidget()
+        body.setObjectName("body")
+        bl = QHBoxLayout(body)
+        bl.setContentsMargins(14, 12, 14, 8)
+        bl.addWidget(self.stack)
+        lay.addWidget(body, 1)
+        self.setCentralWidget(central)
+        self._menus()
+        self.busy = QLabel("")
+        self.statusBar().addPermanentWidget(self.busy)
+        self.statusBar().showMessage(f"Gallery: {ctx.settings.gallery_path}")
+        ctx.tasks.busyChanged.connect(lambda n: self.busy.setText(f"{n} background job{'s' if n != 1 else ''}" if n else ""))
+        ctx.settingsChanged.connect(lambda: self.statusBar().showMessage(f"Gallery: {ctx.settings.gallery_path}"))
+        self.show_page("people")
+
+    def show_page(self, name: str) -> None:
+        self.nav.setCurrentRow(self.PAGES.index(name))
+
+    def _action(self, menu, text: str, slot, shortcut=None, icon_name: str | None = None) -> QAction:
+        act = QAction(icon(icon_name) if icon_name else icon(""), text, self)
+        if shortcut is not None:
+            act.setShortcut(QKeySequence(shortcut))
+        act.triggered.connect(slot)
+        menu.addAction(act)
+        return act
+
+    def _menus(self) -> None:
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        self._action(f, "&New person from photos…", self.people.new_person, QKeySequence.New, "person-add")
+        self._action(f, "&Scan a photo folder…", lambda: (self.show_page("library"), self.library.start_scan()), "Ctrl+I", "folder")
+        self._action(f, "&Export tags…", lambda: self.library.export(), "Ctrl+E", "export")
+        f.addSeparator()
+        self._action(f, "&Quit", self.close, QKeySequence.Quit)
+        v = mb.addMenu("&View")
+        for i, (name, label) in enumerate((("people", "&People"), ("live", "&Live"), ("library", "Li&brary"), ("settings", "&Settings"))):
+            self._action(v, label, lambda _=False, n=name: self.show_page(n), f"Ctrl+{i + 1}", name)
+        lv = mb.addMenu("&Live")
+        self._action(lv, "&Start / stop", lambda: (self.show_page("live"), self.live.toggle()), "F5", "play")
+        self._action(lv, "&Add the selected face to…", lambda: self.live.add_selected_face(), "Ctrl+Shift+A", "person-add")
+        h = mb.addMenu("&Help")
+        self._action(h, "&About facerec", self.about, QKeySequence.HelpContents)
+
+    def about(self) -> None:
+        box = QMessageBox(self)
+        box.setWindowTitle("About facerec")
+        box.setIconPixmap(icon("app").pixmap(64, 64))
+        box.setTextFormat(Qt.RichText)
+        box.setText(about_text())
+        box.setAttribute(Qt.WA_DeleteOnClose)
+        box.open()
+        self.about_box = box
+
+    def closeEvent(self, event) -> None:
+        self.live.shutdown()
+        self.library.shutdown()
+        self.ctx.tasks.cancel_all()
+        self.ctx.tasks.wait(15000)
+        super().closeEvent(event)
+
+
+def version_text() -> str:
+    return f"facerec {facerec.__version__}"
+
+
+__all__ = ["MainWindow", "prompts"]

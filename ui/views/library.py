@@ -1,0 +1,459 @@
+"""Library: scan a photo folder (progress, time left, cancel and resume), review suggestions, name unknown
+faces, promote confirmed faces to samples, open photos large, export the tags."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from facerec.errors import FacerecError
+from facerec.store import FaceRecord
+from facerec.tagging import TagProgress
+
+from .. import jobs, prompts
+from ..context import AppContext
+from ..images import placeholder_pixmap
+from ..resources import icon
+from ..workers import TaskError
+
+ROLE = Qt.UserRole
+THUMB = 96
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min left"
+    if seconds >= 60:
+        return f"{seconds // 60} min {seconds % 60:02d} s left"
+    return f"{seconds} s left"
+
+
+def progress_text(p: TagProgress) -> str:
+    parts = [f"{p.done} / {p.total} photos", f"{p.faces} faces"]
+    if p.skipped:
+        parts.append(f"{p.skipped} unchanged")
+    if p.errors:
+        parts.append(f"{p.errors} unreadable")
+    eta = format_eta(p.eta)
+    if eta:
+        parts.append(eta)
+    return " · ".join(parts)
+
+
+class LibraryView(QWidget):
+    scanFinished = Signal(object)
+    """``jobs.ScanSummary`` when a scan ends (finished or cancelled)."""
+    groupsLoaded = Signal(object)
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.ctx = ctx
+        self.setObjectName("libraryView")
+        self.scan_task = None
+        self.groups: jobs.LibraryGroups | None = None
+        self._thumbs: dict[int, QPixmap] = {}
+        self._faces_shown: list[FaceRecord] = []
+        self._thumb_task = None
+        self._groups_task = None
+        self._groups_again = False
+
+        self.folder = QLineEdit()
+        self.folder.setPlaceholderText("A folder of photos…")
+        self.browse_btn = QPushButton(icon("folder"), "Browse…")
+        self.browse_btn.clicked.connect(self.browse)
+        self.recursive = QCheckBox("Include subfolders")
+        self.recursive.setChecked(True)
+        self.scan_btn = QPushButton(icon("scan"), "Scan")
+        self.scan_btn.setObjectName("primaryButton")
+        self.scan_btn.setToolTip("Scan the folder; photos already scanned and unchanged are skipped, so a cancelled scan resumes")
+        self.scan_btn.clicked.connect(self.start_scan)
+        self.cancel_btn = QPushButton(icon("stop"), "Cancel")
+        self.cancel_btn.setEnabled(False)
+        self.cancel_btn.clicked.connect(self.cancel_scan)
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v / %m")
+        self.progress.setValue(0)
+        self.progress_label = QLabel("Pick a folder and press Scan.")
+        self.progress_label.setObjectName("statusLine")
+
+        self.tree = QTreeWidget()
+        self.tree.setObjectName("libraryTree")
+        self.tree.setHeaderHidden(True)
+        self.tree.currentItemChanged.connect(lambda *_: self._show_group())
+
+        self.grid = QListWidget()
+        self.grid.setObjectName("facesGrid")
+        self.grid.setViewMode(QListView.IconMode)
+        self.grid.setIconSize(QSize(THUMB, THUMB))
+        self.grid.setGridSize(QSize(THUMB + 28, THUMB + 44))
+        self.grid.setResizeMode(QListView.Adjust)
+        self.grid.setMovement(QListView.Static)
+        self.grid.setSelectionMode(QListWidget.ExtendedSelection)
+        self.grid.setWordWrap(True)
+        self.grid.itemDoubleClicked.connect(lambda item: self.open_photo(item.data(ROLE)))
+        self.group_title = QLabel("")
+        self.group_title.setObjectName("viewTitle")
+
+        self.confirm_btn = self._button("Confirm", "check", self.confirm_selected, "The suggested name is right")
+        self.reject_btn = self._button("Reject", "cross", self.reject_selected, "The suggested name is wrong")
+        self.assign_btn = self._button("Assign to…", "person", self.assign_selected, "Name the selected faces (an existing or a new person)")
+        self.open_btn = self._button("Open photo", "photo", lambda: self.open_photo(self._first_selected()), "Show the photo with its faces")
+        self.promote_btn = self._button("Use confirmed as samples", "promote", self.promote_person, "Add this person's confirmed faces to their enrolment samples")
+        self.export_btn = self._button("Export…", "export", self.export, "Export the tags to CSV or JSON")
+
+        top = QHBoxLayout()
+        top.addWidget(self.folder, 1)
+        top.addWidget(self.browse_btn)
+        top.addWidget(self.recursive)
+        top.addWidget(self.scan_btn)
+        top.addWidget(self.cancel_btn)
+        prog = QHBoxLayout()
+        prog.addWidget(self.progress, 1)
+        prog.addWidget(self.progress_label, 1)
+
+        left = QWidget()
+        left.setMinimumWidth(240)
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(self.tree, 1)
+        ll.addWidget(self.export_btn)
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(8, 0, 0, 0)
+        rl.addWidget(self.group_title)
+        bar = QHBoxLayout()
+        for b in (self.confirm_btn, self.reject_btn, self.assign_btn, self.open_btn):
+            bar.addWidget(b)
+        bar.addStretch(1)
+        bar.addWidget(self.promote_btn)
+        rl.addLayout(bar)
+        rl.addWidget(self.grid, 1)
+        split = QSplitter()
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setStretchFactor(1, 1)
+        split.setSizes([280, 820])
+
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addLayout(prog)
+        lay.addWidget(split, 1)
+        ctx.libraryChanged.connect(self.refresh)
+        self.refresh()
+
+    def _button(self, text, icon_name, slot, tip) -> QPushButton:
+        b = QPushButton(icon(icon_name), text)
+        b.setToolTip(tip)
+        b.clicked.connect(slot)
+        return b
+
+    # -- scanning -----------------------------------------------------------------------------------
+    def browse(self) -> None:
+        folder = prompts.ask_folder(self, "Folder of photos", self.folder.text())
+        if folder:
+            self.folder.setText(folder)
+
+    @property
+    def scanning(self) -> bool:
+        return self.scan_task is not None
+
+    def start_scan(self, folder: str | None = None) -> None:
+        folder = folder or self.folder.text().strip()
+        if not folder:
+            self.browse()
+            folder = self.folder.text().strip()
+            if not folder:
+                return
+        if not os.path.isdir(folder):
+            prompts.error(self, "Scan", f"{folder}: not a folder.")
+            return
+        if self.scanning:
+            return
+        self.folder.setText(folder)
+        self.scan_btn.setEnabled(False)
+        self.cancel_btn.setEnabled(True)
+        self.progress.setRange(0, 0)
+        self.progress_label.setText("Listing photos…")
+        self._scan_started = time.monotonic()
+        self.scan_task = self.ctx.tasks.start(
+            jobs.scan_folder, self.ctx.store, self.ctx.analyzer, os.path.abspath(folder), self.recursive.isChecked(),
+            on_progress=self._scan_progress, on_result=self._scan_done, on_error=self._scan_failed,
+            on_finished=self._scan_finished,
+        )
+
+    def cancel_scan(self) -> None:
+        if self.scan_task is not None:
+            self.scan_task.cancel()
+            self.progress_label.setText("Cancelling after the current photo…")
+            self.cancel_btn.setEnabled(False)
+
+    def _scan_progress(self, p: TagProgress) -> None:
+        self.progress.setRange(0, max(1, p.total))
+        self.progress.setValue(p.done)
+        self.progress_label.setText(progress_text(p))
+        self.last_progress = p
+
+    def _scan_done(self, summary: jobs.ScanSummary) -> None:
+        if summary.cancelled:
+            self.scan_btn.setText("Resume")
+            self.progress_label.setText(
+                f"Cancelled after {summary.photos} photos; the finished ones are saved. Press Resume to go on."
+            )
+        else:
+            self.scan_btn.setText("Scan")
+            self.progress.setRange(0, max(1, summary.photos))
+            self.progress.setValue(summary.photos)
+            self.progress_label.setText(
+                f"Done: {summary.photos} photos ({summary.skipped} unchanged), {summary.faces} faces, {summary.errors} unreadable."
+            )
+        self.scanFinished.emit(summary)
+
+    def _scan_failed(self, err: TaskError) -> None:
+        self.progress_label.setText("The scan stopped with an error; finished photos are saved.")
+        prompts.error(self, "Scan failed", err.message, err.details)
+
+    def _scan_finished(self) -> None:
+        self.scan_task = None
+        self.scan_btn.setEnabled(True)
+        self.cancel_btn.setEnabled(False)
+        self.refresh()
+
+    # -- groups -------------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Reload the groups (in the background; clustering unknown faces can take a moment)."""
+        if self._groups_task is not None:
+            self._groups_again = True
+            return
+        threshold = self.ctx.settings.threshold if self.ctx.settings.threshold is not None else 0.5
+        self._groups_task = self.ctx.tasks.start(
+            jobs.library_groups, self.ctx.store, threshold,
+            on_result=self._groups_ready, on_error=lambda e: prompts.error(self, "Library", e.message, e.details),
+            on_finished=self._groups_finished,
+        )
+
+    def _groups_finished(self) -> None:
+        self._groups_task = None
+        if self._groups_again:
+            self._groups_again = False
+            self.refresh()
+
+    def _groups_ready(self, groups: jobs.LibraryGroups) -> None:
+        self.groups = groups
+        current = self.tree.currentItem().data(0, ROLE) if self.tree.currentItem() else ("review", None)
+        self.tree.blockSignals(True)
+        self.tree.clear()
+        review = QTreeWidgetItem([f"To review ({len(groups.review)})"])
+        review.setIcon(0, icon("review"))
+        review.setData(0, ROLE, ("review", None))
+        people = QTreeWidgetItem([f"People ({len(groups.by_person)})"])
+        people.setIcon(0, icon("people"))
+        people.setData(0, ROLE, ("people", None))
+        for name in sorted(groups.by_person, key=str.casefold):
+            faces = groups.by_person[name]
+            photos = len({f.path for f in faces})
+            child = QTreeWidgetItem([f"{name} ({photos} photo{'s' if photos != 1 else ''})"])
+            child.setData(0, ROLE, ("person", name))
+            people.addChild(child)
+        n_unknown = sum(len(c) for c in groups.unknown_clusters)
+        unknown = QTreeWidgetItem([f"Unknown faces ({n_unknown})"])
+        unknown.setIcon(0, icon("unknown"))
+        unknown.setData(0, ROLE, ("unknown", None))
+        for i, cluster in enumerate(groups.unknown_clusters):
+            if len(cluster) < 2:
+                continue
+            child = QTreeWidgetItem([f"Look-alike group {i + 1} ({len(cluster)})"])
+            child.setData(0, ROLE, ("cluster", i))
+            unknown.addChild(child)
+        self.tree.addTopLevelItems([review, people, unknown])
+        people.setExpanded(True)
+        unknown.setExpanded(True)
+        target = self._find_item(current) or review
+        self.tree.setCurrentItem(target)
+        self.tree.blockSignals(False)
+        self._show_group()
+        self.groupsLoaded.emit(groups)
+
+    def _find_item(self, key) -> QTreeWidgetItem | None:
+        stack = [self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount())]
+        while stack:
+            item = stack.pop()
+            if item.data(0, ROLE) == key:
+                return item
+            stack.extend(item.child(i) for i in range(item.childCount()))
+        return None
+
+    def select_group(self, kind: str, value=None) -> None:
+        item = self._find_item((kind, value))
+        if item is not None:
+            self.tree.setCurrentItem(item)
+
+    def current_group(self):
+        item = self.tree.currentItem()
+        return item.data(0, ROLE) if item else None
+
+    def faces_in_group(self, key) -> list[FaceRecord]:
+        g = self.groups
+        if g is None or key is None:
+            return []
+        kind, value = key
+        if kind == "review":
+            return g.review
+        if kind == "people":
+            return [f for faces in g.by_person.values() for f in faces]
+        if kind == "person":
+            return g.by_person.get(value, [])
+        if kind == "unknown":
+            return [f for c in g.unknown_clusters for f in c]
+        if kind == "cluster":
+            return g.unknown_clusters[value] if value < len(g.unknown_clusters) else []
+        return []
+
+    def _show_group(self) -> None:
+        key = self.current_group()
+        faces = self.faces_in_group(key)
+        self._faces_shown = faces
+        titles = {"review": "Suggestions to review", "people": "Everyone found", "unknown": "Unknown faces", "cluster": "Unknown faces that look alike"}
+        if key:
+            title = key[1] if key[0] == "person" else titles.get(key[0], "")
+            self.group_title.setText(f"{title} · {len(faces)} face{'s' if len(faces) != 1 else ''}")
+        self.promote_btn.setEnabled(bool(key) and key[0] == "person")
+        self.grid.clear()
+        missing = []
+        for f in faces:
+            if f.status == "confirmed":
+                text = f"{f.person} ✓"
+            elif f.status == "auto":
+                text = f"{f.person}? {f.distance:.2f}" if f.distance is not None else f"{f.person}?"
+            else:
+                text = "Unknown" if f.status == "unknown" else "Rejected"
+            item = QListWidgetItem(self._thumbs.get(f.id) or placeholder_pixmap(THUMB), text)
+            item.setData(ROLE, f.id)
+            item.setToolTip(f"{f.path}\n{f.status}")
+            self.grid.addItem(item)
+            if f.id not in self._thumbs:
+                missing.append((f.id, f.path, f.box))
+        if missing:
+            self._load_thumbs(missing)
+
+    def _load_thumbs(self, items) -> None:
+        if self._thumb_task is not None:
+            self._thumb_task.cancel()
+        self._thumb_task = self.ctx.tasks.start(jobs.face_thumbnails, items[:2000], THUMB, on_progress=self._thumbs_ready)
+
+    def _thumbs_ready(self, batch) -> None:
+        rows = {self.grid.item(i).data(ROLE): self.grid.item(i) for i in range(self.grid.count())}
+        for face_id, image in batch:
+            pix = QPixmap.fromImage(image)
+            self._thumbs[face_id] = pix
+            if face_id in rows:
+                rows[face_id].setIcon(pix)
+
+    # -- decisions ----------------------------------------------------------------------------------
+    def select_faces(self, face_ids: list[int]) -> None:
+        wanted = set(face_ids)
+        for i in range(self.grid.count()):
+            item = self.grid.item(i)
+            item.setSelected(item.data(ROLE) in wanted)
+
+    def selected_faces(self) -> list[FaceRecord]:
+        ids = {it.data(ROLE) for it in self.grid.selectedItems()}
+        return [f for f in self._faces_shown if f.id in ids]
+
+    def _first_selected(self) -> int | None:
+        faces = self.selected_faces()
+        return faces[0].id if faces else None
+
+    def _need_selection(self) -> list[FaceRecord]:
+        faces = self.selected_faces()
+        if not faces:
+            prompts.info(self, "Library", "Select one or more faces first.")
+        return faces
+
+    def confirm_selected(self) -> None:
+        faces = self._need_selection()
+        unnamed = [f for f in faces if not f.person]
+        if unnamed:
+            prompts.info(self, "Confirm", "Some selected faces have no suggested name; use Assign to… for them.")
+        self._decide([(f.id, "confirmed", f.person_id) for f in faces if f.person])
+
+    def reject_selected(self) -> None:
+        self._decide([(f.id, "rejected", None) for f in self._need_selection()])
+
+    def assign_selected(self, name: str | None = None) -> None:
+        faces = self._need_selection()
+        if not faces:
+            return
+        names = [p.name for p in self.ctx.store.list_people()]
+        name = name or prompts.ask_choice(self, "Assign to…", "Person (or type a new name):", names, editable=True)
+        if name:
+            self._decide([(f.id, "confirmed", name) for f in faces])
+
+    def _decide(self, decisions: list[tuple[int, str, object]]) -> None:
+        if not decisions:
+            return
+        try:
+            with self.ctx.store.transaction():
+                for face_id, status, person in decisions:
+                    self.ctx.store.set_face(face_id, status, person)
+        except FacerecError as exc:
+            prompts.error(self, "Library", str(exc))
+        created = any(isinstance(p, str) for _, _, p in decisions)
+        (self.ctx.galleryChanged if created else self.ctx.libraryChanged).emit()
+
+    def promote_person(self) -> None:
+        key = self.current_group()
+        if not key or key[0] != "person":
+            return
+        name = key[1]
+        self.ctx.tasks.start(
+            jobs.promote, self.ctx.store, name,
+            on_result=lambda n: (self.progress_label.setText(f"{n} confirmed face(s) of {name} added as samples."), self.ctx.galleryChanged.emit()),
+            on_error=lambda e: prompts.error(self, "Use confirmed as samples", e.message, e.details),
+        )
+
+    def open_photo(self, face_id: int | None) -> None:
+        from ..dialogs import PhotoDialog
+
+        face = next((f for f in self._faces_shown if f.id == face_id), None)
+        if face is None:
+            return
+        dlg = PhotoDialog(face.path, self.ctx.store.photo_faces(face.path), self, highlight=face.id)
+        dlg.setAttribute(Qt.WA_DeleteOnClose)
+        dlg.open()
+        self.photo_dialog = dlg
+
+    def export(self, path: str | None = None) -> None:
+        path = path or prompts.ask_save(self, "Export tags", "facerec-tags.csv", "CSV (*.csv);;JSON (*.json)")
+        if not path:
+            return
+        self.ctx.tasks.start(
+            jobs.export_tags, self.ctx.store, path,
+            on_result=lambda p: self.progress_label.setText(f"Tags exported to {p}."),
+            on_error=lambda e: prompts.error(self, "Export", e.message, e.details),
+        )
+
+    def shutdown(self) -> None:
+        if self.scan_task is not None:
+            self.scan_task.cancel()

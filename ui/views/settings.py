@@ -1,0 +1,133 @@
+"""Settings: detector minimum face size, threshold, embedder model, gallery location."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from facerec.config import Settings
+
+from .. import prompts
+from ..context import AppContext
+
+
+def model_choices() -> list[tuple[str, str]]:
+    """(pack name, label) for every registered embedder pack."""
+    from facerec.embedders import registry
+
+    out = []
+    for pack in registry.list_packs():
+        installed = registry.is_installed(pack)
+        out.append((pack.name, f"{pack.name}{'' if installed else ' (not installed)'}"))
+    return out
+
+
+class SettingsView(QWidget):
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.ctx = ctx
+        self.setObjectName("settingsView")
+        title = QLabel("Settings")
+        title.setObjectName("viewTitle")
+
+        self.min_face = QSpinBox()
+        self.min_face.setRange(10, 400)
+        self.min_face.setSuffix(" px")
+        self.min_face.setToolTip("Smaller faces are ignored (measured on the photo as fed to the detector)")
+        self.default_threshold = QCheckBox("Use the model's calibrated threshold")
+        self.threshold = QDoubleSpinBox()
+        self.threshold.setRange(0.05, 1.5)
+        self.threshold.setSingleStep(0.01)
+        self.threshold.setDecimals(2)
+        self.threshold.setToolTip("Cosine distance: a face is named when its nearest person is at most this far")
+        self.default_threshold.toggled.connect(lambda on: self.threshold.setEnabled(not on))
+        self.model = QComboBox()
+        for name, label in model_choices():
+            self.model.addItem(label, name)
+        self.gallery = QLineEdit()
+        self.gallery_btn = QPushButton("Choose…")
+        self.gallery_btn.clicked.connect(self._choose_gallery)
+        g = QHBoxLayout()
+        g.addWidget(self.gallery, 1)
+        g.addWidget(self.gallery_btn)
+        th = QHBoxLayout()
+        th.addWidget(self.threshold)
+        th.addWidget(self.default_threshold, 1)
+
+        form = QFormLayout()
+        form.addRow("Minimum face size", self.min_face)
+        form.addRow("Recognition threshold", th)
+        form.addRow("Face model", self.model)
+        form.addRow("Gallery database", g)
+
+        self.save_btn = QPushButton("Save")
+        self.save_btn.setObjectName("primaryButton")
+        self.save_btn.clicked.connect(self.save)
+        self.revert_btn = QPushButton("Revert")
+        self.revert_btn.clicked.connect(self.load)
+        self.note = QLabel(
+            "Settings are stored in your user configuration folder. A gallery made with another face model keeps "
+            "its samples, but they are only used with that model."
+        )
+        self.note.setWordWrap(True)
+        self.note.setObjectName("subtitle")
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.revert_btn)
+        buttons.addWidget(self.save_btn)
+
+        lay = QVBoxLayout(self)
+        lay.addWidget(title)
+        lay.addLayout(form)
+        lay.addWidget(self.note)
+        lay.addLayout(buttons)
+        lay.addStretch(1)
+        self.load()
+        ctx.settingsChanged.connect(self.load)
+
+    def load(self) -> None:
+        s = self.ctx.settings
+        self.min_face.setValue(s.detector.min_face_size)
+        self.default_threshold.setChecked(s.threshold is None)
+        self.threshold.setValue(s.threshold if s.threshold is not None else 0.5)
+        self.threshold.setEnabled(s.threshold is not None)
+        i = self.model.findData(s.model)
+        self.model.setCurrentIndex(max(0, i))
+        self.gallery.setText(str(s.gallery_path))
+
+    def edited(self) -> Settings:
+        s = copy.deepcopy(self.ctx.settings)
+        s.detector.min_face_size = self.min_face.value()
+        s.threshold = None if self.default_threshold.isChecked() else round(self.threshold.value(), 3)
+        s.model = self.model.currentData() or s.model
+        path = self.gallery.text().strip()
+        s.db_path = Path(path).expanduser() if path and Path(path).expanduser() != s.gallery_path else s.db_path
+        return s
+
+    def save(self) -> None:
+        try:
+            self.ctx.apply_settings(self.edited())
+        except Exception as exc:  # a bad gallery path, an unreadable file: keep the old settings
+            prompts.error(self, "Settings not saved", str(exc))
+            self.load()
+
+    def _choose_gallery(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getSaveFileName(self, "Gallery database", self.gallery.text(), "Gallery (*.db)", options=QFileDialog.DontConfirmOverwrite)
+        if path:
+            self.gallery.setText(path)

@@ -1,0 +1,1 @@
+"""Reusable widgets: a picture with face boxes, face thumbnail grids."""
