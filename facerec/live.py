@@ -190,6 +190,8 @@ class LiveRecognizer:
         self._thread: threading.Thread | None = None
         self._closed = False
         self.detections = 0
+        self.embedded = 0
+        """Faces embedded so far (to check that tracking spares re-embedding)."""
         self.detect_seconds = 0.0
 
     # -- configuration ----------------------------------------------------------------------------
@@ -345,6 +347,7 @@ class LiveRecognizer:
         if todo:
             image = LoadedImage.from_array(job.rgb)
             chips, emb = self.analyzer.embed_faces(image, [found[i] for i in todo])
+            self.embedded += len(todo)
             for k, i in enumerate(todo):
                 dets[i].embedding, dets[i].chip = emb[k], chips[k]
         seconds = time.perf_counter() - t0
