@@ -1,0 +1,164 @@
+"""Schema migrations: a gallery at every earlier schema version opens, migrates and keeps its data.
+
+Old databases are built from ``store.MIGRATIONS`` itself (applying versions 1..v), so a new schema
+version is covered automatically. Each old version needs a filler in ``FILLERS`` that writes
+representative data with that version's SQL; ``test_every_old_version_has_a_filler`` fails until one
+is added, and ``SURVIVES`` says how to read that data back through the current API.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facerec import store as store_mod
+from facerec.errors import StoreError
+from facerec.store import MIGRATIONS, SCHEMA_VERSION, GalleryStore, _split_sql
+
+EMB = np.arange(128, dtype="<f4") / 128
+
+
+def fill_v1(conn: sqlite3.Connection) -> None:
+    conn.execute("INSERT INTO people(id, name, created_at, updated_at) VALUES (1, 'Ada', 1, 1), (2, 'Grace', 1, 1)")
+    conn.execute(
+        "INSERT INTO samples(person_id, model_id, embedding, source_path, source_hash, box, thumbnail, created_at) "
+        "VALUES (1, 'sface-2021dec', ?, '/p/ada.jpg', 'h', '[1.0, 2.0, 3.0, 4.0]', x'ffd8ffd9', 1)",
+        (EMB.tobytes(),),
+    )
+    conn.execute(
+        "INSERT INTO photos(id, path, size, mtime_ns, content_hash, width, height, model_id, error, scanned_at) "
+        "VALUES (1, '/lib/a.jpg', 10, 20, 'c', 640, 480, 'sface-2021dec', NULL, 1), (2, '/lib/bad.jpg', 1, 1, NULL, NULL, NULL, 'sface-2021dec', 'empty file', 1)"
+    )
+    conn.execute(
+        "INSERT INTO faces(photo_id, box, landmarks, score, model_id, embedding, person_id, distance, status) "
+        "VALUES (1, '[10, 10, 50, 60]', NULL, 0.99, 'sface-2021dec', ?, 1, 0.2, 'confirmed'), "
+        "(1, '[70, 10, 110, 60]', NULL, 0.95, 'sface-2021dec', ?, 2, 0.4, 'auto')",
+        (EMB.tobytes(), EMB.tobytes()),
+    )
+
+
+def survives_v1(store: GalleryStore) -> None:
+    assert [(p.name, p.sample_count) for p in store.list_people()] == [("Ada", 1), ("Grace", 0)]
+    (sample,) = store.list_samples("Ada")
+    assert sample.source_path == "/p/ada.jpg" and sample.box == [1.0, 2.0, 3.0, 4.0] and sample.thumbnail == b"\xff\xd8\xff\xd9"
+    index = store.gallery_index("sface-2021dec")
+    assert len(index) == 1
+    assert np.array_equal(store.face_embeddings([f.id for f in store.photo_faces("/lib/a.jpg")])[0], EMB)
+    assert [(f.person, f.status) for f in store.photo_faces("/lib/a.jpg")] == [("Ada", "confirmed"), ("Grace", "auto")]
+    assert store.get_photo("/lib/bad.jpg").error == "empty file"
+
+
+FILLERS: dict[int, Callable[[sqlite3.Connection], None]] = {1: fill_v1}
+"""Old schema version -> writes representative data using exactly that version's tables."""
+SURVIVES: dict[int, Callable[[GalleryStore], None]] = {1: survives_v1}
+"""Old schema version -> checks, through the current API, that the filler's data survived migration."""
+
+
+def build_at_version(path: Path, version: int) -> dict[str, int]:
+    """A gallery created by applying migrations 1..version, filled with that version's data."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        for v in range(1, version + 1):
+            for statement in _split_sql(MIGRATIONS[v]):
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version={version}")
+        if version in FILLERS:
+            FILLERS[version](conn)
+        conn.execute("COMMIT")
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables}
+    finally:
+        conn.close()
+
+
+def _columns(path: Path) -> dict[str, list[tuple]]:
+    conn = sqlite3.connect(path)
+    try:
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        out = {}
+        for n in names:
+            info = conn.execute(f"PRAGMA table_info({n})").fetchall() or conn.execute(f"PRAGMA index_info({n})").fetchall()
+            out[n] = [tuple(r)[1:] for r in info]
+        return out
+    finally:
+        conn.close()
+
+
+def test_migration_table_is_complete():
+    assert sorted(MIGRATIONS) == list(range(1, SCHEMA_VERSION + 1))
+
+
+def test_every_old_version_has_a_filler():
+    missing = [v for v in range(1, SCHEMA_VERSION) if v not in FILLERS or v not in SURVIVES]
+    assert not missing, f"add FILLERS/SURVIVES entries for schema versions {missing} (see this module's docstring)"
+
+
+@pytest.mark.parametrize("version", range(0, SCHEMA_VERSION))
+def test_migrate_from_every_earlier_version(tmp_path, version):
+    old = tmp_path / f"v{version}.db"
+    counts = build_at_version(old, version)
+    with GalleryStore(old) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert store.integrity_check() == "ok"
+        for table, n in counts.items():  # no rows lost
+            assert store._conn().execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == n, table
+        for v in range(1, version + 1):
+            if v in SURVIVES:
+                SURVIVES[v](store)
+        store.add_sample("New person", EMB, "sface-2021dec")  # and the migrated gallery is usable
+    fresh = tmp_path / "fresh.db"
+    GalleryStore(fresh).close()
+    assert _columns(old) == _columns(fresh), "a migrated gallery must have the same tables, columns and indexes as a new one"
+
+
+def test_failed_migration_changes_nothing(tmp_path, monkeypatch):
+    """A migration that fails half-way is rolled back: the gallery stays at its version with its data."""
+    path = tmp_path / "g.db"
+    counts = build_at_version(path, SCHEMA_VERSION)
+    broken = SCHEMA_VERSION + 1
+    monkeypatch.setattr(store_mod, "SCHEMA_VERSION", broken)
+    monkeypatch.setitem(MIGRATIONS, broken, "ALTER TABLE people ADD COLUMN nickname TEXT; CREATE TABLE oops (x); THIS IS NOT SQL")
+    with pytest.raises((StoreError, sqlite3.Error)):
+        GalleryStore(path)
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert "nickname" not in [r[1] for r in conn.execute("PRAGMA table_info(people)")]
+        assert not conn.execute("SELECT name FROM sqlite_master WHERE name = 'oops'").fetchall()
+        for table, n in counts.items():
+            assert conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == n
+    finally:
+        conn.close()
+
+
+def test_newer_schema_is_refused_untouched(tmp_path):
+    path = tmp_path / "g.db"
+    build_at_version(path, SCHEMA_VERSION)
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 5}")
+    conn.close()
+    before = _dump(path)
+    with pytest.raises(StoreError, match="newer than this facerec supports"):
+        GalleryStore(path)
+    assert _dump(path) == before
+
+
+def _dump(path: Path) -> list[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return [*conn.iterdump(), f"user_version={conn.execute('PRAGMA user_version').fetchone()[0]}"]
+    finally:
+        conn.close()
+
+
+def test_not_a_gallery_is_refused(tmp_path):
+    path = tmp_path / "g.db"
+    path.write_bytes(b"this is a text file, not SQLite" * 100)
+    with pytest.raises(StoreError, match="not a facerec gallery"):
+        GalleryStore(path)
+    assert path.read_bytes() == b"this is a text file, not SQLite" * 100
