@@ -1,0 +1,46 @@
+"""Our own compact embedder pack: a small MobileFaceNet-like network (128-d, 112x112 ArcFace-aligned
+input; see ``facerec.training.model``), trained with triplet loss on LFW (folds 1-9 identities) while
+distilling from SFace, by ``bench/train_compact.py``. Measured figures: ``bench/results/compact.json``.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from ..alignment import ARCFACE_112
+from .base import l2_normalize
+from .registry import ModelPack, WeightsSource, register
+
+
+class TorchEmbedder:
+    """Runs a torch weights file (see module docstring) on ArcFace-aligned 112x112 chips. Thread-safe."""
+
+    template = ARCFACE_112
+
+    def __init__(self, weights: Path, model_id: str, threshold: float, batch_size: int = 64):
+        from ..training.model import load_weights_file
+
+        self.model, blob = load_weights_file(weights)
+        self.model_id = model_id
+        self.default_threshold = threshold
+        self.batch_size = batch_size
+        self.dim = int(blob.get("kwargs", {}).get("dim", 128))
+        self.meta = blob.get("meta", {})
+        self._lock = threading.Lock()
+
+    def embed(self, chips: np.ndarray) -> np.ndarray:
+        chips = np.asarray(chips, dtype=np.uint8)
+        if len(chips) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        import torch
+
+        out = []
+        with self._lock, torch.inference_mode():
+            for i in range(0, len(chips), self.batch_size):
+                t = torch.from_numpy(np.ascontiguousarray(chips[i : i + self.batch_size]))
+                x = (t.permute(0, 3, 1, 2).float() - 127.5) / 128.0
+                out.append(self.model(x).numpy())
+        return l2_normalize(np.concatenate(out))
