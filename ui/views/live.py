@@ -162,7 +162,7 @@ class LiveView(QWidget):
         self.worker = LiveWorker(self.ctx.analyzer, self.ctx.gallery_index(), source, self.threshold, loop=loop, parent=self)
         self.worker.frameReady.connect(self._frame)
         self.worker.failed.connect(self._failed)
-        self.worker.ended.connect(self._ended)
+        self.worker.finished.connect(self._ended)
         self.worker.start()
         self.start_btn.setText("Stop")
         self.start_btn.setIcon(icon("stop"))

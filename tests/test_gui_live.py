@@ -1,0 +1,84 @@
+"""Live view fed by a video file: names on the right faces, fps, strictness slider, "Add this face to…"."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import guikit  # noqa: F401  (sets QT_QPA_PLATFORM before Qt loads)
+import pytest
+from guikit import close_messages, gui, messages  # noqa: F401
+
+pytestmark = [pytest.mark.data, pytest.mark.slow]
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _make_clip(path, photos, frames):
+    spec = importlib.util.spec_from_file_location("bench_clips", REPO / "bench" / "clips.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.make_clip(path, photos, frames=frames)
+
+
+def _sides(frame):
+    return {("left" if (f.box[0] + f.box[2]) / 2 < 320 else "right"): f for f in frame.faces}
+
+
+def test_live_view_names_faces_in_a_video(gui, qtbot, tmp_path, fr_faces, analyzer):
+    window, ctx = gui
+    from facerec.enrolment import enrol_image
+
+    enrol_image(ctx.store, analyzer, "Obama", fr_faces / "obama" / "obama1.jpg")
+    enrol_image(ctx.store, analyzer, "Biden", fr_faces / "biden" / "biden2.jpg")
+    clip = _make_clip(tmp_path / "clip.avi", [fr_faces / "obama" / "obama.jpg", fr_faces / "biden" / "biden.jpg"], 60)
+
+    view = window.live
+    window.show_page("live")
+    view.set_video(str(clip))
+    view.strictness.setValue(50)  # threshold 0.50
+    view.start(loop=True)
+    seen = []
+
+    def named():
+        f = view.last_frame
+        if f is None:
+            return False
+        sides = _sides(f)
+        seen.append([x.label for x in f.faces])
+        return bool(sides.get("left") and sides["left"].name == "Obama" and sides.get("right") and sides["right"].name == "Biden")
+
+    qtbot.waitUntil(named, timeout=60_000)
+    # what is drawn: a box per face, labelled with the name and the distance
+    labels = sorted(b.label for b in view.view.boxes())
+    assert labels[0].startswith("Biden 0.") and labels[1].startswith("Obama 0.")
+    qtbot.waitUntil(lambda: view.fps.text() != "– fps" and float(view.fps.text().split()[0]) > 0, timeout=10_000)
+
+    # strictness: all the way to strict turns both into Unknown without restarting
+    view.strictness.setValue(100)
+    assert view.threshold == pytest.approx(0.2)
+    qtbot.waitUntil(lambda: bool(view.last_frame.faces) and all(b.label.startswith("Unknown") for b in view.view.boxes())
+                    and not any(f.known for f in view.last_frame.faces), timeout=10_000)
+    view.strictness.setValue(50)
+    qtbot.waitUntil(lambda: {f.name for f in view.last_frame.faces} == {"Obama", "Biden"}, timeout=10_000)
+
+    # "Add this face to…": click the right face's box, add it to Biden
+    right = _sides(view.last_frame)["right"]
+    view.view.select(right.track_id)
+    before = len(ctx.store.list_samples("Biden"))
+    view.add_selected_face("Biden")
+    qtbot.waitUntil(lambda: len(ctx.store.list_samples("Biden")) == before + 1, timeout=20_000)
+    assert ctx.store.list_samples("Biden")[-1].thumbnail
+    view.stop()
+    assert view.worker is None and view.start_btn.text() == "Start"
+
+
+def test_camera_that_cannot_open_shows_an_error(gui, qtbot, tmp_path):
+    window, ctx = gui
+    view = window.live
+    view.set_video(str(tmp_path / "missing.avi"))
+    view.start()
+    qtbot.waitUntil(lambda: any(t == "Live view" for t, _ in messages()), timeout=20_000)
+    text = next(t for title, t in messages() if title == "Live view")
+    assert "cannot open video file" in text
+    qtbot.waitUntil(lambda: view.worker is None, timeout=10_000)
+    close_messages()
