@@ -398,7 +398,9 @@ class GalleryStore:
         emb = np.stack([_vec(r["embedding"]) for r in rows])
         pids = np.array([r["person_id"] for r in rows], dtype=np.int64)
         names = {r["person_id"]: r["name"] for r in rows}
-        return GalleryIndex(emb, pids, names, model_id)
+        from .training.head import adapt_index  # the personalisation head of `facerec adapt`, if any
+
+        return adapt_index(self.path, GalleryIndex(emb, pids, names, model_id))
 
     # -- photos and faces -------------------------------------------------------------------------
     def get_photo(self, path: str) -> PhotoRecord | None:
