@@ -142,7 +142,13 @@ def test_train_cli_loss_falls_and_resumes(shared_data, tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out.split("\n", 1)[1])
     assert summary["steps"] == 40
     assert summary["loss_last"] < 0.85 * summary["loss_first"], summary
-    assert (ckpt / "checkpoint.pt").is_file() and (ckpt / "loss.png").stat().st_size > 1000
+    assert (ckpt / "checkpoint.pt").is_file()
+    try:
+        import matplotlib  # noqa: F401  (the optional `train` extra)
+    except ImportError:
+        assert summary["loss_curve"] is None
+    else:
+        assert (ckpt / "loss.png").stat().st_size > 1000
     assert summary["validation"]["pairs"] > 0  # 3 held-out people, never trained on
     history = json.loads((ckpt / "history.json").read_text())["history"]
     assert len(history) == 40
