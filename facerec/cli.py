@@ -14,6 +14,7 @@ import csv
 import importlib
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -194,10 +195,13 @@ def cmd_tag(args, ctx: Context) -> int:
         bar.refresh()
 
     cancel = threading.Event()
-    records, errors, named = [], 0, 0
+    images, faces, errors, named = 0, 0, 0, 0
+    out = _TagOutputs(args.json, args.csv)  # streamed: memory stays flat however big the folder
     try:
         for res in tag_folder(folder.resolve(), store, analyzer, recursive=args.recursive, progress=progress, cancel=cancel, force=args.force):
-            records.append(res.to_dict())
+            out.write(res.to_dict())
+            images += 1
+            faces += len(res.faces)
             if res.error:
                 errors += 1
                 bar.write(f"error: {res.path}: {res.error}", file=sys.stderr)
@@ -207,29 +211,93 @@ def cmd_tag(args, ctx: Context) -> int:
                 bar.write(f"{res.path}: {names}{' (unchanged)' if res.skipped else ''}", file=sys.stderr)
     except KeyboardInterrupt:
         cancel.set()
+        out.abort()
         bar.close()
         _err("interrupted: finished photos are saved; run the same command again to resume")
         return EXIT_INTERRUPTED
+    except BaseException:
+        out.abort()
+        raise
     bar.close()
-    if args.json:
-        Path(args.json).write_text(json.dumps(records, indent=2), encoding="utf-8")
-    if args.csv:
-        write_csv(args.csv, records)
-    faces = sum(len(r["faces"]) for r in records)
-    _out(f"{len(records)} images, {faces} faces ({named} named), {errors} unreadable")
+    out.close()
+    _out(f"{images} images, {faces} faces ({named} named), {errors} unreadable")
     return EXIT_PARTIAL if errors else EXIT_OK
 
 
-def write_csv(path: str | Path, records: list[dict]) -> None:
+CSV_HEADER = ["path", "person", "distance", "score", "x1", "y1", "x2", "y2", "error"]
+
+
+def csv_rows(r: dict) -> list[list]:
+    """One row per face (an image without faces or with an error gets one row with empty face fields)."""
+    if not r["faces"]:
+        return [[r["path"], "", "", "", "", "", "", "", r["error"] or ""]]
+    return [[r["path"], face["person"] or "", face["distance"], face["score"], *face["box"], ""] for face in r["faces"]]
+
+
+def write_csv(path: str | Path, records) -> None:
     """One row per face (an image without faces or with an error gets one row with empty face fields)."""
     with open(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
         w = csv.writer(f)
-        w.writerow(["path", "person", "distance", "score", "x1", "y1", "x2", "y2", "error"])
+        w.writerow(CSV_HEADER)
         for r in records:
-            if not r["faces"]:
-                w.writerow([r["path"], "", "", "", "", "", "", "", r["error"] or ""])
-            for face in r["faces"]:
-                w.writerow([r["path"], face["person"] or "", face["distance"], face["score"], *face["box"], ""])
+            w.writerows(csv_rows(r))
+
+
+class JsonArrayWriter:
+    """Writes a JSON array one element at a time; the text equals ``json.dumps(items, indent=2)``."""
+
+    def __init__(self, f):
+        self._f = f
+        self.count = 0
+
+    def write(self, item) -> None:
+        self._f.write(("[\n  " if self.count == 0 else ",\n  ") + json.dumps(item, indent=2).replace("\n", "\n  "))
+        self.count += 1
+
+    def finish(self) -> None:
+        self._f.write("\n]" if self.count else "[]")
+
+
+class _TagOutputs:
+    """The --json and --csv files of ``facerec tag``, written as results arrive into temporary files that
+    replace the targets on success (an interrupted scan leaves no half-written file)."""
+
+    def __init__(self, json_path: str | None, csv_path: str | None):
+        self._files: list[tuple[Path, Path, object]] = []
+        self._json = self._csv = None
+        if json_path:
+            f = self._open(json_path, newline=None)
+            self._json = JsonArrayWriter(f)
+        if csv_path:
+            self._csv = csv.writer(self._open(csv_path, newline=""))
+            self._csv.writerow(CSV_HEADER)
+
+    def _open(self, path: str, newline: str | None):
+        target = Path(path)
+        tmp = target.with_name(f".{target.name}.part")
+        f = open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline=newline)
+        self._files.append((target, tmp, f))
+        return f
+
+    def write(self, record: dict) -> None:
+        if self._json is not None:
+            self._json.write(record)
+        if self._csv is not None:
+            self._csv.writerows(csv_rows(record))
+
+    def close(self) -> None:
+        if self._json is not None:
+            self._json.finish()
+        for target, tmp, f in self._files:
+            f.close()
+            os.replace(tmp, target)
+        self._files = []
+
+    def abort(self) -> None:
+        for _, tmp, f in self._files:
+            f.close()
+            tmp.unlink(missing_ok=True)
+        self._files = []
 
 
 # -- eval ---------------------------------------------------------------------------------------------

@@ -39,6 +39,30 @@ class DetectedFace:
         return DetectedFace(self.box * factor, self.score, self.landmarks * factor)
 
 
+def _opencv_imresample(img, sz):
+    """Drop-in for facenet-pytorch's ``imresample`` (torch "area" interpolation, which is adaptive average
+    pooling and very slow on CPU): the same area resampling done by OpenCV on the NCHW float tensor."""
+    import cv2
+    import torch
+
+    out_h, out_w = int(sz[0]), int(sz[1])
+    arr = img.detach().permute(0, 2, 3, 1).cpu().numpy()
+    res = np.stack([cv2.resize(np.ascontiguousarray(a), (out_w, out_h), interpolation=cv2.INTER_AREA) for a in arr])
+    if res.ndim == 3:  # single-channel input loses its channel axis in cv2.resize
+        res = res[..., None]
+    return torch.from_numpy(res).permute(0, 3, 1, 2).to(img.dtype)
+
+
+def _use_opencv_resampling() -> None:
+    """Make facenet-pytorch's MTCNN resample its pyramid and face crops with OpenCV (CPU only).
+
+    Measured on the tagging benchmark: detection time roughly halves, detections and accuracy unchanged.
+    """
+    from facenet_pytorch.models.utils import detect_face
+
+    detect_face.imresample = _opencv_imresample
+
+
 class MTCNNDetector:
     """MTCNN from facenet-pytorch, loaded lazily on first use (thread-safe)."""
 
@@ -60,6 +84,8 @@ class MTCNNDetector:
                     post_process=False,
                     device=self.device,
                 )
+                if self.device == "cpu":
+                    _use_opencv_resampling()
                 log.debug("MTCNN loaded (min_face_size=%s)", self.settings.min_face_size)
             return self._mtcnn
 

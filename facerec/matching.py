@@ -68,8 +68,16 @@ class GalleryIndex:
     def person_distances(self, queries: np.ndarray) -> np.ndarray:
         """M x P matrix: distance of each query to each person's nearest sample (columns follow ``person_ids``)."""
         q = np.asarray(queries, dtype=np.float32).reshape(-1, self.embeddings.shape[1] if len(self) else 0)
-        sims = q @ self.embeddings.T
-        best = np.maximum.reduceat(sims, self._starts, axis=1)
+        if len(q) == 1:
+            # One query is a matrix-vector product bound by memory bandwidth: numpy's own single-threaded
+            # loop is as fast as BLAS and never stalls waiting for BLAS worker threads on a busy machine.
+            sims = np.einsum("nd,d->n", self.embeddings, q[0])[None]
+        else:
+            sims = q @ self.embeddings.T
+        if len(self._starts) == len(self):  # one sample per person: nothing to reduce
+            best = sims
+        else:
+            best = np.maximum.reduceat(sims, self._starts, axis=1)
         return 1.0 - best
 
     def search(self, queries: np.ndarray, threshold: float, top_k: int = 3) -> list[Match]:
@@ -81,11 +89,17 @@ class GalleryIndex:
             return [Match(None, None, float("inf")) for _ in range(len(queries))]
         dist = self.person_distances(queries)
         k = min(max(1, top_k), dist.shape[1])
+        if k < dist.shape[1]:
+            idx = np.argpartition(dist, k - 1, axis=1)[:, :k]
+        else:
+            idx = np.broadcast_to(np.arange(dist.shape[1]), dist.shape)
+        top = np.take_along_axis(dist, idx, axis=1)
+        order = np.argsort(top, axis=1, kind="stable")
+        idx, top = np.take_along_axis(idx, order, axis=1), np.take_along_axis(top, order, axis=1)
+        pids = self.person_ids[idx]
         matches = []
-        for row in dist:
-            idx = np.argpartition(row, k - 1)[:k] if k < len(row) else np.arange(len(row))
-            idx = idx[np.argsort(row[idx])]
-            cands = [Candidate(int(self.person_ids[i]), self.names.get(int(self.person_ids[i]), "?"), float(row[i])) for i in idx]
+        for row_pids, row_dist in zip(pids.tolist(), top.tolist()):
+            cands = [Candidate(p, self.names.get(p, "?"), d) for p, d in zip(row_pids, row_dist)]
             best = cands[0]
             if best.distance <= threshold:
                 matches.append(Match(best.person_id, best.name, best.distance, cands))

@@ -1,0 +1,110 @@
+"""Behaviour of the performance paths: streamed tag output, fast gallery search, OpenCV resampling in MTCNN.
+
+Speed itself is measured by the benchmarks in bench/, never here.
+"""
+
+import io
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from facerec.cli import JsonArrayWriter, main
+from facerec.embedders.base import l2_normalize
+from facerec.matching import GalleryIndex
+
+
+@pytest.mark.parametrize("items", [[], [{"a": 1}], [{"path": "é/x.jpg", "faces": [{"box": [1.0, 2.5], "person": None}]}, {"b": [1, [2, {}]]}, 3, "s\nt"]])
+def test_json_array_writer_writes_exactly_json_dumps(items):
+    buf = io.StringIO()
+    w = JsonArrayWriter(buf)
+    for it in items:
+        w.write(it)
+    w.finish()
+    assert buf.getvalue() == json.dumps(items, indent=2)
+    assert json.loads(buf.getvalue()) == items
+
+
+def test_tag_streams_json_and_csv_and_interrupt_leaves_no_partial_file(fr_faces, sface_installed, tmp_path, monkeypatch):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("obama/obama.jpg", "biden/biden.jpg", "_group/two_people.jpg"):
+        shutil.copy(fr_faces / name, folder / name.replace("/", "_"))
+    (folder / "bad.jpg").write_text("not a photo")
+    db = str(tmp_path / "g.db")
+    assert main(["--db", db, "-q", "enrol", "obama", str(fr_faces / "obama" / "obama2.jpg")]) == 0
+    out_json, out_csv = tmp_path / "t.json", tmp_path / "t.csv"
+    assert main(["--db", db, "-q", "tag", str(folder), "--json", str(out_json), "--csv", str(out_csv)]) == 1
+    records = json.loads(out_json.read_text())
+    assert sorted(r["path"].rsplit("/", 1)[-1] for r in records) == ["_group_two_people.jpg", "bad.jpg", "biden_biden.jpg", "obama_obama.jpg"]
+    by_name = {r["path"].rsplit("/", 1)[-1]: r for r in records}
+    assert [f["person"] for f in by_name["obama_obama.jpg"]["faces"]] == ["obama"]
+    assert by_name["bad.jpg"]["error"] and by_name["bad.jpg"]["faces"] == []
+    rows = out_csv.read_text().splitlines()
+    assert rows[0].startswith("path,person,distance")
+    assert len(rows) - 1 == sum(max(1, len(r["faces"])) for r in records)
+    assert not list(tmp_path.glob(".*.part"))
+
+    # an interrupted scan writes no output file (and no leftover temporary file)
+    import facerec.tagging
+
+    def interrupted(*a, **k):
+        yield from ()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(facerec.tagging, "tag_folder", interrupted)
+    out2 = tmp_path / "t2.json"
+    assert main(["--db", db, "-q", "tag", str(folder), "--json", str(out2)]) == 130
+    assert not out2.exists() and not list(tmp_path.glob(".*.part"))
+
+
+def _brute_force(emb, pids, q, threshold, k):
+    people = sorted(set(pids.tolist()))
+    d = np.stack([(1 - q @ emb[pids == p].T).min(axis=1) for p in people], axis=1)
+    out = []
+    for row in d:
+        order = np.argsort(row, kind="stable")[:k]
+        best = people[order[0]]
+        out.append((best if row[order[0]] <= threshold else None, [people[i] for i in order], row[order]))
+    return out
+
+
+@pytest.mark.parametrize("per_person", [1, 3])
+@pytest.mark.parametrize("m", [1, 7])
+@pytest.mark.parametrize("k", [1, 3, 50])
+def test_gallery_search_equals_brute_force(per_person, m, k):
+    rng = np.random.default_rng(per_person * 100 + m)
+    n_people = 20
+    centres = l2_normalize(rng.normal(size=(n_people, 16)))
+    pids = np.repeat(np.arange(100, 100 + n_people), per_person)
+    emb = l2_normalize(centres[pids - 100] + 0.4 * rng.normal(size=(len(pids), 16))).astype(np.float32)
+    order = rng.permutation(len(pids))
+    emb, pids = emb[order], pids[order]
+    index = GalleryIndex(emb, pids, {int(p): f"n{p}" for p in pids}, "m")
+    q = l2_normalize(np.concatenate([centres[:m // 2 + 1] + 0.3 * rng.normal(size=(m // 2 + 1, 16)), rng.normal(size=(m - m // 2 - 1, 16))])).astype(np.float32)
+    got = index.search(q if m > 1 else q[0], threshold=0.35, top_k=k)
+    want = _brute_force(emb, pids, q, 0.35, k)
+    assert len(got) == m
+    for g, (best, cand_ids, cand_d) in zip(got, want):
+        assert g.person_id == best
+        assert g.name == (f"n{best}" if best is not None else None)
+        assert [c.person_id for c in g.candidates] == cand_ids
+        np.testing.assert_allclose([c.distance for c in g.candidates], cand_d, atol=1e-5)
+        assert g.distance == pytest.approx(float(cand_d[0]), abs=1e-5)
+    np.testing.assert_allclose(index.person_distances(q[:1]), index.person_distances(np.concatenate([q[:1], q[:1]]))[:1], atol=1e-6)
+
+
+def test_opencv_resampling_matches_torch_area_interpolation():
+    torch = pytest.importorskip("torch")
+    from torch.nn.functional import interpolate
+
+    from facerec.detection import _opencv_imresample
+
+    rng = np.random.default_rng(0)
+    img = torch.from_numpy(rng.uniform(0, 255, size=(2, 3, 48, 64)).astype(np.float32))
+    for size in [(24, 32), (12, 16)]:  # integer factors: both are exact box averages
+        np.testing.assert_allclose(_opencv_imresample(img, size).numpy(), interpolate(img, size=size, mode="area").numpy(), atol=1e-3)
+    out = _opencv_imresample(img[:1, :, 5:30, 7:29], (24, 24))  # a crop view, upscaled and downscaled
+    assert out.shape == (1, 3, 24, 24) and out.dtype == torch.float32
+    assert abs(float(out.mean()) - float(img[:1, :, 5:30, 7:29].mean())) < 5
