@@ -57,8 +57,8 @@ class AppContext(QObject):
             self.galleryChanged.emit()
         with self._lock:
             if self._analyzer is not None:
-                if new.model != old.model or new.detector != old.detector:
-                    self._analyzer = None
+                if new.model != old.model:
+                    self._analyzer = None  # another embedder: reloaded on first use
                 else:
                     self._analyzer.settings = new
                     self._analyzer.detector.set_min_face_size(new.detector.min_face_size)

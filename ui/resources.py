@@ -29,4 +29,7 @@ def icon(name: str) -> QIcon:
 def style_sheet() -> str:
     d = resources_dir()
     path = d / "style.qss" if d else None
-    return path.read_text(encoding="utf-8") if path and path.exists() else ""
+    if not path or not path.exists():
+        return ""
+    icons = (d / "icons").as_posix()
+    return path.read_text(encoding="utf-8").replace("@ICONS@", icons)

@@ -107,7 +107,7 @@ class LibraryView(QWidget):
         self.grid.setObjectName("facesGrid")
         self.grid.setViewMode(QListView.IconMode)
         self.grid.setIconSize(QSize(THUMB, THUMB))
-        self.grid.setGridSize(QSize(THUMB + 28, THUMB + 44))
+        self.grid.setGridSize(QSize(THUMB + 54, THUMB + 46))
         self.grid.setResizeMode(QListView.Adjust)
         self.grid.setMovement(QListView.Static)
         self.grid.setSelectionMode(QListWidget.ExtendedSelection)

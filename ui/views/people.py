@@ -64,7 +64,7 @@ class PeopleView(QWidget):
         self.add_btn = self._button("Add photos…", "photo-add", self.add_photos, "Add photos of the selected person")
         self.folder_btn = self._button("Add folder…", "folder", self.add_folder, "Add every photo in a folder")
         self.webcam_btn = self._button("Webcam…", "camera", self.add_webcam, "Capture samples with a webcam")
-        self.remove_btn = self._button("Remove sample", "remove", self.remove_samples, "Remove the selected samples")
+        self.remove_btn = self._button("Remove", "remove", self.remove_samples, "Remove the selected samples")
         self.rename_btn = self._button("Rename…", "rename", self.rename_person, "Rename the selected person")
         self.merge_btn = self._button("Merge into…", "merge", self.merge_person, "Merge the selected person into another")
         self.delete_btn = self._button("Delete…", "delete", self.delete_person, "Delete the person and their face data")

@@ -1,0 +1,147 @@
+"""Make the screenshots in ``docs/screenshots/`` from the shared photos (rerunnable, never touches your gallery).
+
+Usage: ``python -m ui.screenshots [--out docs/screenshots]`` (offscreen; needs FACEREC_DATA or ../shared/data
+and the SFace model). Everything happens in a temporary gallery: enrolment, a library scan, the live view
+playing a test clip made from the photos.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def wait_until(app, condition, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("screenshot scene did not get ready in time")
+        app.processEvents()
+        time.sleep(0.02)
+    app.processEvents()
+
+
+def settle(app, seconds: float = 0.3) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(REPO / "docs" / "screenshots"))
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="facerec-shots-"))
+    os.environ["FACEREC_HOME"] = str(tmp)
+
+    from facerec.config import Settings, shared_data_dir
+    from facerec.enrolment import enrol_image
+    from facerec.pipeline import FaceAnalyzer
+
+    from .app import create_app
+    from .context import AppContext
+    from .dialogs import FacePickerDialog, PhotoDialog
+    from .main_window import MainWindow
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from clips import make_clip
+
+    data = shared_data_dir() / "faces"
+    fr = data / "face_recognition"
+    app = create_app()
+    settings = Settings(db_path=tmp / "gallery.db")
+    ctx = AppContext(settings, settings_path=tmp / "settings.json")
+    ctx._analyzer = FaceAnalyzer(settings)
+    an = ctx.analyzer
+    for name, photos in {
+        "Barack Obama": ["obama/obama1.jpg", "obama/obama2.jpg", "obama/obama_small.jpg"],
+        "Joe Biden": ["biden/biden2.jpg", "biden/biden.jpg"],
+        "Rose Leslie": ["rose_leslie/img1.jpg", "rose_leslie/img2.jpg"],
+        "Alex Lacamoire": ["alex_lacamoire/img1.jpg", "alex_lacamoire/alex_lacamoire1.jpg"],
+    }.items():
+        for p in photos:
+            enrol_image(ctx.store, an, name, fr / p)
+
+    win = MainWindow(ctx)
+    win.resize(1280, 820)
+    win.show()
+    ctx.galleryChanged.emit()
+    settle(app)
+
+    def shot(name: str, widget=None) -> None:
+        settle(app, 0.4)
+        (widget or win).grab().save(str(out / name))
+        print("wrote", out / name)
+
+    # People
+    win.show_page("people")
+    win.people._select("Barack Obama")
+    shot("people.png")
+
+    # Picking a face in a group photo
+    img = an.load(fr / "_group" / "obama_and_biden.jpg")
+    dlg = FacePickerDialog(img, an.analyze(img), win)
+    dlg.resize(900, 680)
+    dlg.show()
+    dlg.choose(0)
+    shot("enrol-pick-face.png", dlg)
+    dlg.close()
+
+    # Library: scan with progress, then review
+    win.show_page("library")
+    lib = win.library
+    lib.start_scan(str(fr))
+    wait_until(app, lambda: lib.progress.maximum() > 1 and lib.progress.value() >= lib.progress.maximum() // 2)
+    shot("library-scanning.png")
+    wait_until(app, lambda: lib.scan_task is None)
+    lib.start_scan(str(data / "openface"))
+    wait_until(app, lambda: lib.scan_task is None)
+    wait_until(app, lambda: ctx.tasks.running == 0)
+    lib.select_group("review")
+    wait_until(app, lambda: ctx.tasks.running == 0)
+    shot("library-review.png")
+    lib.select_group("unknown")
+    wait_until(app, lambda: ctx.tasks.running == 0)
+    shot("library-unknown.png")
+    lib.select_group("person", "Joe Biden")
+    wait_until(app, lambda: ctx.tasks.running == 0)
+    group = str(fr / "_group" / "obama_and_biden.jpg")
+    photo = PhotoDialog(group, ctx.store.photo_faces(group), win)
+    photo.resize(1000, 740)
+    photo.show()
+    shot("photo-with-boxes.png", photo)
+    photo.close()
+
+    # Live, fed by a clip made from two photos
+    clip = make_clip(tmp / "clip.avi", [fr / "obama" / "obama.jpg", fr / "biden" / "biden.jpg"], frames=120)
+    win.show_page("live")
+    live = win.live
+    live.set_video(str(clip))
+    live.start(loop=True)
+    wait_until(app, lambda: live.last_frame is not None and live.last_frame.index > 45
+               and sum(f.known for f in live.last_frame.faces) == 2, timeout=120)
+    live.view.select(live.last_frame.faces[-1].track_id)
+    live._box_clicked(live.last_frame.faces[-1].track_id)
+    shot("live.png")
+    live.stop()
+
+    win.show_page("settings")
+    shot("settings.png")
+    win.close()
+    ctx.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
