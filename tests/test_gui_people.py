@@ -149,3 +149,34 @@ def test_rename_merge_remove_and_delete(gui, qtbot, fr_faces, monkeypatch, analy
     assert [p.name for p in ctx.store.list_people()] == ["Rose Leslie"]
     assert people_rows(view) == ["Rose Leslie\n1 sample"]
     assert ctx.store.gallery_index(analyzer.model_id).num_people == 1
+
+
+def test_enrol_from_webcam_captures(gui, qtbot, fr_faces, tmp_path):
+    """The capture dialog, fed by a video file standing in for the webcam; captured frames become samples."""
+    import importlib.util
+    from pathlib import Path
+
+    from ui import jobs
+    from ui.dialogs import CaptureDialog
+
+    spec = importlib.util.spec_from_file_location("bench_clips", Path(__file__).resolve().parent.parent / "bench" / "clips.py")
+    clips = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(clips)
+    clip = clips.make_clip(tmp_path / "cam.avi", [fr_faces / "rose_leslie" / "img1.jpg"], frames=20)
+    window, ctx = gui
+    dlg = CaptureDialog("Rose", parent=window, source=str(clip))
+    qtbot.addWidget(dlg)
+    dlg.show()
+    qtbot.waitUntil(lambda: dlg.view.image() is not None, timeout=20_000)
+    dlg.capture()
+    qtbot.wait(100)
+    dlg.capture()
+    assert len(dlg.frames) == 2 and dlg.count.text() == "2 capture(s)"
+    dlg.accept()
+    assert dlg.grabber is None
+    view = window.people
+    with qtbot.waitSignal(view.enrolFinished, timeout=120_000) as blocker:
+        view._start(jobs.enrol_frames, "Rose", list(dlg.frames))
+    assert blocker.args[0].enrolled == ["capture 1", "capture 2"]
+    assert people_rows(view) == ["Rose\n2 samples"]
+    assert view.samples.item(0).text() == "capture"

@@ -13,6 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", help="gallery database to open (default: the one in Settings)")
     p.add_argument("--page", choices=("people", "live", "library", "settings"), default="people")
     p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--quit-after", type=int, metavar="MS", help=argparse.SUPPRESS)  # smoke tests
     return p
 
 
@@ -65,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow(ctx)
     window.show_page(args.page)
     window.show()
+    if args.quit_after:
+        from PySide6.QtCore import QTimer
+
+        QTimer.singleShot(args.quit_after, window.close)
     code = app.exec()
     ctx.close()
     return code

@@ -117,12 +117,17 @@ class FrameGrabber(QThread):
         except OSError as exc:
             self.failed.emit(str(exc))
             return
+        read = 0
         try:
             while not self._stop:
                 ok, bgr = cap.read()
                 if not ok:
+                    if isinstance(self.source, str) and read:  # a video file standing in for a camera loops
+                        cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                        continue
                     self.failed.emit("the camera stopped sending frames")
                     return
+                read += 1
                 self.frame.emit(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
                 self.msleep(30)
         finally:
@@ -132,7 +137,7 @@ class FrameGrabber(QThread):
 class CaptureDialog(QDialog):
     """Webcam captures for enrolment: preview, press Capture a few times, then Enrol."""
 
-    def __init__(self, person: str, camera: int = 0, parent: QWidget | None = None):
+    def __init__(self, person: str, camera: int = 0, parent: QWidget | None = None, source: str | None = None):
         super().__init__(parent)
         self.setWindowTitle(f"Webcam captures for {person}")
         self.resize(760, 620)
@@ -162,12 +167,16 @@ class CaptureDialog(QDialog):
         self.capture_btn.clicked.connect(self.capture)
         self.camera.valueChanged.connect(self._restart)
         self.grabber: FrameGrabber | None = None
+        self.source = source
+        """A video file to use instead of the camera (tests, demos)."""
+        if source:
+            self.camera.setVisible(False)
         self._restart()
 
     def _restart(self) -> None:
         if self.grabber is not None:
             self.grabber.stop()
-        self.grabber = FrameGrabber(self.camera.value(), self)
+        self.grabber = FrameGrabber(self.source or self.camera.value(), self)
         self.grabber.frame.connect(self._frame)
         self.grabber.failed.connect(self._failed)
         self.grabber.start()
