@@ -235,6 +235,8 @@ class GalleryStore:
             raise StoreError(
                 f"{self.path}: schema version {version} is newer than this facerec supports ({SCHEMA_VERSION}); upgrade facerec"
             )
+        if 0 < version < SCHEMA_VERSION:
+            self.keep_copy(f"before-schema-{SCHEMA_VERSION}")
         for target in range(version + 1, SCHEMA_VERSION + 1):
             with self.transaction():
                 if self.schema_version() >= target:  # another process migrated it while we waited for the lock
@@ -243,6 +245,18 @@ class GalleryStore:
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version={target}")
             log.info("%s: migrated gallery schema to version %d", self.path, target)
+
+    def keep_copy(self, label: str) -> Path:
+        """Snapshot the database next to itself as ``<name>.<label>.db`` (owner-only), e.g. before a migration."""
+        dest = self.path.with_name(f"{self.path.stem}.{label}{self.path.suffix or '.db'}")
+        os.close(os.open(dest, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
+        target = sqlite3.connect(dest)
+        try:
+            self._conn().backup(target)
+        finally:
+            target.close()
+        log.info("%s: kept a copy as %s", self.path, dest)
+        return dest
 
     def integrity_check(self) -> str:
         return str(self._conn().execute("PRAGMA integrity_check").fetchone()[0])

@@ -162,3 +162,27 @@ def test_not_a_gallery_is_refused(tmp_path):
     with pytest.raises(StoreError, match="not a facerec gallery"):
         GalleryStore(path)
     assert path.read_bytes() == b"this is a text file, not SQLite" * 100
+
+
+def test_a_copy_is_kept_before_migrating(tmp_path, monkeypatch):
+    """Before an existing gallery is migrated, a snapshot at its old version is kept next to it."""
+    path = tmp_path / "gallery.db"
+    build_at_version(path, SCHEMA_VERSION)
+    old = _dump(path)
+    new_version = SCHEMA_VERSION + 1
+    monkeypatch.setattr(store_mod, "SCHEMA_VERSION", new_version)
+    monkeypatch.setitem(MIGRATIONS, new_version, "ALTER TABLE people ADD COLUMN nickname TEXT")
+    with GalleryStore(path) as store:
+        assert store.schema_version() == new_version
+    copy = tmp_path / f"gallery.before-schema-{new_version}.db"
+    assert copy.is_file() and (copy.stat().st_mode & 0o777) == 0o600
+    assert _dump(copy) == old
+    copy.unlink()
+    with GalleryStore(path) as store:  # reopening neither migrates nor copies again
+        assert store.schema_version() == new_version
+    assert not copy.exists()
+
+
+def test_a_new_gallery_is_not_copied(tmp_path):
+    GalleryStore(tmp_path / "gallery.db").close()
+    assert [p.name for p in tmp_path.iterdir() if "before" in p.name] == []
