@@ -214,6 +214,10 @@ class LibraryView(QWidget):
         self.progress.setValue(p.done)
         self.progress_label.setText(progress_text(p))
         self.last_progress = p
+        now = time.monotonic()
+        if now - getattr(self, "_last_refresh", 0.0) > 3.0:  # show results as they come in
+            self._last_refresh = now
+            self.refresh()
 
     def _scan_done(self, summary: jobs.ScanSummary) -> None:
         if summary.cancelled:
