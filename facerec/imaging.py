@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 Image.MAX_IMAGE_PIXELS = None
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
-FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "PPM", "MPO")
+FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "PPM")  # camera MPO files open as JPEG
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".dib", ".tif", ".tiff", ".gif", ".pgm", ".ppm", ".pnm"}
 )
@@ -91,6 +91,9 @@ def load_image(
     except ImageError:
         raise
     except UnidentifiedImageError:
+        kind = _sniff(spath)
+        if kind:
+            raise ImageError(spath, f"corrupt {kind} image: the header is damaged and cannot be decoded") from None
         ext = Path(spath).suffix or "no extension"
         raise ImageError(spath, f"not an image: content is not a supported image format (name says {ext})") from None
     except PermissionError:
@@ -128,6 +131,28 @@ def _decode(img: Image.Image, path: str, max_side: int | None, max_pixels: int) 
         size = (max(1, round(rgb.shape[1] * f)), max(1, round(rgb.shape[0] * f)))
         rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
     return LoadedImage(rgb=np.ascontiguousarray(rgb), full_size=(full_w, full_h), path=path)
+
+
+_MAGIC = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG", "PNG"),
+    (b"GIF8", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+
+
+def _sniff(path: str) -> str | None:
+    """The image format a file's first bytes claim, if any (to tell corrupt images from non-images)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return None
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return next((name for magic, name in _MAGIC if head.startswith(magic)), None)
 
 
 def _orientation(img: Image.Image) -> int:

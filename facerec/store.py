@@ -165,7 +165,11 @@ class GalleryStore:
             os.close(fd)
         with contextlib.suppress(OSError):
             os.chmod(self.path, 0o600)
-        self._migrate()
+        try:
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise StoreError(f"{self.path}: not a facerec gallery database ({exc})") from None
 
     # -- connections and transactions -------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -227,10 +231,7 @@ class GalleryStore:
 
     def _migrate(self) -> None:
         conn = self._conn()
-        try:
-            version = self.schema_version()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: not a facerec gallery database ({exc})") from None
+        version = self.schema_version()
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path}: schema version {version} is newer than this facerec supports ({SCHEMA_VERSION}); upgrade facerec"
@@ -571,23 +572,25 @@ class GalleryStore:
     def rematch(self, index: GalleryIndex, threshold: float) -> int:
         """Re-run identification for faces the user has not decided on (auto/unknown) of the index's model."""
         rows = self._conn().execute(
-            "SELECT id, embedding, person_id, status FROM faces WHERE model_id = ? AND status IN ('auto', 'unknown')",
+            "SELECT id, embedding, person_id, status, distance FROM faces WHERE model_id = ? AND status IN ('auto', 'unknown')",
             (index.model_id,),
         ).fetchall()
         if not rows:
             return 0
         emb = np.stack([_vec(r["embedding"]) for r in rows])
-        changed = 0
-        with self.transaction() as conn:
-            for start in range(0, len(rows), 4096):
-                chunk = rows[start : start + 4096]
-                for r, m in zip(chunk, index.search(emb[start : start + len(chunk)], threshold, top_k=1)):
-                    status = "auto" if m.known else "unknown"
-                    dist = float(m.distance) if np.isfinite(m.distance) else None
-                    if m.person_id != r["person_id"] or status != r["status"]:
-                        changed += 1
-                    conn.execute("UPDATE faces SET person_id = ?, status = ?, distance = ? WHERE id = ?", (m.person_id, status, dist, r["id"]))
-        return changed
+        updates = []
+        for start in range(0, len(rows), 4096):
+            chunk = rows[start : start + 4096]
+            for r, m in zip(chunk, index.search(emb[start : start + len(chunk)], threshold, top_k=1)):
+                status = "auto" if m.known else "unknown"
+                dist = round(float(m.distance), 6) if np.isfinite(m.distance) else None
+                old = None if r["distance"] is None else round(float(r["distance"]), 6)
+                if m.person_id != r["person_id"] or status != r["status"] or dist != old:
+                    updates.append((m.person_id, status, dist, r["id"]))
+        if updates:
+            with self.transaction() as conn:
+                conn.executemany("UPDATE faces SET person_id = ?, status = ?, distance = ? WHERE id = ?", updates)
+        return len(updates)
 
     def photos(self, under: str | None = None) -> list[PhotoRecord]:
         if under:

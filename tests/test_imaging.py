@@ -1,0 +1,89 @@
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facerec.errors import ImageError
+from facerec.imaging import load_image, to_rgb_array
+
+
+def _save(path, img, fmt, **kw):
+    img.save(path, format=fmt, **kw)
+    return path
+
+
+@pytest.mark.parametrize("fmt,ext", [("JPEG", "jpg"), ("PNG", "png"), ("WEBP", "webp"), ("BMP", "bmp"), ("TIFF", "tif"), ("GIF", "gif"), ("PPM", "pgm")])
+def test_formats(tmp_path, fmt, ext):
+    img = Image.new("L" if ext == "pgm" else "RGB", (64, 48), 128)
+    loaded = load_image(_save(tmp_path / f"x.{ext}", img, fmt))
+    assert loaded.rgb.shape == (48, 64, 3) and loaded.rgb.dtype == np.uint8
+    assert loaded.full_size == (64, 48)
+
+
+def test_wrong_extension_is_read_by_content(tmp_path):
+    p = _save(tmp_path / "really_a_png.jpg", Image.new("RGB", (10, 10), (255, 0, 0)), "PNG")
+    assert tuple(load_image(p).rgb[0, 0]) == (255, 0, 0)
+
+
+def test_modes_converted(tmp_path):
+    rgba = Image.new("RGBA", (4, 4), (0, 0, 0, 0))
+    assert tuple(to_rgb_array(rgba)[0, 0]) == (255, 255, 255)  # transparent -> white
+    cmyk = Image.new("CMYK", (4, 4), (0, 255, 255, 0))
+    assert tuple(to_rgb_array(cmyk)[0, 0]) == (255, 0, 0)
+    g16 = Image.fromarray(np.full((4, 4), 65535, np.uint16))
+    assert to_rgb_array(g16)[0, 0, 0] == 255
+    pal = Image.new("P", (4, 4), 3)
+    assert to_rgb_array(pal).shape == (4, 4, 3)
+
+
+def test_exif_orientation_applied(tmp_path):
+    img = Image.new("RGB", (40, 20), (0, 0, 0))
+    img.paste((255, 255, 255), (0, 0, 10, 20))  # white stripe on the left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 CW to display
+    p = tmp_path / "rot.jpg"
+    img.save(p, exif=exif.tobytes(), quality=95)
+    loaded = load_image(p)
+    assert loaded.rgb.shape[:2] == (40, 20) and loaded.full_size == (20, 40)
+    assert loaded.rgb[2, 10].mean() > 200  # the stripe is now at the top
+
+
+def test_large_jpeg_decoded_reduced(tmp_path):
+    p = tmp_path / "big.jpg"
+    Image.new("RGB", (4000, 3000), (10, 200, 30)).save(p, quality=80)
+    loaded = load_image(p, max_side=1000)
+    assert max(loaded.size) == 1000 and loaded.full_size == (4000, 3000)
+    assert loaded.scale == pytest.approx(4.0)
+
+
+@pytest.mark.parametrize(
+    "content,reason",
+    [(b"", "empty file"), (b"hello, I am text", "not an image"), (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 50, "corrupt")],
+)
+def test_bad_files_give_reasons(tmp_path, content, reason):
+    p = tmp_path / "bad.jpg"
+    p.write_bytes(content)
+    with pytest.raises(ImageError) as ei:
+        load_image(p)
+    assert reason in ei.value.reason and ei.value.path == str(p)
+
+
+def test_truncated_jpeg(tmp_path):
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (200, 200, 3), dtype=np.uint8)).save(buf, "JPEG")
+    p = tmp_path / "trunc.jpg"
+    p.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    with pytest.raises(ImageError, match="truncated"):
+        load_image(p)
+
+
+def test_pixel_limit(tmp_path):
+    p = _save(tmp_path / "wide.png", Image.new("L", (3000, 1000)), "PNG")
+    with pytest.raises(ImageError, match="MP limit"):
+        load_image(p, max_pixels=1_000_000)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ImageError, match="not found"):
+        load_image(tmp_path / "nope.jpg")

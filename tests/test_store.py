@@ -1,0 +1,113 @@
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from facerec.errors import StoreError
+from facerec.store import SCHEMA_VERSION, GalleryStore, NewFace
+
+
+def vec(seed, dim=8):
+    v = np.random.default_rng(seed).normal(size=dim).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def test_schema_wal_foreign_keys_and_permissions(store):
+    conn = store._conn()
+    assert store.schema_version() == SCHEMA_VERSION
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
+    assert store.integrity_check() == "ok"
+
+
+def test_people_samples_rename_merge_delete(store):
+    store.add_sample("Ann", vec(1), "m1", "a.jpg", "h1", [0, 0, 10, 10], b"thumb")
+    store.add_sample("Ann", vec(2), "m1", "b.jpg", "h2")
+    store.add_sample("Bob", vec(3), "m1")
+    store.add_sample("Bob", vec(4), "m2")
+    people = {p.name: p for p in store.list_people("m1")}
+    assert people["Ann"].sample_count == 2 and people["Bob"].sample_count == 1
+    # duplicate enrolment of the same photo/face is not stored twice
+    store.add_sample("Ann", vec(1), "m1", "a.jpg", "h1", [0, 0, 10, 10], b"thumb")
+    assert len(store.list_samples("Ann")) == 2
+    assert len(store.gallery_index("m1")) == 3 and len(store.gallery_index("m2")) == 1
+
+    store.rename_person("Ann", "Anna")
+    assert store.find_person("Ann") is None and store.get_person("anna").name == "Anna"
+    with pytest.raises(StoreError):
+        store.rename_person("Anna", "Bob")
+    store.merge_people("Bob", "Anna")
+    assert [p.name for p in store.list_people()] == ["Anna"]
+    assert len(store.list_samples("Anna")) == 4
+    store.delete_person("Anna")
+    assert store.list_people() == [] and store.stats()["samples"] == 0
+    with pytest.raises(StoreError):
+        store.get_person("Anna")
+
+
+def test_model_ids_never_mix(store):
+    store.add_sample("Ann", vec(1), "m1")
+    index = store.gallery_index("m2")
+    assert len(index) == 0
+
+
+def test_save_photo_replaces_faces_and_keeps_decisions(store):
+    pid = store.add_person("Ann").id
+    face = NewFace([10, 10, 50, 50], [[1, 2]] * 5, 0.99, vec(1), pid, 0.2)
+    other = NewFace([100, 100, 150, 150], None, 0.95, vec(2), None, 0.9)
+    store.save_photo("/p/a.jpg", 10, 1, "h", 200, 200, "m1", [face, other])
+    faces = store.photo_faces("/p/a.jpg")
+    assert [f.status for f in faces] == ["auto", "unknown"] and faces[0].person == "Ann"
+    store.set_face(faces[0].id, "confirmed")
+    store.set_face(faces[1].id, "confirmed", "Bob")  # assigning to a new person creates them
+    # rescanning the same photo keeps the user's decisions and does not duplicate faces
+    store.save_photo("/p/a.jpg", 11, 2, "h2", 200, 200, "m1", [NewFace([11, 10, 51, 50], None, 0.99, vec(1), None, 0.9), other])
+    faces = store.photo_faces("/p/a.jpg")
+    assert len(faces) == 2 and {(f.person, f.status) for f in faces} == {("Ann", "confirmed"), ("Bob", "confirmed")}
+    assert store.stats()["photos"] == 1
+    # confirmed faces become samples on request, once
+    assert store.promote_confirmed("Bob") == 1 and store.promote_confirmed("Bob") == 0
+    assert len(store.list_samples("Bob")) == 1
+
+
+def test_reject_and_rematch(store):
+    store.add_sample("Ann", vec(1), "m1")
+    store.save_photo("/p/a.jpg", 1, 1, None, 10, 10, "m1", [NewFace([0, 0, 5, 5], None, 0.9, vec(1), None, None)])
+    (f,) = store.photo_faces("/p/a.jpg")
+    assert f.status == "unknown"
+    assert store.rematch(store.gallery_index("m1"), 0.3) == 1
+    (f,) = store.photo_faces("/p/a.jpg")
+    assert f.person == "Ann" and f.status == "auto" and f.distance < 1e-5
+    store.set_face(f.id, "rejected")
+    store.rematch(store.gallery_index("m1"), 0.3)
+    (f,) = store.photo_faces("/p/a.jpg")
+    assert f.status == "rejected" and f.person is None
+
+
+def test_delete_person_unassigns_faces(store):
+    pid = store.add_sample("Ann", vec(1), "m1", thumbnail=b"T" * 50)
+    assert pid
+    ann = store.get_person("Ann").id
+    store.save_photo("/p/a.jpg", 1, 1, None, 10, 10, "m1", [NewFace([0, 0, 5, 5], None, 0.9, vec(1), ann, 0.0)])
+    store.delete_person("Ann")
+    (f,) = store.photo_faces("/p/a.jpg")
+    assert f.person_id is None and f.status == "unknown"
+
+
+def test_refuses_non_database_and_newer_schema(tmp_path):
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="not a facerec gallery"):
+        GalleryStore(bad)
+    s = GalleryStore(tmp_path / "new.db")
+    s._conn().execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    s.close()
+    with pytest.raises(StoreError, match="newer"):
+        GalleryStore(tmp_path / "new.db")
+
+
+def test_empty_name_refused(store):
+    with pytest.raises(StoreError):
+        store.add_person("   ")
