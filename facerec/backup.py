@@ -96,6 +96,15 @@ def _private_file(path: Path) -> None:
     os.chmod(path, 0o600)
 
 
+def _fsync(path: Path) -> None:
+    """Flush a file or folder to disk (a backup must survive a power cut right after it is reported)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def snapshot(src_path: Path, dst_path: Path) -> None:
     """Copy a live database to a new single file (rollback journal, owner-only) in one consistent step."""
     _private_file(dst_path)
@@ -183,12 +192,16 @@ def backup_gallery(gallery: str | os.PathLike, out: str | os.PathLike) -> Manife
             with zipfile.ZipFile(part, "w", compression=zipfile.ZIP_DEFLATED) as zf:
                 zf.write(man, MANIFEST_NAME)
                 zf.write(db, DB_NAME)
+            _fsync(part)
             os.replace(part, out)
         else:
             out.mkdir(mode=0o700, exist_ok=True)
             os.chmod(out, 0o700)
             for f in (db, man):  # the manifest last: a backup without one is visibly incomplete
+                _fsync(f)
                 os.replace(f, out / f.name)
+            _fsync(out)
+    _fsync(parent)
     log.info("backed up %s to %s (%s)", gallery, out, counts)
     return manifest
 
