@@ -385,3 +385,26 @@ def test_random_bytes_through_tag_folder(tmp_path_factory, analyzer, data):
         assert rec is not None and rec.error == results[0].error
         again = list(tag_folder(folder, store, analyzer))  # remembered: skipped, same outcome
         assert again[0].skipped and again[0].error == results[0].error
+
+
+def test_cli_identify_and_enrol_report_each_bad_file(corpus, sface_installed, capsys, tmp_path):
+    """``facerec identify`` and ``facerec enrol`` go on past bad files, naming each one and why."""
+    from facerec import cli
+
+    folder, cases = corpus
+    bad = [c for c in image_cases(cases) if c.kind == "error" and not c.root_only_skip]
+    good = [str(c.path) for c in image_cases(cases) if c.name == "tiny_1x1.png"]
+    args = [str(c.path) for c in bad] + good
+    db = str(tmp_path / "gallery.db")
+    assert cli.main(["identify", "--db", db, "--json", *args]) == cli.EXIT_PARTIAL
+    out = capsys.readouterr().out
+    records = {r["path"]: r for r in json.loads(out)}
+    assert len(records) == len(args)
+    for c in bad:
+        assert _reason_ok(c, records[str(c.path)]["error"] or ""), (c.name, records[str(c.path)])
+    assert records[good[0]]["error"] is None
+    assert cli.main(["enrol", "--db", db, "Someone", *args]) == cli.EXIT_PARTIAL
+    err = capsys.readouterr().err
+    for c in bad:
+        assert str(c.path) in err
+    assert err.count("refused:") == len(args)  # the bad files, and the 1x1 image with no face
