@@ -47,7 +47,7 @@ KNOWN = {
 GROUPS = {
     "face_recognition/_group/obama_and_biden.jpg": {"obama", "biden"},
     "face_recognition/_group/kit_with_rose.jpg": {"kit_harington", "rose_leslie"},
-    "face_recognition/_group/two_people.jpg": UNLABELLED,
+    "face_recognition/_group/two_people.jpg": {"obama", "biden"},
     "openface/_group/longoria-cooper.jpg": UNLABELLED,
     "facenet_pytorch/_group/multiface.jpg": UNLABELLED,
 }
