@@ -359,7 +359,8 @@ def cmd_models(args, ctx: Context) -> int:
             path = registry.weights_path(pack)
             mark = "*" if pack.name == current else " "
             state = f"installed ({path})" if path else "not installed"
-            _out(f"{mark} {pack.name:<18} {pack.dim}-d  {pack.template.size}px  threshold {pack.threshold:.3f}  {pack.licence:<12} {state}")
+            cal = "" if pack.calibrated else " (provisional)"
+            _out(f"{mark} {pack.name:<18} {pack.dim}-d  {pack.template.size}px  threshold {pack.threshold:.3f}{cal}  {pack.licence:<12} {state}")
             _out(f"    {pack.description}; weights: {pack.source.describe()}")
         return EXIT_OK
     registry.install_pack(args.name, from_file=args.from_file, force=args.force, progress=_out)

