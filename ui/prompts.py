@@ -38,7 +38,10 @@ def info(parent: QWidget | None, title: str, text: str, details: str | None = No
 
 
 def open_messages() -> list[QMessageBox]:
-    """Message boxes currently shown (tests read them)."""
+    """Message boxes currently shown (tests read them); boxes deleted with their window are forgotten."""
+    import shiboken6
+
+    _open_boxes[:] = [b for b in _open_boxes if shiboken6.isValid(b)]
     return list(_open_boxes)
 
 

@@ -220,6 +220,7 @@ class LibraryView(QWidget):
             self.refresh()
 
     def _scan_done(self, summary: jobs.ScanSummary) -> None:
+        self._scan_finished()  # the result comes before the task's "finished": ready for Resume now
         if summary.cancelled:
             self.scan_btn.setText("Resume")
             self.progress_label.setText(
@@ -235,10 +236,13 @@ class LibraryView(QWidget):
         self.scanFinished.emit(summary)
 
     def _scan_failed(self, err: TaskError) -> None:
+        self._scan_finished()
         self.progress_label.setText("The scan stopped with an error; finished photos are saved.")
         prompts.error(self, "Scan failed", err.message, err.details)
 
     def _scan_finished(self) -> None:
+        if self.scan_task is None:
+            return
         self.scan_task = None
         self.scan_btn.setEnabled(True)
         self.cancel_btn.setEnabled(False)

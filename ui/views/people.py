@@ -231,11 +231,13 @@ class PeopleView(QWidget):
         self.progress.setVisible(False)
 
     def _failed(self, err: TaskError) -> None:
+        self._task_done()
         self.status.setText("Enrolment failed.")
         prompts.error(self, "Enrolment failed", err.message, err.details)
         self.ctx.galleryChanged.emit()
 
     def _enrolled(self, report: jobs.EnrolReport) -> None:
+        self._task_done()  # the result comes before the task's "finished": free the view for the next one now
         for choice in report.choices:
             index = prompts.pick_face(self, choice.image, choice.faces)
             if index is None:
