@@ -3,6 +3,7 @@ correct image) in the loader, the folder walk, ``tag_folder`` and ``facerec tag 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -38,14 +39,21 @@ def _nobody_ids() -> tuple[int, int] | None:
         return None
 
 
-def _unprivileged_prefix() -> list[str] | None:
-    """Command prefix that runs a child without root's permission bypass (``[]`` when we are not root)."""
+@functools.lru_cache(maxsize=1)
+def _unprivileged_prefix() -> tuple[str, ...] | None:
+    """Command prefix that runs a child without root's permission bypass (empty when we are not root);
+    None when that is impossible here (no setpriv or 'nobody', or 'nobody' cannot reach Python or the repo)."""
     if not IS_ROOT:
-        return []
+        return ()
     ids = _nobody_ids()
     if SETPRIV is None or ids is None:
         return None
-    return [SETPRIV, f"--reuid={ids[0]}", f"--regid={ids[1]}", "--clear-groups", "--"]
+    prefix = (SETPRIV, f"--reuid={ids[0]}", f"--regid={ids[1]}", "--clear-groups", "--")
+    probe = subprocess.run(
+        [*prefix, sys.executable, "-c", f"import sys; sys.path.insert(0, {str(REPO)!r}); import facerec.imaging"],
+        capture_output=True, timeout=120, cwd="/",
+    )
+    return prefix if probe.returncode == 0 else None
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +187,7 @@ print(json.dumps(out))
 def test_unreadable_file_and_folder(corpus):
     prefix = _unprivileged_prefix()
     if prefix is None:
-        pytest.skip("running as root without setpriv or a 'nobody' user: permissions cannot be tested")
+        pytest.skip("running as root, and no unprivileged user (setpriv + 'nobody') can run this checkout: permissions cannot be tested")
     folder, _ = corpus
     proc = subprocess.run(
         [*prefix, sys.executable, "-c", _UNPRIV_SCRIPT, str(REPO), str(folder / "unreadable.jpg"), str(folder)],
@@ -198,7 +206,7 @@ def test_cli_tag_json_gives_one_record_per_file(corpus, world_dir, sface_install
     folder, cases = corpus
     prefix = _unprivileged_prefix()
     unprivileged = prefix is not None
-    prefix = prefix or []
+    prefix = list(prefix or ())
     home = world_dir / "home"
     models = world_dir / "models"
     for d in (home, models):
