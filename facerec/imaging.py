@@ -99,6 +99,8 @@ def load_image(
     except PermissionError:
         raise ImageError(spath, "permission denied") from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError, TypeError, IndexError, KeyError) as exc:
+        if isinstance(exc, ValueError) and "decompressed data too large" in str(exc).lower():
+            raise ImageError(spath, "a compressed metadata block inflates past the safety limit (possible decompression bomb)") from None
         raise ImageError(spath, f"corrupt or truncated image data ({type(exc).__name__}: {exc})") from None
 
 
