@@ -106,6 +106,12 @@ def test_gallery_files_are_owner_only_even_with_a_lax_umask(tmp_path):
         os.umask(old)
 
 
+def test_a_new_gallery_folder_is_owner_only(tmp_path):
+    path = tmp_path / "data" / "facerec" / "gallery.db"
+    GalleryStore(path).close()
+    assert _mode(path.parent) == 0o700
+
+
 def test_existing_gallery_is_made_owner_only(tmp_path):
     path = tmp_path / "gallery.db"
     GalleryStore(path).close()
