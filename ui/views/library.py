@@ -353,12 +353,12 @@ class LibraryView(QWidget):
             if f.status == "confirmed":
                 text = f"{f.person} ✓"
             elif f.status == "auto":
-                text = f"{f.person}? {f.distance:.2f}" if f.distance is not None else f"{f.person}?"
+                text = f"{f.person}?\n{f.distance:.2f}" if f.distance is not None else f"{f.person}?"
             else:
                 text = "Unknown" if f.status == "unknown" else "Rejected"
             item = QListWidgetItem(self._thumbs.get(f.id) or placeholder_pixmap(THUMB), text)
             item.setData(ROLE, f.id)
-            item.setToolTip(f"{f.path}\n{f.status}")
+            item.setToolTip(f"{text}\n{f.path}\n{f.status}")
             self.grid.addItem(item)
             if f.id not in self._thumbs:
                 missing.append((f.id, f.path, f.box))
