@@ -34,6 +34,8 @@ IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".dib", ".tif", ".tiff", ".gif", ".pgm", ".ppm", ".pnm"}
 )
 DEFAULT_MAX_PIXELS = 150_000_000
+DRAFT_SLACK = 0.75
+"""A JPEG may be decoded reduced to as little as this fraction of ``max_side`` (never below it otherwise)."""
 
 
 @dataclass
@@ -116,7 +118,9 @@ def _decode(img: Image.Image, path: str, max_side: int | None, max_pixels: int) 
         )
     orientation = _orientation(img)
     if max_side and img.format in ("JPEG", "MPO") and max(w, h) > max_side:
-        factor = max_side / max(w, h)
+        # Draft mode decodes at 1/2, 1/4 or 1/8 scale, the smallest at least as big as asked. Asking for
+        # 3/4 of max_side lets a 4000 px photo decode at 2000 px (4x less work) instead of in full.
+        factor = DRAFT_SLACK * max_side / max(w, h)
         img.draft("RGB", (math.ceil(w * factor), math.ceil(h * factor)))
     img.load()
     full_w, full_h = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
