@@ -75,7 +75,7 @@ class LiveFace:
     def label(self) -> str:
         if not self.embedded:
             return "…"
-        dist = "" if not np.isfinite(self.distance) else f" {self.distance:.2f}"
+        dist = "" if not np.isfinite(self.distance) else f" {max(0.0, self.distance):.2f}"
         return f"{self.name}{dist}" if self.known else f"Unknown{dist}"
 
 

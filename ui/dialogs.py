@@ -77,7 +77,7 @@ class PhotoDialog(QDialog):
         for f in faces:
             label = f.person or "Unknown"
             if f.distance is not None and f.person:
-                label += f" {f.distance:.2f}"
+                label += f" {max(0.0, f.distance):.2f}"
             if f.status == "confirmed":
                 label += " ✓"
             items.append(BoxItem(f.id, tuple(f.box), label, KNOWN if f.person else UNKNOWN))

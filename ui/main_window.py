@@ -6,9 +6,6 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QStackedWidget, QWidget
 
-import facerec
-
-from . import prompts
 from .context import AppContext
 from .dialogs import about_text
 from .resources import icon
@@ -112,10 +109,3 @@ class MainWindow(QMainWindow):
         self.ctx.tasks.cancel_all()
         self.ctx.tasks.wait(15000)
         super().closeEvent(event)
-
-
-def version_text() -> str:
-    return f"facerec {facerec.__version__}"
-
-
-__all__ = ["MainWindow", "prompts"]

@@ -353,7 +353,7 @@ class LibraryView(QWidget):
             if f.status == "confirmed":
                 text = f"{f.person} ✓"
             elif f.status == "auto":
-                text = f"{f.person}?\n{f.distance:.2f}" if f.distance is not None else f"{f.person}?"
+                text = f"{f.person}?\n{max(0.0, f.distance):.2f}" if f.distance is not None else f"{f.person}?"
             else:
                 text = "Unknown" if f.status == "unknown" else "Rejected"
             item = QListWidgetItem(self._thumbs.get(f.id) or placeholder_pixmap(THUMB), text)
