@@ -23,7 +23,7 @@ class TorchEmbedder:
     def __init__(self, weights: Path, model_id: str, threshold: float, batch_size: int = 64):
         from ..training.model import load_weights_file
 
-        self.model, blob = load_weights_file(weights)
+        self.model, blob = load_weights_file(weights, fuse=True)
         self.model_id = model_id
         self.default_threshold = threshold
         self.batch_size = batch_size

@@ -143,6 +143,7 @@ def cmd_train(args, ctx) -> int:
         "steps": res.step,
         "loss_first": round(res.mean_loss(first=10), 4),
         "loss_last": round(res.mean_loss(last=10), 4),
+        "validation_before": res.val[0] if res.val else None,
         "validation": res.val[-1] if res.val else None,
         "checkpoint": res.checkpoint,
         "loss_curve": res.curve,

@@ -76,13 +76,16 @@ def build_model(arch: str, kwargs: dict) -> nn.Module:
     return cls(**kwargs)
 
 
-def load_weights_file(path: str | Path) -> tuple[nn.Module, dict]:
-    """The network and the file's dict (``state_dict`` loaded into the network, in eval mode)."""
+def load_weights_file(path: str | Path, fuse: bool = False) -> tuple[nn.Module, dict]:
+    """The network and the file's dict (``state_dict`` loaded, eval mode; ``fuse``: batch norms folded
+    into the convolutions, for inference only)."""
     blob = torch.load(str(path), map_location="cpu", weights_only=True)
     model = build_model(blob["arch"], blob.get("kwargs", {}))
     state = {k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()}
     model.load_state_dict(state)
     model.eval()
+    if fuse:
+        fuse_for_inference(model)
     return model, blob
 
 
@@ -95,3 +98,22 @@ def save_weights_file(model: nn.Module, arch: str, kwargs: dict, path: str | Pat
     torch.save({"arch": arch, "kwargs": kwargs, "state_dict": state, "model_id": model_id, "meta": meta or {}}, str(tmp))
     tmp.replace(path)
     return path
+
+
+def fuse_for_inference(model: nn.Module) -> nn.Module:
+    """Fold every BatchNorm2d into the convolution before it (eval-mode maths, fewer layers); in place."""
+    for module in model.modules():
+        if not isinstance(module, nn.Sequential):
+            continue
+        children = list(module.children())
+        for i in range(len(children) - 1):
+            conv, bn = children[i], children[i + 1]
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and conv.bias is None:
+                scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+                fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                                  groups=conv.groups, bias=True)
+                fused.weight.data = conv.weight.detach() * scale[:, None, None, None]
+                fused.bias.data = bn.bias.detach() - bn.running_mean * scale
+                module[i] = fused
+                module[i + 1] = nn.Identity()
+    return model

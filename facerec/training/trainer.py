@@ -244,6 +244,8 @@ class Trainer:
         sampler = PKSampler(train.labels, c.p, c.k, seed=c.seed)
         if c.resume:
             self.load_checkpoint(sampler)
+        if val is not None and self.step == 0:
+            self.validate(val)  # "before" figure
         teacher_t = torch.from_numpy(np.asarray(teacher, np.float32)).to(self.device) if teacher is not None else None
         aug_cfg = AugmentConfig()
         self.model.train()
