@@ -63,3 +63,22 @@ def test_about_and_shortcuts(qtbot, tmp_path):
     window.about_box.close()
     window.close()
     ctx.close()
+
+
+def test_window_state_and_last_folder_survive_a_restart(qtbot, tmp_path):
+    from ui.app import create_app
+    from ui.main_window import MainWindow
+
+    create_app()
+    ctx = make_ctx(tmp_path / "a.db", None)
+    window = MainWindow(ctx)
+    qtbot.addWidget(window)
+    window.library.folder.setText(str(tmp_path))
+    window.library.recursive.setChecked(False)
+    window.close()
+    again = MainWindow(ctx)
+    qtbot.addWidget(again)
+    assert again.library.folder.text() == str(tmp_path)
+    assert not again.library.recursive.isChecked()
+    again.close()
+    ctx.close()

@@ -19,10 +19,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def create_app(argv: list[str] | None = None):
     """The QApplication with the style sheet and icon (created once)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
 
     from .resources import icon, style_sheet
 
+    if QApplication.instance() is None:
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
     app = QApplication.instance() or QApplication(argv or sys.argv[:1])
     app.setApplicationName("facerec")
     app.setOrganizationName("facerec")

@@ -22,6 +22,7 @@ class LiveWorker(QThread):
     ended = Signal()
 
     def __init__(self, analyzer, gallery, source, threshold: float, loop: bool = False, config: LiveConfig | None = None, parent=None):
+        """``gallery`` is a ``GalleryIndex``, or a ``GalleryStore`` to read it from once the model is loaded."""
         super().__init__(parent)
         self.analyzer, self.gallery, self.source = analyzer, gallery, source
         self.threshold = threshold
@@ -64,9 +65,11 @@ class LiveWorker(QThread):
         fps = cap.get(cv2.CAP_PROP_FPS) if is_file else 0
         period = 1.0 / fps if fps and 1 <= fps <= 120 else 0.0
         try:
+            model_id = self.analyzer.model_id  # loads the model here, off the GUI thread
             with self._lock:
+                if hasattr(self.gallery, "gallery_index"):
+                    self.gallery = self.gallery.gallery_index(model_id)
                 self.recognizer = LiveRecognizer(self.analyzer, self.gallery, self.config, self.threshold)
-            _ = self.analyzer.embedder  # load the model before the clock starts
             next_t = time.perf_counter()
             while not self._stop.is_set():
                 ok, bgr = cap.read()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QStackedWidget, QWidget
 
@@ -64,6 +64,7 @@ class MainWindow(QMainWindow):
         ctx.tasks.busyChanged.connect(lambda n: self.busy.setText(f"{n} background job{'s' if n != 1 else ''}" if n else ""))
         ctx.settingsChanged.connect(lambda: self.statusBar().showMessage(f"Gallery: {ctx.settings.gallery_path}"))
         self.show_page("people")
+        self._restore_state()
 
     def show_page(self, name: str) -> None:
         self.nav.setCurrentRow(self.PAGES.index(name))
@@ -103,7 +104,30 @@ class MainWindow(QMainWindow):
         box.open()
         self.about_box = box
 
+    @staticmethod
+    def ui_state() -> QSettings:
+        """Window geometry and the last library folder, next to settings.json (FACEREC_HOME aware)."""
+        from facerec.config import config_dir
+
+        return QSettings(str(config_dir() / "ui-state.ini"), QSettings.IniFormat)
+
+    def _restore_state(self) -> None:
+        st = self.ui_state()
+        geometry = st.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        self.library.folder.setText(str(st.value("library/folder", "") or ""))
+        self.library.recursive.setChecked(str(st.value("library/recursive", "true")).lower() == "true")
+
+    def _save_state(self) -> None:
+        st = self.ui_state()
+        st.setValue("window/geometry", self.saveGeometry())
+        st.setValue("library/folder", self.library.folder.text())
+        st.setValue("library/recursive", "true" if self.library.recursive.isChecked() else "false")
+        st.sync()
+
     def closeEvent(self, event) -> None:
+        self._save_state()
         self.live.shutdown()
         self.library.shutdown()
         self.ctx.tasks.cancel_all()

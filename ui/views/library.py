@@ -122,6 +122,9 @@ class LibraryView(QWidget):
         self.open_btn = self._button("Open photo", "photo", lambda: self.open_photo(self._first_selected()), "Show the photo with its faces")
         self.promote_btn = self._button("Use confirmed as samples", "promote", self.promote_person, "Add this person's confirmed faces to their enrolment samples")
         self.export_btn = self._button("Export…", "export", self.export, "Export the tags to CSV or JSON")
+        for button, keys in ((self.confirm_btn, "Ctrl+Return"), (self.reject_btn, "Ctrl+Backspace"), (self.assign_btn, "Ctrl+T"), (self.open_btn, "Ctrl+O")):
+            button.setShortcut(keys)
+            button.setToolTip(f"{button.toolTip()} ({keys})")
 
         top = QHBoxLayout()
         top.addWidget(self.folder, 1)

@@ -159,7 +159,7 @@ class LiveView(QWidget):
             return
         source = self.current_source()
         self.status.setText("Starting…")
-        self.worker = LiveWorker(self.ctx.analyzer, self.ctx.gallery_index(), source, self.threshold, loop=loop, parent=self)
+        self.worker = LiveWorker(self.ctx.analyzer, self.ctx.store, source, self.threshold, loop=loop, parent=self)
         self.worker.frameReady.connect(self._frame)
         self.worker.failed.connect(self._failed)
         self.worker.finished.connect(self._ended)
