@@ -6,7 +6,7 @@
   for the target stranger false-accept rate is fitted on half the strangers; DIR and FAR are reported
   on the other half, and at the pack's registered default threshold on all strangers.
 
-    python bench/calibrate.py --model sface [--data ../shared/data/lfw] [--target-far 0.005]
+    python bench/calibrate.py --model sface [--data ../shared/data/lfw] [--target-far 0.003]
 
 The registered default (facerec/embedders/registry.py, ``threshold``) is set from this output.
 """
@@ -35,7 +35,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="sface")
     ap.add_argument("--data", default=str(shared_data_dir() / "lfw"))
-    ap.add_argument("--target-far", type=float, default=0.005)
+    ap.add_argument("--target-far", type=float, default=0.003)
     ap.add_argument("--cache", help="embedding cache .npz (default: in the facerec data dir)")
     ap.add_argument("--out", help="also write the JSON here")
     args = ap.parse_args()
