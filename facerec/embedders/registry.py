@@ -320,10 +320,7 @@ _lock = threading.Lock()
 def load_embedder(name: str, weights: str | os.PathLike | None = None, threshold: float | None = None):
     """Load (once, thread-safely) the embedder of a pack. ``weights`` overrides the weights file."""
     pack = get_pack(name)
-    key = f"{name}|{weights or ''}"
     with _lock:
-        if key in _embedders:
-            return _embedders[key]
         path = Path(weights) if weights else weights_path(pack)
         if path is None and pack.source.url and not weights:
             log.info("%s: weights not installed; downloading them on first use", pack.name)
@@ -333,6 +330,9 @@ def load_embedder(name: str, weights: str | os.PathLike | None = None, threshold
                 f"model {pack.name!r} is not installed (weights: {pack.source.describe()}); "
                 f"fix: facerec models install {pack.name}"
             )
+        key = f"{name}|{path}|{threshold}"  # the file is looked up every call: a removed model is noticed
+        if key in _embedders:
+            return _embedders[key]
         if not weights:
             verify_weights(pack, path)
         factory = _resolve(pack.factory)

@@ -112,9 +112,11 @@ def embed_images(
         cache = data_dir() / "cache" / f"lfw-{model_id}-{key}.npz"
     if cache.exists():
         z = np.load(cache, allow_pickle=False)
-        if list(z["paths"]) == paths and str(z["model_id"]) == model_id:
+        cached = {p: i for i, p in enumerate(z["paths"].tolist())}
+        if str(z["model_id"]) == model_id and all(p in cached for p in paths):
             log.info("using cached embeddings %s", cache)
-            return EmbeddingSet(model_id, paths, z["embeddings"], list(z["how"]))
+            rows = [cached[p] for p in paths]
+            return EmbeddingSet(model_id, paths, z["embeddings"][rows], [str(h) for h in z["how"][rows]])
     retry = MTCNNDetector(DetectorSettings(min_face_size=10, score_threshold=0.0, stage_thresholds=(0.4, 0.5, 0.5)))
     template = analyzer.embedder.template
     landmarks: list[np.ndarray | None] = []
