@@ -383,6 +383,8 @@ class LiveRecognizer:
             self._next_id += 1
             self._seed_points(t, grey)
             self._tracks[t.id] = t
+        for t in self._tracks.values():  # where each face is on this frame, for matching the next detection
+            t.history[self._index] = t.box.copy()
 
     def _name_faces(self) -> list[LiveFace]:
         tracks = [t for t in self._tracks.values() if t.missed == 0 or t.points is not None]

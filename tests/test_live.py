@@ -96,6 +96,13 @@ def test_async_detection_and_live_threshold(analyzer, gallery, clip_frames):
         assert all(not f.known and f.label.startswith("Unknown") for f in fr.faces)
         live.set_threshold(0.6)
         assert {f.name for f in live.process(clip_frames[13]).faces} == {"Obama", "Biden"}
+        # later detections land on the existing tracks (matched where the faces were on the detected frame):
+        # no duplicate boxes, no new tracks
+        for f in clip_frames[14:40]:
+            fr = live.process(f)
+            live.flush()
+            assert len(fr.faces) == 2 and {x.track_id for x in fr.faces} == {1, 2}, [x.label for x in fr.faces]
+        assert live.detections >= 20
         # a face can be enrolled from the stream
         sample = live.face_sample(fr.faces[0].track_id)
         assert sample is not None and sample[0].shape == (analyzer.embedder.dim,) and sample[1].ndim == 3
@@ -108,3 +115,36 @@ def test_video_file_stands_in_for_a_camera(tmp_path, fr_faces):
     ok, frame = cap.read()
     cap.release()
     assert ok and frame.shape == (480, 640, 3)
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_late_detection_is_matched_where_the_face_was(analyzer, gallery, fr_faces):
+    """A detection that arrives many frames late lands on the track it belongs to, not on a new one."""
+    import time
+
+    from facerec.imaging import load_image
+
+    import cv2
+
+    face = load_image(fr_faces / "obama" / "obama.jpg", max_side=1024).rgb
+    face = cv2.resize(face, (200, 250), interpolation=cv2.INTER_AREA)
+    frames = []
+    for k in range(30):  # the photo slides right by 6 px a frame: 174 px over the clip
+        f = np.full((480, 640, 3), 60, np.uint8)
+        x = 40 + 6 * k
+        f[100:350, x : x + 200] = face
+        frames.append(f)
+    with LiveRecognizer(analyzer, gallery, LiveConfig(async_detect=True)) as live:
+        live.process(frames[0])
+        live.flush()
+        live.process(frames[1])  # the first detection makes the track; the next one starts on this frame
+        detect = live.detector.detect
+        live.detector.detect = lambda rgb: (time.sleep(0.4), detect(rgb))[1]  # a slow detector
+        for f in frames[2:20]:
+            assert len(live.process(f).faces) == 1
+        live.flush()
+        fr = live.process(frames[20])
+        assert fr.detection_merged
+        assert [x.track_id for x in fr.faces] == [1] and fr.faces[0].name == "Obama"
+        assert fr.faces[0].box[0] > 40 + 6 * 15  # it kept following the face
