@@ -62,7 +62,7 @@ def test_import_all_faces_review_and_export(gui, qtbot, shared_data, fr_faces, a
     assert progress == sorted(progress) and progress[-1] == total
     assert view.progress.value() == view.progress.maximum() == total
     assert view.scan_btn.text() == "Scan"
-    qtbot.waitUntil(lambda: view.groups is not None and view.groups.photos == total, timeout=120_000)
+    qtbot.waitUntil(lambda: view.groups is not None and view.groups.photos == total and view.groups.clustered, timeout=120_000)
     wait_tasks(qtbot, ctx)
     groups = view.groups
     assert len(ctx.store.photos()) == total

@@ -141,10 +141,12 @@ class LibraryGroups:
     unknown_clusters: list[list[FaceRecord]]
     photos: int
     errors: int
+    clustered: bool = True
 
 
-def library_groups(control, store: GalleryStore, threshold: float, model_id: str | None = None) -> LibraryGroups:
-    """The library as the views show it: suggestions, faces by person, unknown faces grouped by likeness."""
+def library_groups(control, store: GalleryStore, threshold: float, cluster: bool = True) -> LibraryGroups:
+    """The library as the views show it: suggestions, faces by person, unknown faces grouped by likeness
+    (without ``cluster``, all unknown faces in one group: cheap, for refreshes while a scan runs)."""
     faces = store.faces()
     review = [f for f in faces if f.status == "auto"]
     by_person: dict[str, list[FaceRecord]] = {}
@@ -153,12 +155,14 @@ def library_groups(control, store: GalleryStore, threshold: float, model_id: str
             by_person.setdefault(f.person, []).append(f)
     unknown = [f for f in faces if f.status in ("unknown", "rejected")]
     clusters: list[list[FaceRecord]] = []
-    if unknown:
+    if unknown and not cluster:
+        clusters = [unknown]
+    elif unknown:
         emb = store.face_embeddings([f.id for f in unknown])
         groups: list[Cluster] = cluster_embeddings(emb, threshold, ids=list(range(len(unknown))), max_exact=800)
         clusters = [[unknown[i] for i in c.members] for c in groups]
     photos = store.photos()
-    return LibraryGroups(review, by_person, clusters, len(photos), sum(1 for p in photos if p.error))
+    return LibraryGroups(review, by_person, clusters, len(photos), sum(1 for p in photos if p.error), cluster)
 
 
 def face_thumbnails(control, items: list[tuple[int, str, list[float]]], size: int = 96) -> int:

@@ -259,7 +259,7 @@ class LibraryView(QWidget):
             return
         threshold = self.ctx.settings.threshold if self.ctx.settings.threshold is not None else 0.5
         self._groups_task = self.ctx.tasks.start(
-            jobs.library_groups, self.ctx.store, threshold,
+            jobs.library_groups, self.ctx.store, threshold, not self.scanning,
             on_result=self._groups_ready, on_error=lambda e: prompts.error(self, "Library", e.message, e.details),
             on_finished=self._groups_finished,
         )
@@ -291,7 +291,7 @@ class LibraryView(QWidget):
         unknown = QTreeWidgetItem([f"Unknown faces ({n_unknown})"])
         unknown.setIcon(0, icon("unknown"))
         unknown.setData(0, ROLE, ("unknown", None))
-        for i, cluster in enumerate(groups.unknown_clusters):
+        for i, cluster in enumerate(groups.unknown_clusters if groups.clustered else []):
             if len(cluster) < 2:
                 continue
             child = QTreeWidgetItem([f"Look-alike group {i + 1} ({len(cluster)})"])

@@ -114,7 +114,7 @@ class LiveView(QWidget):
     def _sync_threshold(self) -> None:
         t = self.ctx.settings.threshold
         if t is None:
-            t = 0.5 if self.ctx._analyzer is None else self.ctx.analyzer.threshold
+            t = 0.5 if self.ctx._analyzer is None else self.ctx.analyzer.threshold_for(self.ctx.store.gallery_index(self.ctx.analyzer.model_id))
         self.strictness.setValue(max(0, min(100, threshold_to_slider(t))))
         self._strictness_changed(self.strictness.value())
 
