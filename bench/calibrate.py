@@ -5,6 +5,9 @@
   one held-out image each as a genuine probe, the 4,069 single-image people as strangers. The threshold
   for the target stranger false-accept rate is fitted on half the strangers; DIR and FAR are reported
   on the other half, and at the pack's registered default threshold on all strangers.
+- threshold by gallery size: a stranger's chance of a false match grows with the number of enrolled
+  samples N, so the default threshold is ``t(N) = a - b*log10(N)``, fitted (shifted to stay at or below
+  every measured point) to the thresholds giving the target FAR for random galleries of 5 to 3,925 samples.
 
     python bench/calibrate.py --model sface [--data ../shared/data/lfw] [--target-far 0.003]
 
@@ -27,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from facerec.config import Settings, shared_data_dir  # noqa: E402
 from facerec.embedders.registry import get_pack  # noqa: E402
 from facerec.evaluation.lfw import embed_images, list_identities, parse_pairs, tar_at_far, verify_folds  # noqa: E402
-from facerec.evaluation.openset import calibrate_openset, curve, openset_metrics, openset_protocol  # noqa: E402
+from facerec.evaluation.openset import calibrate_openset, curve, fit_size_curve, openset_metrics, openset_protocol, size_curve  # noqa: E402
+from facerec.matching import size_threshold  # noqa: E402
 from facerec.pipeline import FaceAnalyzer  # noqa: E402
 
 
@@ -62,7 +66,10 @@ def main() -> None:
     st = np.stack([emb.get(p) for p in split.stranger_paths])
     cal = calibrate_openset(g, split.gallery_labels, pr, split.probe_labels, st, args.target_far)
     pack = get_pack(args.model)
-    at_default = openset_metrics(g, split.gallery_labels, pr, split.probe_labels, st, pack.threshold)
+    sizes = size_curve(g, split.gallery_labels, st, args.target_far)
+    fitted = fit_size_curve(sizes)
+    registered = pack.threshold_curve or (pack.threshold, 0.0)
+    at_default = openset_metrics(g, split.gallery_labels, pr, split.probe_labels, st, size_threshold(registered, len(g)))
     verification_t = float(np.mean(ver.thresholds))
     at_verification = openset_metrics(g, split.gallery_labels, pr, split.probe_labels, st, verification_t)
 
@@ -80,6 +87,7 @@ def main() -> None:
             "tar_at_far_1e-3": round(tar01, 4),
         },
         "openset_calibration": cal,
+        "threshold_by_gallery_size": {"points": sizes, "fitted_a_b": fitted, "registered_a_b": list(registered)},
         "openset_at_registered_threshold": at_default,
         "openset_at_verification_threshold": at_verification,
         "curve": curve(g, split.gallery_labels, pr, split.probe_labels, st, np.arange(0.30, 0.72, 0.02)),

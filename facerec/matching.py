@@ -8,6 +8,7 @@ which is stricter than the 1:1 threshold from LFW pairs, because a stranger gets
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -106,6 +107,16 @@ class GalleryIndex:
             else:
                 matches.append(Match(None, None, best.distance, cands))
         return matches
+
+
+def size_threshold(curve: tuple[float, float], n_samples: int) -> float:
+    """The calibrated threshold ``a - b * log10(N)`` for a gallery of ``n_samples`` samples.
+
+    A stranger is compared with every sample, so the more samples, the stricter the threshold must be to
+    keep the same stranger false-accept rate (see ``evaluation.openset.size_curve``).
+    """
+    a, b = curve
+    return float(a - b * math.log10(max(1, int(n_samples))))
 
 
 def cosine_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:

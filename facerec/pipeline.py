@@ -22,7 +22,7 @@ from .alignment import align_many
 from .config import Settings
 from .detection import DetectedFace, MTCNNDetector
 from .imaging import LoadedImage, load_image
-from .matching import GalleryIndex, Match
+from .matching import GalleryIndex, Match, size_threshold
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +96,20 @@ class FaceAnalyzer:
 
     @property
     def threshold(self) -> float:
-        """The identification threshold in force: the user's setting, else the model's calibrated default."""
+        """The user's threshold, else the model's calibrated default for a large gallery."""
         return float(self.settings.threshold) if self.settings.threshold is not None else float(self.embedder.default_threshold)
+
+    def threshold_for(self, gallery: GalleryIndex | None) -> float:
+        """The threshold in force against this gallery: the user's setting, else the model's calibrated
+        gallery-size curve (stricter as the gallery grows, never looser than the 1:1 LFW threshold)."""
+        if self.settings.threshold is not None or gallery is None:
+            return self.threshold
+        from .embedders.registry import PACKS
+
+        pack = PACKS.get(self.settings.model)
+        if pack is None or pack.threshold_curve is None or pack.model_id != self.model_id:
+            return self.threshold
+        return min(size_threshold(pack.threshold_curve, len(gallery)), pack.verification_threshold)
 
     # -- steps ------------------------------------------------------------------------------------
     def load(self, path: str | os.PathLike) -> LoadedImage:
@@ -117,7 +129,7 @@ class FaceAnalyzer:
             gallery = GalleryIndex.empty(self.model_id)
         if len(gallery) and gallery.model_id != self.model_id:
             raise ValueError(f"gallery holds {gallery.model_id} vectors but the embedder is {self.model_id}")
-        return gallery.search(embeddings, self.threshold, top_k or self.settings.top_k)
+        return gallery.search(embeddings, self.threshold_for(gallery), top_k or self.settings.top_k)
 
     def analyze(
         self,

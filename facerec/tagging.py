@@ -110,7 +110,7 @@ def tag_folder(
     files = list(iter_image_files(folder, recursive=recursive, on_error=on_walk_error))
     model_id = analyzer.model_id
     gallery = store.gallery_index(model_id)
-    store.rematch(gallery, analyzer.threshold)
+    store.rematch(gallery, analyzer.threshold_for(gallery))
     total = len(files) + len(walk_errors)
     t0 = time.monotonic()
     counts = {"done": 0, "skipped": 0, "errors": 0, "faces": 0}

@@ -44,3 +44,12 @@ def test_person_distance_is_nearest_sample_brute_force():
 def test_empty_gallery_gives_unknown():
     (m,) = GalleryIndex.empty("m").search(np.ones((1, 8), np.float32) / np.sqrt(8), 0.5)
     assert m.person_id is None and m.distance == float("inf")
+
+
+def test_size_threshold_gets_stricter_as_gallery_grows():
+    from facerec.matching import size_threshold
+
+    curve = (0.66, 0.058)
+    ts = [size_threshold(curve, n) for n in (1, 5, 100, 4000, 100000)]
+    assert ts == sorted(ts, reverse=True)
+    assert abs(ts[0] - 0.66) < 1e-9 and abs(size_threshold(curve, 1000) - (0.66 - 3 * 0.058)) < 1e-9

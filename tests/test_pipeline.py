@@ -58,3 +58,23 @@ def test_enrol_refuses_photo_without_face(analyzer, store, tmp_path):
     with pytest.raises(EnrolmentError, match="no face"):
         enrol_image(store, analyzer, "x", p)
     assert store.list_people() == []
+
+
+def test_threshold_follows_gallery_size_unless_user_sets_it(analyzer):
+    from facerec.embedders.base import l2_normalize
+    from facerec.embedders.registry import get_pack
+    from facerec.matching import GalleryIndex
+
+    rng = np.random.default_rng(0)
+
+    def gallery(n):
+        return GalleryIndex(l2_normalize(rng.normal(size=(n, 128))), np.arange(n), {}, analyzer.model_id)
+
+    pack = get_pack(analyzer.settings.model)
+    small, large = analyzer.threshold_for(gallery(5)), analyzer.threshold_for(gallery(4000))
+    assert pack.verification_threshold >= small > large
+    analyzer.settings.threshold = 0.3
+    try:
+        assert analyzer.threshold_for(gallery(5)) == analyzer.threshold_for(gallery(4000)) == 0.3
+    finally:
+        analyzer.settings.threshold = None

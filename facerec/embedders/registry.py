@@ -72,6 +72,9 @@ class ModelPack:
     """``module:callable`` run on a weights file before it is installed (raises ModelNotInstalledError);
     the safeguard for sources without a published sha256."""
     calibrated: bool = True
+    threshold_curve: tuple[float, float] | None = None
+    """(a, b): default threshold ``a - b*log10(samples in the gallery)``, from bench/calibrate.py; ``threshold``
+    is used when None. Strict for large galleries, more lenient for a few friends."""
     """False when the thresholds could not be measured (weights not available where the bench ran)."""
 
 
@@ -95,6 +98,7 @@ register(
         # false-accept rate against 1,680 enrolled LFW people; the LFW 10-fold 1:1 threshold is 0.647.
         threshold=0.46,
         verification_threshold=0.647,
+        threshold_curve=(0.6597, 0.0582),
         source=WeightsSource(
             filename="face_recognition_sface_2021dec.onnx",
             sha256="0ba9fbfa01b5270c96627c4ef784da859931e02f04419c829e83484087c34e79",

@@ -123,3 +123,44 @@ def curve(
         {"threshold": round(float(t), 3), "dir": round(float((correct & (p_dist <= t)).mean()), 4), "stranger_far": round(float((s_dist <= t).mean()), 4)}
         for t in thresholds
     ]
+
+
+def size_curve(
+    gallery_emb: np.ndarray,
+    gallery_labels: np.ndarray,
+    stranger_emb: np.ndarray,
+    target_far: float,
+    sizes: tuple[tuple[int, int], ...] = ((5, 1), (5, 3), (20, 3), (50, 3), (100, 3), (300, 3), (1000, 3), (0, 5)),
+    repeats: int = 40,
+    seed: int = 0,
+) -> list[dict]:
+    """The threshold giving ``target_far`` for galleries of different sizes.
+
+    For each (people, samples per person) -- people 0 meaning all of them -- random galleries are drawn
+    from the enrolled LFW people and the stranger distance quantile at ``target_far`` is averaged.
+    """
+    rng = np.random.default_rng(seed)
+    people = np.unique(gallery_labels)
+    sims = stranger_emb @ gallery_emb.T
+    out = []
+    for n_people, k in sizes:
+        n_people = n_people or len(people)
+        reps = repeats if n_people < len(people) else 1
+        thresholds, n_samples = [], []
+        for _ in range(reps):
+            chosen = rng.choice(people, n_people, replace=False)
+            cols = np.concatenate([np.flatnonzero(gallery_labels == c)[:k] for c in chosen])
+            d = 1.0 - sims[:, cols].max(axis=1)
+            thresholds.append(threshold_for_far(d, target_far))
+            n_samples.append(len(cols))
+        out.append({"people": int(n_people), "samples_per_person": k, "samples": round(float(np.mean(n_samples)), 1), "threshold": round(float(np.mean(thresholds)), 4)})
+    return out
+
+
+def fit_size_curve(points: list[dict]) -> tuple[float, float]:
+    """Fit ``t(N) = a - b * log10(N)`` to ``size_curve`` points, shifted down so no point lies below it."""
+    n = np.log10([p["samples"] for p in points])
+    t = np.array([p["threshold"] for p in points])
+    b, a = np.polyfit(n, t, 1)
+    a -= max(0.0, float(np.max((a + b * n) - t)))
+    return round(float(a), 4), round(float(-b), 4)
