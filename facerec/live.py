@@ -178,7 +178,7 @@ class LiveRecognizer:
         # A detector of its own: its minimum face size is for shrunk frames, not for photos.
         self.detector = MTCNNDetector(det_settings, device=analyzer.settings.device)
         self._gallery = gallery if gallery is not None else GalleryIndex.empty(analyzer.model_id)
-        self.threshold = float(threshold if threshold is not None else analyzer.threshold)
+        self.threshold = float(threshold if threshold is not None else analyzer.threshold_for(self._gallery))
         self._tracks: dict[int, _Track] = {}
         self._next_id = 1
         self._index = -1
