@@ -28,7 +28,7 @@ from .matching import GalleryIndex
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FACE_STATUSES = ("auto", "confirmed", "rejected", "unknown")
 
 _SCHEMA_V1 = """
@@ -80,7 +80,14 @@ CREATE INDEX samples_person ON samples(person_id);
 CREATE INDEX samples_model ON samples(model_id);
 """
 
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+_SCHEMA_V2 = """
+CREATE TABLE id_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT INTO id_counters(name, value) SELECT 'faces', COALESCE(MAX(id), 0) FROM faces;
+"""
+"""Version 2: face ids are never reused (a rescan re-inserts a photo's faces; a window holding an old
+face id must get "no such face", never another face that took the id)."""
+
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 """Schema version -> SQL that brings version-1 to it. Add an entry (and a test) for every change."""
 
 
@@ -461,7 +468,11 @@ class GalleryStore:
                     (_path_param(path), size, mtime_ns, content_hash, width, height, model_id, error, time.time()),
                 )
                 photo_id = int(cur.lastrowid)
+            last_id = conn.execute(
+                "SELECT MAX((SELECT value FROM id_counters WHERE name = 'faces'), COALESCE((SELECT MAX(id) FROM faces), 0))"
+            ).fetchone()[0]
             for face in faces:
+                last_id += 1
                 box = _round_box(face.box)
                 person_id, status, distance = face.person_id, ("auto" if face.person_id is not None else "unknown"), face.distance
                 for dbox, dperson, dstatus in decided:
@@ -469,9 +480,10 @@ class GalleryStore:
                         person_id, status = dperson, dstatus
                         break
                 conn.execute(
-                    """INSERT INTO faces(photo_id, box, landmarks, score, model_id, embedding, person_id, distance, status)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    """INSERT INTO faces(id, photo_id, box, landmarks, score, model_id, embedding, person_id, distance, status)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     (
+                        last_id,
                         photo_id,
                         json.dumps(box),
                         json.dumps(np.round(np.asarray(face.landmarks, dtype=float), 2).tolist()) if face.landmarks is not None else None,
@@ -483,6 +495,7 @@ class GalleryStore:
                         status,
                     ),
                 )
+            conn.execute("UPDATE id_counters SET value = ? WHERE name = 'faces'", (last_id,))
             return photo_id
 
     def photo_faces(self, path: str) -> list[FaceRecord]:
