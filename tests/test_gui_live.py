@@ -8,6 +8,7 @@ from pathlib import Path
 import guikit  # noqa: F401  (sets QT_QPA_PLATFORM before Qt loads)
 import pytest
 from guikit import close_messages, gui, messages  # noqa: F401
+from ui.views.live import slider_to_threshold
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]
 REPO = Path(__file__).resolve().parent.parent
@@ -87,3 +88,25 @@ def test_camera_that_cannot_open_shows_an_error(gui, qtbot, tmp_path):
     assert "cannot open video file" in text
     qtbot.waitUntil(lambda: view.worker is None, timeout=10_000)
     close_messages()
+
+
+def test_strictness_starts_at_the_gallery_default_until_moved(gui, qtbot, tmp_path, fr_faces, analyzer):
+    window, ctx = gui
+    from facerec.enrolment import enrol_image
+
+    enrol_image(ctx.store, analyzer, "Obama", fr_faces / "obama" / "obama1.jpg")
+    clip = _make_clip(tmp_path / "clip.avi", [fr_faces / "obama" / "obama.jpg"], 20)
+    view = window.live
+    view.set_video(str(clip))
+    expected = analyzer.threshold_for(ctx.store.gallery_index(analyzer.model_id))
+    with qtbot.waitSignal(window.live.frameShown, timeout=60_000):
+        view.start(loop=True)
+    assert view.threshold == pytest.approx(expected, abs=0.01)
+    assert view.worker.recognizer.threshold == pytest.approx(view.threshold)
+    # once the user moves it, it stays where they put it
+    view.strictness.setValue(90)
+    view.stop()
+    view.start(loop=True)
+    qtbot.waitUntil(lambda: view.last_frame is not None and view.worker is not None and view.worker.frames > 2, timeout=60_000)
+    assert view.threshold == pytest.approx(slider_to_threshold(90))
+    view.stop()

@@ -20,6 +20,8 @@ class LiveWorker(QThread):
     """(QImage, facerec.live.LiveFrame)"""
     failed = Signal(str)
     ended = Signal()
+    ready = Signal(float)
+    """The default threshold for this gallery (the calibrated gallery-size curve), once the model is loaded."""
 
     def __init__(self, analyzer, gallery, source, threshold: float, loop: bool = False, config: LiveConfig | None = None, parent=None):
         """``gallery`` is a ``GalleryIndex``, or a ``GalleryStore`` to read it from once the model is loaded."""
@@ -70,6 +72,7 @@ class LiveWorker(QThread):
                 if hasattr(self.gallery, "gallery_index"):
                     self.gallery = self.gallery.gallery_index(model_id)
                 self.recognizer = LiveRecognizer(self.analyzer, self.gallery, self.config, self.threshold)
+            self.ready.emit(float(self.analyzer.threshold_for(self.gallery)))
             next_t = time.perf_counter()
             while not self._stop.is_set():
                 ok, bgr = cap.read()

@@ -106,6 +106,9 @@ class LiveView(QWidget):
         lay.addLayout(body, 1)
         lay.addWidget(self.status)
 
+        self._auto_threshold = True
+        """While the user has not moved the slider, it follows the default for the gallery."""
+        self._programmatic = False
         self._sync_threshold()
         ctx.settingsChanged.connect(self._sync_threshold)
         ctx.galleryChanged.connect(self._gallery_changed)
@@ -113,16 +116,30 @@ class LiveView(QWidget):
     # -- controls -----------------------------------------------------------------------------------
     def _sync_threshold(self) -> None:
         t = self.ctx.settings.threshold
+        self._auto_threshold = t is None
         if t is None:
             t = 0.5 if self.ctx._analyzer is None else self.ctx.analyzer.threshold_for(self.ctx.store.gallery_index(self.ctx.analyzer.model_id))
-        self.strictness.setValue(max(0, min(100, threshold_to_slider(t))))
-        self._strictness_changed(self.strictness.value())
+        self._set_threshold(t)
+
+    def _set_threshold(self, t: float) -> None:
+        self._programmatic = True
+        try:
+            self.strictness.setValue(max(0, min(100, threshold_to_slider(t))))
+            self._strictness_changed(self.strictness.value())
+        finally:
+            self._programmatic = False
+
+    def _default_threshold(self, t: float) -> None:
+        if self._auto_threshold:
+            self._set_threshold(t)
 
     @property
     def threshold(self) -> float:
         return slider_to_threshold(self.strictness.value())
 
     def _strictness_changed(self, value: int) -> None:
+        if not self._programmatic:
+            self._auto_threshold = False  # the user's choice from now on
         self.threshold_label.setText(f"threshold {self.threshold:.2f}")
         if self.worker is not None:
             self.worker.set_threshold(self.threshold)
@@ -162,6 +179,7 @@ class LiveView(QWidget):
         self.worker = LiveWorker(self.ctx.analyzer, self.ctx.store, source, self.threshold, loop=loop, parent=self)
         self.worker.frameReady.connect(self._frame)
         self.worker.failed.connect(self._failed)
+        self.worker.ready.connect(self._default_threshold)
         self.worker.finished.connect(self._ended)
         self.worker.start()
         self.start_btn.setText("Stop")
