@@ -126,7 +126,8 @@ def _describe(db: Path) -> tuple[int, dict[str, int], dict[str, int]]:
     try:
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        counts = {t: int(conn.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0]) for t in sorted(tables) if not t.startswith("sqlite_")}
+        data_tables = ("people", "samples", "photos", "faces")
+        counts = {t: int(conn.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0]) for t in data_tables if t in tables}
         models: dict[str, int] = {}
         for table in ("samples", "faces"):
             if table in tables:

@@ -15,7 +15,7 @@ import pytest
 from facerec import cli
 from facerec.backup import BackupError, Manifest, backup_gallery, restore_gallery
 from facerec.files import sha256_file
-from facerec.store import GalleryStore, NewFace
+from facerec.store import SCHEMA_VERSION, GalleryStore, NewFace
 
 SFACE = "sface-2021dec"
 
@@ -55,7 +55,7 @@ def test_backup_and_restore_round_trip(tmp_path, gallery, target):
     before = _dump(gallery)
     out = tmp_path / target
     manifest = backup_gallery(gallery, out)
-    assert manifest.schema_version == 1 and manifest.models == {SFACE: 4 + 3}
+    assert manifest.schema_version == SCHEMA_VERSION and manifest.models == {SFACE: 4 + 3}
     assert manifest.counts == {"people": 2, "samples": 4, "photos": 3, "faces": 3}
     assert stat.S_IMODE(out.stat().st_mode) == (0o600 if out.suffix == ".zip" else 0o700)
     with GalleryStore(gallery) as store:  # the gallery changes after the backup...

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from facerec.errors import StoreError
-from facerec.store import GalleryStore
+from facerec.store import SCHEMA_VERSION, GalleryStore
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -51,7 +51,7 @@ def test_processes_creating_a_new_gallery_at_once(tmp_path):
     outs = [p.communicate(timeout=120) for p in procs]
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err[-2000:]
-        assert out.strip() == "1"
+        assert out.strip() == str(SCHEMA_VERSION)
     with GalleryStore(db) as store:
         assert store.stats()["people"] == 5 and store.integrity_check() == "ok"
 
