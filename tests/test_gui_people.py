@@ -180,3 +180,18 @@ def test_enrol_from_webcam_captures(gui, qtbot, fr_faces, tmp_path):
     assert blocker.args[0].enrolled == ["capture 1", "capture 2"]
     assert people_rows(view) == ["Rose\n2 samples"]
     assert view.samples.item(0).text() == "capture"
+
+
+def test_enrol_from_a_folder(gui, qtbot, fr_faces, monkeypatch):
+    window, ctx = gui
+    view = window.people
+    from ui import prompts
+
+    ctx.store.add_person("Rose")
+    ctx.galleryChanged.emit()
+    view._select("Rose")
+    monkeypatch.setattr(prompts, "ask_folder", lambda *a, **k: str(fr_faces / "rose_leslie"))
+    with qtbot.waitSignal(view.enrolFinished, timeout=120_000) as blocker:
+        view.add_folder()
+    assert sorted(p.rsplit("/", 1)[-1] for p in blocker.args[0].enrolled) == ["img1.jpg", "img2.jpg"]
+    assert people_rows(view) == ["Rose\n2 samples"]
