@@ -173,8 +173,10 @@ def tag_folder(
             if item is None:
                 break
             if cancel.is_set():
+                item.image = None
                 continue
             result = _tag_one(item, store, analyzer, gallery, model_id)
+            item.image = None  # ``todo`` still lists this item: drop the pixels so memory stays flat
             counts["done"] += 1
             counts["errors"] += result.error is not None
             counts["faces"] += len(result.faces)

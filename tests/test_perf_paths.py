@@ -110,3 +110,39 @@ def test_opencv_resampling_matches_torch_area_interpolation():
     assert abs(float(out.mean()) - float(img[:1, :, 5:205, 7:190].mean())) < 2
     small = img[:1, :, 5:30, 7:29]  # small crops are resampled by torch itself, bit for bit
     assert torch.equal(_opencv_imresample(small, (24, 24)), interpolate(small, size=(24, 24), mode="area"))
+
+
+def test_tag_folder_releases_decoded_images_as_it_goes(analyzer, tmp_path, monkeypatch):
+    """Peak memory must not grow with the folder: a decoded photo is dropped once it is tagged."""
+    import gc
+    import weakref
+
+    from PIL import Image
+
+    from facerec.store import GalleryStore
+    from facerec.tagging import tag_folder
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(14):
+        Image.fromarray(rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)).save(folder / f"{i:02d}.jpg")
+    refs = []
+    real_load = analyzer.load
+
+    def load(path):
+        img = real_load(path)
+        refs.append(weakref.ref(img))
+        return img
+
+    monkeypatch.setattr(analyzer, "load", load)
+    monkeypatch.setattr(analyzer, "analyze", lambda image, gallery=None: [])
+    store = GalleryStore(tmp_path / "g.db")
+    alive = []
+    for res in tag_folder(folder, store, analyzer, prefetch=2):
+        assert res.error is None
+        gc.collect()
+        alive.append(sum(r() is not None for r in refs))
+    store.close()
+    assert len(alive) == 14
+    assert max(alive) <= 2 + 3, alive  # the queue, the reader's photo in hand, the one being tagged
