@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from facerec.detection import MTCNNDetector  # noqa: E402
-from facerec.embedders.registry import _package_file, WeightsSource  # noqa: E402
+from facerec.embedders.registry import WeightsSource, _package_file  # noqa: E402
 from facerec.imaging import load_image  # noqa: E402
 
 
@@ -46,7 +46,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import dlib
 
-    find = lambda name: _package_file(WeightsSource(name, None, package="face_recognition_models", package_path=f"models/{name}"))  # noqa: E731
+
+    def find(name: str) -> Path:
+        return _package_file(WeightsSource(name, None, package="face_recognition_models", package_path=f"models/{name}"))
+
     sp = dlib.shape_predictor(str(find("shape_predictor_5_face_landmarks.dat")))
     hog = dlib.get_frontal_face_detector()
     mtcnn = MTCNNDetector()
@@ -54,7 +57,7 @@ def main(argv=None) -> int:
     coord = np.zeros((250, 250, 3), np.uint8)
     coord[..., 0], coord[..., 1] = xs, ys
     people = sorted(p for p in Path(args.data).iterdir() if p.is_dir())
-    pts, residuals = [], []
+    pts = []
     for person in people[: args.limit]:
         path = sorted(person.glob("*.jpg"))[0]
         img = load_image(path).rgb

@@ -79,6 +79,8 @@ def verification(root: Path, emb) -> dict:
 def openset(identities: dict[str, list[str]], emb, pack, target_far: float) -> dict:
     identities = {k: [p for p in v if p in emb.index] for k, v in identities.items()}
     split = openset_protocol({k: v for k, v in identities.items() if v})
+    if not split.gallery_paths or not split.stranger_paths:
+        return {"skipped": "needs people with two or more images and single-image people"}
     g = np.stack([emb.get(p) for p in split.gallery_paths])
     pr = np.stack([emb.get(p) for p in split.probe_paths])
     st = np.stack([emb.get(p) for p in split.stranger_paths])

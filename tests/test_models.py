@@ -177,3 +177,28 @@ def test_dlib_pack_from_the_package(empty_models):
         f.write(b"\xff" * 16)
     with pytest.raises(ModelNotInstalledError, match="does not match the expected"):
         registry.install_pack("dlib", from_file=copy, force=True)
+
+
+def test_bench_embedders_on_a_small_lfw_subset(shared_data, sface_installed, tmp_path, capsys):
+    """bench/embedders.py end to end on the first 12 LFW people (cached in chunks; a rerun reuses them)."""
+    import importlib.util
+    import json
+
+    lfw = shared_data / "lfw"
+    if not (lfw / "pairs.txt").is_file():
+        pytest.skip("LFW not found")
+    spec = importlib.util.spec_from_file_location("bench_embedders", Path(__file__).parent.parent / "bench" / "embedders.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    args = ["--packs", "sface,facenet-vggface2", "--data", str(lfw), "--limit", "12", "--chunk", "10",
+            "--cache-dir", str(tmp_path / "cache"), "--no-speed", "--out", str(tmp_path / "out.json")]
+    assert bench.main(args) == 0
+    result = json.loads((tmp_path / "out.json").read_text())
+    sface = result["packs"]["sface"]
+    assert sface["images_embedded"] == sface["images"] > 12
+    assert sface["openset"]["at_registered_threshold"]["genuine_probes"] >= 1
+    assert result["packs"]["facenet-vggface2"] == {"installed": False, "fix": "facerec models install facenet-vggface2"}
+    chunks = sorted((tmp_path / "cache").glob("lfw-sface-*.npz"))
+    assert len(chunks) == -(-sface["images"] // 10)
+    assert bench.main(args) == 0  # second run: every chunk from the cache
+    assert json.loads((tmp_path / "out.json").read_text())["packs"]["sface"]["openset"] == sface["openset"]
