@@ -138,8 +138,8 @@ register(
     ModelPack(
         name="facenet-vggface2",
         model_id="facenet-vggface2-20180402",
-        description="facenet-pytorch InceptionResnetV1 trained on VGGFace2, 512-d; downloads ~107 MB on first use",
-        licence="MIT",
+        description="facenet-pytorch InceptionResnetV1 trained on VGGFace2, 512-d; downloads ~112 MB on first use",
+        licence="MIT",  # facenet-pytorch and facenet code; the weights were trained on VGGFace2
         template=FACENET_160,
         dim=512,
         # Not measured here (the weights cannot be downloaded where the benchmarks ran): provisional values,
