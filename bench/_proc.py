@@ -21,6 +21,8 @@ class RunResult:
     """Largest RSS of any single process of the tree (kernel ``ru_maxrss`` via wait4, exact)."""
     stdout: str
     stderr: str
+    cpu_s: float = 0.0
+    """User + system CPU time of the command and its waited-for descendants."""
 
 
 def _children() -> dict[int, list[int]]:
@@ -81,7 +83,8 @@ def run_measured(cmd: list[str], env: dict | None = None, interval: float = 0.1,
     proc.returncode = os.waitstatus_to_exitcode(status)
     out_f.seek(0)
     err_f.seek(0)
-    res = RunResult(proc.returncode, wall, peak / 2**20, usage.ru_maxrss / 1024, out_f.read(), err_f.read())
+    cpu = usage.ru_utime + usage.ru_stime
+    res = RunResult(proc.returncode, wall, peak / 2**20, usage.ru_maxrss / 1024, out_f.read(), err_f.read(), cpu)
     for f in (out_f, err_f):
         f.close()
         os.unlink(f.name)

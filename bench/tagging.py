@@ -182,6 +182,7 @@ def memory_scaling(root: Path, env: dict, threads: int, times: int, base: dict) 
     return {
         "photos": n,
         "photos_per_s": round(n / run.wall_s, 3),
+        "cpu_s": round(run.cpu_s, 1),
         "peak_rss_tree_mb": round(run.peak_tree_rss_mb, 1),
         "peak_rss_growth_mb_vs_1x": round(run.peak_tree_rss_mb - base["peak_rss_tree_mb"], 1),
     }
@@ -242,6 +243,8 @@ def summarise(tool: dict, labels: dict) -> dict:
     s = score(labels, tool["predicted"], run.wall_s)
     s["peak_rss_tree_mb"] = round(run.peak_tree_rss_mb, 1)
     s["peak_rss_largest_process_mb"] = round(run.peak_process_rss_mb, 1)
+    s["cpu_s"] = round(run.cpu_s, 1)
+    s["cpu_s_per_photo"] = round(run.cpu_s / max(1, s["photos"]), 4)
     s["command"] = tool["command"]
     return {"command": s.pop("command"), **s}
 

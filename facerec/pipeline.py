@@ -78,7 +78,14 @@ class FaceAnalyzer:
         self._weights = weights
         self.detector = detector or MTCNNDetector(self.settings.detector, device=self.settings.device)
         self._lock = threading.Lock()
-        set_threads(self.settings.threads)
+        # Thread limits are applied on the first detection or embedding: setting them imports torch, which
+        # work that needs no inference (a rescan of unchanged photos, gallery edits) never pays for.
+        self._threads_applied = False
+
+    def _apply_threads(self) -> None:
+        if not self._threads_applied:
+            set_threads(self.settings.threads)
+            self._threads_applied = True
 
     # -- models -----------------------------------------------------------------------------------
     @property
@@ -117,10 +124,12 @@ class FaceAnalyzer:
 
     def detect(self, image: LoadedImage) -> list[DetectedFace]:
         """Faces in the image's array coordinates."""
+        self._apply_threads()
         return self.detector.detect(image.rgb)
 
     def embed_faces(self, image: LoadedImage, detected: list[DetectedFace]) -> tuple[np.ndarray, np.ndarray]:
         """Aligned chips and their embeddings for faces detected in ``image``."""
+        self._apply_threads()
         chips = align_many(image.rgb, [d.landmarks for d in detected], self.embedder.template)
         return chips, self.embedder.embed(chips)
 
