@@ -313,6 +313,9 @@ def cmd_eval(args, ctx: Context) -> int:
         return EXIT_USAGE
     folds = parse_pairs(pairs_file, data)
     if args.folds:
+        if args.folds < 2:
+            _err("error: --folds needs at least 2 (each fold's threshold is chosen on the other folds)")
+            return EXIT_USAGE
         folds = folds[: args.folds]
     paths = sorted({p for fold in folds for pair in fold for p in (pair.a, pair.b)})
     missing = [p for p in paths if not Path(p).is_file()]
@@ -425,7 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     x = es.add_parser("lfw", parents=[common], help="LFW 10-fold verification through the full pipeline")
     x.add_argument("--data", required=True, metavar="DIR", help="LFW folder (person folders and pairs.txt)")
     x.add_argument("--pairs", metavar="FILE", help="pairs file (default DIR/pairs.txt)")
-    x.add_argument("--folds", type=int, metavar="N", help="only the first N folds (quick check)")
+    x.add_argument("--folds", type=int, metavar="N", help="only the first N folds, N >= 2 (quick check)")
     x.add_argument("--cache", metavar="FILE", help="embedding cache file (.npz)")
     x.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(func=cmd_eval)

@@ -90,7 +90,7 @@ register(
     ModelPack(
         name="sface",
         model_id="sface-2021dec",
-        description="OpenCV Zoo SFace, 128-d, MobileFaceNet backbone trained with SFace loss; ~10 ms/face on CPU",
+        description="OpenCV Zoo SFace, 128-d, MobileFaceNet backbone trained with SFace loss, run by OpenCV DNN",
         licence="Apache-2.0",
         template=ARCFACE_112,
         dim=128,
