@@ -174,7 +174,10 @@ class GalleryStore:
             os.chmod(self.path, 0o600)
         try:
             self._migrate()
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.OperationalError as exc:  # locked past the timeout, disk full, I/O error...
+            self.close()
+            raise StoreError(f"{self.path}: cannot open the gallery ({exc})") from None
+        except sqlite3.DatabaseError as exc:  # "file is not a database", corruption
             self.close()
             raise StoreError(f"{self.path}: not a facerec gallery database ({exc})") from None
 
@@ -185,7 +188,7 @@ class GalleryStore:
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False)
             conn.row_factory = sqlite3.Row
             conn.text_factory = _decode_text
-            conn.execute("PRAGMA journal_mode=WAL")
+            self._retry_busy(lambda: conn.execute("PRAGMA journal_mode=WAL"))
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA secure_delete=ON")
@@ -195,6 +198,18 @@ class GalleryStore:
                 self._all.append(conn)
         return conn
 
+    def _retry_busy(self, op):
+        """Run ``op``, retrying while another process holds a lock SQLite will not wait for by itself
+        (switching a new file to WAL mode can fail at once with "database is locked")."""
+        deadline = time.monotonic() + self.busy_timeout_s
+        while True:
+            try:
+                return op()
+            except sqlite3.OperationalError as exc:
+                if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction (BEGIN IMMEDIATE, retried while another process holds the lock)."""
@@ -202,15 +217,10 @@ class GalleryStore:
         if conn.in_transaction:  # nested: join the outer transaction
             yield conn
             return
-        deadline = time.monotonic() + self.busy_timeout_s
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                break
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
-                    raise StoreError(f"{self.path}: database is busy ({exc})") from None
-                time.sleep(0.05)
+        try:
+            self._retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"{self.path}: database is busy or unavailable ({exc})") from None
         try:
             yield conn
         except BaseException:
