@@ -163,3 +163,26 @@ def test_train_cli_loss_falls_and_resumes(shared_data, tmp_path, capsys):
 
     emb = TorchEmbedder(resumed["weights"], "test", 0.5).embed(np.zeros((2, 112, 112, 3), np.uint8))
     assert emb.shape == (2, 32) and np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)
+
+
+def test_compact_pack_runs_through_the_pipeline(shared_data):
+    """The shipped compact model: registered, sha256-checked, and it tells a person from a stranger."""
+    from facerec.config import Settings
+    from facerec.embedders import load_embedder, registry
+    from facerec.pipeline import FaceAnalyzer
+
+    lfw = shared_data / "lfw"
+    if not lfw.is_dir():
+        pytest.skip("LFW not in shared data")
+    pack = registry.get_pack("compact")
+    if not registry.is_installed(pack):
+        pytest.skip("compact weights not in this checkout (resources/models/compact-v1.pt)")
+    embedder = load_embedder("compact")
+    assert embedder.model_id == "compact-v1" and embedder.dim == 128
+    analyzer = FaceAnalyzer(Settings(model="compact"))
+    # fold-10 people (never trained on)
+    paths = [lfw / "Ariel_Sharon" / "Ariel_Sharon_0001.jpg", lfw / "Ariel_Sharon" / "Ariel_Sharon_0002.jpg",
+             lfw / "Allen_Iverson" / "Allen_Iverson_0001.jpg"]
+    emb = np.stack([max(analyzer.analyze(p), key=lambda f: f.area).embedding for p in paths])
+    same, diff = 1 - emb[0] @ emb[1], 1 - emb[0] @ emb[2]
+    assert same < diff

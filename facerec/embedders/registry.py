@@ -346,3 +346,5 @@ def load_embedder(name: str, weights: str | os.PathLike | None = None, threshold
         embedder = factory(path, pack.model_id, pack.threshold if threshold is None else threshold)
         _embedders[key] = embedder
         return embedder
+
+from . import compact  # noqa: E402,F401  (registers our compact pack)

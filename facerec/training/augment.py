@@ -25,7 +25,10 @@ class AugmentConfig:
 
 def to_tensor(chips: np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:
     """N x S x S x 3 uint8 RGB -> N x 3 x S x S float32 in about [-1, 1] (``(x - 127.5) / 128``)."""
-    t = torch.from_numpy(np.ascontiguousarray(chips)).to(device)
+    arr = np.ascontiguousarray(chips)
+    if not arr.flags.writeable:  # a read-only memory map: torch wants a writable buffer
+        arr = arr.copy()
+    t = torch.from_numpy(arr).to(device)
     return (t.permute(0, 3, 1, 2).float() - 127.5) / 128.0
 
 
