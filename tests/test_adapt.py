@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from facerec.matching import GalleryIndex
-from facerec.training.adapt import AdaptConfig, adapt_gallery, cross_validate, fold_assignment, revert
+from facerec.training.adapt import AdaptConfig, adapt_gallery, cross_validate, distance_scale, fold_assignment, revert
 from facerec.training.head import AdaptedGalleryIndex, ProjectionHead, adapt_index, head_path
 
 SFACE_ID = "sface-2021dec"
@@ -40,6 +40,19 @@ def test_fold_assignment_keeps_singletons_in_gallery_and_spreads_people():
     assert f[6] != f[7]
 
 
+def test_distance_scale_restores_the_impostor_tail():
+    emb, labels = nuisance_gallery()
+    assert distance_scale(emb, emb, labels) == pytest.approx(1.0)
+    squeezed = emb.copy()
+    squeezed[:, 16:] *= 0.1  # a projection that pulls everyone together
+    squeezed /= np.linalg.norm(squeezed, axis=1, keepdims=True)
+    s = distance_scale(emb, squeezed, labels)
+    iu = np.triu_indices(len(labels), 1)
+    diff = labels[iu[0]] != labels[iu[1]]
+    q = lambda x: np.quantile((1 - x @ x.T)[iu][diff], 0.01)  # noqa: E731
+    assert q(squeezed) * s == pytest.approx(q(emb), rel=1e-5)
+
+
 def test_head_improves_a_noisy_gallery_and_is_kept(tmp_path):
     emb, labels = nuisance_gallery()
     db = tmp_path / "g.db"
@@ -47,7 +60,7 @@ def test_head_improves_a_noisy_gallery_and_is_kept(tmp_path):
     assert report.kept, report
     assert report.adapted > report.baseline
     head = ProjectionHead.load(head_path(db, SFACE_ID))
-    assert head.weight.shape == (128, 128) and head.model_id == SFACE_ID
+    assert head.weight.shape == (128, 128) and head.model_id == SFACE_ID and head.scale > 0
     assert head.meta["baseline"] == pytest.approx(report.baseline)
     assert revert(db, SFACE_ID) and not head_path(db, SFACE_ID).exists()
     assert not revert(db, SFACE_ID)

@@ -78,9 +78,24 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def identification_hits(gallery: np.ndarray, g_labels: np.ndarray, probes: np.ndarray, p_labels: np.ndarray, threshold: float) -> np.ndarray:
-    """Per probe: nearest gallery person is the right one and within ``threshold`` (cosine distance)."""
-    dist = 1.0 - probes @ gallery.T
+def distance_scale(raw: np.ndarray, adapted: np.ndarray, labels: np.ndarray, quantile: float = 0.01) -> float:
+    """Factor for projected distances that puts the near tail of impostor (different-person) distances
+    back where it was before projection, so a fixed threshold keeps its false-accept rate."""
+    iu = np.triu_indices(len(labels), 1)
+    diff = labels[iu[0]] != labels[iu[1]]
+    if not diff.any():
+        return 1.0
+    d_raw = (1.0 - raw @ raw.T)[iu][diff]
+    d_ad = (1.0 - adapted @ adapted.T)[iu][diff]
+    q_ad = float(np.quantile(d_ad, quantile))
+    return float(np.quantile(d_raw, quantile) / q_ad) if q_ad > 1e-6 else 1.0
+
+
+def identification_hits(
+    gallery: np.ndarray, g_labels: np.ndarray, probes: np.ndarray, p_labels: np.ndarray, threshold: float, scale: float = 1.0
+) -> np.ndarray:
+    """Per probe: nearest gallery person is the right one and within ``threshold`` (cosine distance x ``scale``)."""
+    dist = (1.0 - probes @ gallery.T) * scale
     nearest = dist.argmin(1)
     return (g_labels[nearest] == p_labels) & (dist[np.arange(len(probes)), nearest] <= threshold)
 
@@ -115,9 +130,9 @@ def cross_validate(emb: np.ndarray, labels: np.ndarray, threshold: float, cfg: A
         # a held-out sample whose person has no gallery sample left cannot be identified either way
         base_hits.append(identification_hits(emb[train], labels[train], emb[test], labels[test], threshold))
         w = fit_head(emb[train], labels[train], cfg)
-        adapted_hits.append(
-            identification_hits(_normalise(emb[train] @ w), labels[train], _normalise(emb[test] @ w), labels[test], threshold)
-        )
+        g = _normalise(emb[train] @ w)
+        scale = distance_scale(emb[train], g, labels[train])
+        adapted_hits.append(identification_hits(g, labels[train], _normalise(emb[test] @ w), labels[test], threshold, scale))
     if not base_hits:
         return float("nan"), float("nan")
     return float(np.mean(np.concatenate(base_hits))), float(np.mean(np.concatenate(adapted_hits)))
@@ -139,9 +154,11 @@ def adapt_gallery(
     if not adapted > base + cfg.min_gain:
         return AdaptReport(n_people, len(labels), eligible, base, adapted, False,
                            "cross-validated identification did not improve; the gallery is left as it is")
-    w = fit_head(_normalise(np.asarray(emb, np.float32)), labels, cfg)
+    raw = _normalise(np.asarray(emb, np.float32))
+    w = fit_head(raw, labels, cfg)
+    scale = distance_scale(raw, _normalise(raw @ w), labels)
     meta = {"baseline": base, "adapted": adapted, "threshold": threshold, "people": n_people, "samples": int(len(labels)), "config": asdict(cfg)}
-    path = ProjectionHead(w, model_id, meta).save(head_path(db_path, model_id))
+    path = ProjectionHead(w, model_id, meta, scale).save(head_path(db_path, model_id))
     return AdaptReport(n_people, len(labels), eligible, base, adapted, True, "cross-validated identification improved", str(path))
 
 

@@ -29,11 +29,14 @@ def head_path(db_path: str | Path, model_id: str) -> Path:
 
 @dataclass
 class ProjectionHead:
-    """``x -> normalise(x @ weight)``; ``weight`` is D x D' (D = the embedder's dimension)."""
+    """``x -> normalise(x @ weight)``; ``weight`` is D x D' (D = the embedder's dimension). Distances in
+    the projected space are multiplied by ``scale`` so that the impostor tail stays where it was and the
+    identification threshold keeps its false-accept rate."""
 
     weight: np.ndarray
     model_id: str
     meta: dict = field(default_factory=dict)
+    scale: float = 1.0
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         y = np.asarray(x, np.float32) @ self.weight.astype(np.float32)
@@ -42,14 +45,18 @@ class ProjectionHead:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         tmp = path.with_name(path.name + ".part.npz")
-        np.savez(tmp, weight=self.weight.astype(np.float32), model_id=np.array(self.model_id), meta=np.array(json.dumps(self.meta)))
+        np.savez(
+            tmp, weight=self.weight.astype(np.float32), model_id=np.array(self.model_id), meta=np.array(json.dumps(self.meta)),
+            scale=np.array(self.scale, np.float64),
+        )
         tmp.replace(path)
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> "ProjectionHead":
         z = np.load(path, allow_pickle=False)
-        return cls(z["weight"].astype(np.float32), str(z["model_id"]), json.loads(str(z["meta"])))
+        scale = float(z["scale"]) if "scale" in z.files else 1.0
+        return cls(z["weight"].astype(np.float32), str(z["model_id"]), json.loads(str(z["meta"])), scale)
 
 
 class AdaptedGalleryIndex(GalleryIndex):
@@ -61,7 +68,8 @@ class AdaptedGalleryIndex(GalleryIndex):
         self.head = head
 
     def person_distances(self, queries: np.ndarray) -> np.ndarray:
-        return super().person_distances(self.head.apply(np.asarray(queries, np.float32).reshape(-1, self.raw.embeddings.shape[1])))
+        q = self.head.apply(np.asarray(queries, np.float32).reshape(-1, self.raw.embeddings.shape[1]))
+        return super().person_distances(q) * np.float32(self.head.scale)
 
 
 _cache: dict[Path, tuple[int, ProjectionHead]] = {}
