@@ -26,6 +26,28 @@ class Embedder(Protocol):
         ...
 
 
+def run_torch(model, chips: np.ndarray, batch_size: int, lock, dim: int, scale=None) -> np.ndarray:
+    """A torch model's raw outputs for N x S x S x 3 uint8 chips, in batches (NCHW float32 input,
+    ``scale(x)`` applied first when given), under ``lock`` and without autograd."""
+    import torch
+
+    chips = np.asarray(chips, dtype=np.uint8)
+    if len(chips) == 0:
+        return np.zeros((0, dim), np.float32)
+    out = []
+    with lock, torch.inference_mode():
+        for i in range(0, len(chips), batch_size):
+            batch = np.array(chips[i : i + batch_size], dtype=np.uint8, order="C")  # a writable copy for torch
+            x = torch.from_numpy(batch).permute(0, 3, 1, 2).float()
+            out.append(model(scale(x) if scale else x).numpy())
+    return np.concatenate(out)
+
+
+def standardize(x):
+    """(x - 127.5) / 128, the input scaling of facenet and of our compact model."""
+    return (x - 127.5) / 128.0
+
+
 def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), eps)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..alignment import ARCFACE_112
-from .base import l2_normalize
+from .base import l2_normalize, run_torch, standardize
 from .registry import ModelPack, WeightsSource, register
 
 
@@ -32,18 +32,7 @@ class TorchEmbedder:
         self._lock = threading.Lock()
 
     def embed(self, chips: np.ndarray) -> np.ndarray:
-        chips = np.asarray(chips, dtype=np.uint8)
-        if len(chips) == 0:
-            return np.zeros((0, self.dim), np.float32)
-        import torch
-
-        out = []
-        with self._lock, torch.inference_mode():
-            for i in range(0, len(chips), self.batch_size):
-                t = torch.from_numpy(np.array(chips[i : i + self.batch_size], dtype=np.uint8, order="C", copy=True))
-                x = (t.permute(0, 3, 1, 2).float() - 127.5) / 128.0
-                out.append(self.model(x).numpy())
-        return l2_normalize(np.concatenate(out))
+        return l2_normalize(run_torch(self.model, chips, self.batch_size, self._lock, self.dim, standardize))
 
 
 register(

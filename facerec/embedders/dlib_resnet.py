@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..alignment import Template
-from .base import l2_normalize
+from .base import l2_normalize, run_torch
 
 log = logging.getLogger(__name__)
 
@@ -303,17 +303,6 @@ class DlibResNetEmbedder:
 
     def descriptors(self, chips: np.ndarray) -> np.ndarray:
         """dlib's raw descriptors (as ``compute_face_descriptor`` returns them) for N x 150 x 150 x 3 chips."""
-        import torch
-
-        chips = np.asarray(chips, dtype=np.uint8)
-        if len(chips) == 0:
-            return np.zeros((0, self.dim), np.float32)
-        out = []
-        with self._lock, torch.inference_mode():
-            for i in range(0, len(chips), self.batch_size):
-                x = torch.from_numpy(np.ascontiguousarray(chips[i : i + self.batch_size])).permute(0, 3, 1, 2).float()
-                out.append(self.model(x).numpy())
-        return np.concatenate(out)
-
+        return run_torch(self.model, chips, self.batch_size, self._lock, self.dim)
     def embed(self, chips: np.ndarray) -> np.ndarray:
         return l2_normalize(self.descriptors(chips))

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..alignment import Template
 from ..errors import ModelNotInstalledError
-from .base import l2_normalize
+from .base import l2_normalize, run_torch, standardize
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +78,5 @@ class FacenetEmbedder:
         self._lock = threading.Lock()
 
     def embed(self, chips: np.ndarray) -> np.ndarray:
-        import torch
-
-        chips = np.asarray(chips, dtype=np.uint8)
-        if len(chips) == 0:
-            return np.zeros((0, self.dim), np.float32)
-        out = []
-        with self._lock, torch.inference_mode():
-            for i in range(0, len(chips), self.batch_size):
-                x = torch.from_numpy(np.ascontiguousarray(chips[i : i + self.batch_size])).permute(0, 3, 1, 2).float()
-                out.append(self.model((x - 127.5) / 128.0).numpy())  # facenet's fixed_image_standardization
-        return l2_normalize(np.concatenate(out))
+        # facenet's fixed_image_standardization is (x - 127.5) / 128
+        return l2_normalize(run_torch(self.model, chips, self.batch_size, self._lock, self.dim, standardize))
