@@ -8,6 +8,10 @@ learns ``triplet (semi-hard, P x K) + lambda * (1 - cos(student, teacher))``.
     nohup nice -n 10 python bench/train_compact.py train --minutes 40 --ckpt /tmp/compact-ckpt &
     python bench/train_compact.py evaluate --ckpt /tmp/compact-ckpt   # exports weights, writes JSON
 
+compact-v1 was made with ``train --minutes 45 --steps 20000 --threads 2`` (1868 steps), then resumed from
+that checkpoint with ``--minutes 62`` (to step 4349; the learning-rate schedule follows the time budget,
+so the longer budget restarts it part-way), then ``evaluate``.
+
 Fold-10 accuracy: the threshold for each tenth of fold 10's pairs is the best one on the other nine
 tenths (10-way cross-validation inside the fold), the same for teacher and student.
 """
