@@ -371,20 +371,27 @@ def cmd_models(args, ctx: Context) -> int:
 
 
 # -- parser -------------------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
+def _global_options(in_subcommand: bool) -> argparse.ArgumentParser:
+    """The options every command takes, before or after the command name. In subcommands they default to
+    "not given" (SUPPRESS), so a value given before the command name is not reset by the subcommand."""
+    d = {"default": argparse.SUPPRESS} if in_subcommand else {}
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", metavar="PATH", help="gallery database (default: gallery.db in the user data directory)")
-    common.add_argument("--model", metavar="NAME", help="embedder model pack (see: facerec models list)")
-    common.add_argument("--weights", metavar="FILE", help="use this weights file for the model")
-    common.add_argument("--threshold", type=float, metavar="T", help="identification threshold (cosine distance); lower is stricter")
-    common.add_argument("--min-face-size", type=int, metavar="PX", help="smallest face to detect, in pixels")
-    common.add_argument("-v", "--verbose", action="store_true", help="more output (and debug logging)")
-    common.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    common.add_argument("--db", metavar="PATH", help="gallery database (default: gallery.db in the user data directory)", **d)
+    common.add_argument("--model", metavar="NAME", help="embedder model pack (see: facerec models list)", **d)
+    common.add_argument("--weights", metavar="FILE", help="use this weights file for the model", **d)
+    common.add_argument("--threshold", type=float, metavar="T", help="identification threshold (cosine distance); lower is stricter", **d)
+    common.add_argument("--min-face-size", type=int, metavar="PX", help="smallest face to detect, in pixels", **d)
+    common.add_argument("-v", "--verbose", action="store_true", help="more output (and debug logging)", **d)
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress bars", **d)
+    return common
 
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _global_options(in_subcommand=True)
     p = argparse.ArgumentParser(
         prog="facerec",
         description="Local-first face recognition: enrol people, identify faces, tag photo folders. Nothing leaves your machine.",
-        parents=[common],
+        parents=[_global_options(in_subcommand=False)],
         epilog="exit codes: 0 ok, 1 some inputs failed, 2 usage error, 3 cannot run, 130 interrupted",
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)

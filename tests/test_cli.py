@@ -33,6 +33,10 @@ def run(db, *args):
 def test_enrol_and_tag_shared_folder(db, fr_faces, sface_installed, tmp_path, capsys):
     for name, photo in PEOPLE.items():
         assert run(db, "enrol", name, str(fr_faces / photo)) == 0
+    from facerec.store import GalleryStore
+
+    with GalleryStore(db) as store:  # --db given before the command name is the gallery used
+        assert {p.name for p in store.list_people()} == set(PEOPLE)
     out_json, out_csv = tmp_path / "tags.json", tmp_path / "tags.csv"
     assert run(db, "tag", str(fr_faces), "--recursive", "--json", str(out_json), "--csv", str(out_csv)) == 0
     records = {r["path"]: r for r in json.loads(out_json.read_text())}
@@ -127,3 +131,14 @@ def test_missing_model_is_a_clear_error(db, tmp_path, monkeypatch, capsys, fr_fa
     monkeypatch.setenv("FACEREC_MODELS", str(tmp_path / "no-models"))
     assert run(db, "identify", str(fr_faces / "obama" / "obama.jpg")) == 3
     assert "facerec models install sface" in capsys.readouterr().err
+
+
+def test_global_options_before_or_after_the_command():
+    from facerec.cli import build_parser
+
+    p = build_parser()
+    for argv in (["--db", "x.db", "-q", "people", "list"], ["people", "list", "--db", "x.db", "-q"], ["people", "--db", "x.db", "list", "-q"]):
+        args = p.parse_args(argv)
+        assert args.db == "x.db" and args.quiet is True and args.verbose is False, argv
+    args = p.parse_args(["--threshold", "0.4", "tag", "folder", "-r"])
+    assert args.threshold == 0.4 and args.recursive and args.db is None
