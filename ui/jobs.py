@@ -223,3 +223,16 @@ def promote(control, store: GalleryStore, person: str) -> int:
         return buf.getvalue()
 
     return store.promote_confirmed(person, thumbnail_for=thumb)
+
+
+def personalise(control, store: GalleryStore, analyzer: FaceAnalyzer):
+    """``facerec adapt``: fit a projection head on the gallery, kept only if cross-validation improves."""
+    from facerec.training.adapt import adapt_store
+
+    return adapt_store(store, analyzer)
+
+
+def undo_personalisation(control, store: GalleryStore, analyzer: FaceAnalyzer) -> bool:
+    from facerec.training.adapt import revert
+
+    return revert(store.path, analyzer.model_id)

@@ -6,6 +6,7 @@ from PySide6.QtCore import QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QStackedWidget, QWidget
 
+from . import jobs, prompts
 from .context import AppContext
 from .dialogs import about_text
 from .resources import icon
@@ -91,8 +92,48 @@ class MainWindow(QMainWindow):
         lv = mb.addMenu("&Live")
         self._action(lv, "&Start / stop", lambda: (self.show_page("live"), self.live.toggle()), "F5", "play")
         self._action(lv, "&Add the selected face to…", lambda: self.live.add_selected_face(), "Ctrl+Shift+A", "person-add")
+        t = mb.addMenu("&Tools")
+        self._action(t, "&Personalise matching to my gallery…", self.personalise)
+        self._action(t, "&Undo personalisation", self.undo_personalisation)
         h = mb.addMenu("&Help")
         self._action(h, "&About facerec", self.about, QKeySequence.HelpContents)
+
+    def personalise(self) -> None:
+        """Run ``facerec adapt`` in the background; it keeps the result only if identification improves."""
+        if not prompts.confirm(
+            self, "Personalise matching",
+            "Fine-tune matching on the people in your gallery (5 or more people with 3 or more photos each)?\n"
+            "The change is kept only if it identifies your people better in a cross-check, and can be undone.",
+        ):
+            return
+        self.statusBar().showMessage("Personalising matching…")
+        self.ctx.tasks.start(
+            jobs.personalise, self.ctx.store, self.ctx.analyzer,
+            on_result=self._personalised,
+            on_error=lambda err: prompts.error(self, "Personalise matching", err.message, err.details),
+        )
+
+    def _personalised(self, report) -> None:
+        if report.baseline == report.baseline:  # not NaN: a cross-check was possible
+            scores = f"\n\nCross-checked identification: {report.baseline:.1%} before, {report.adapted:.1%} after."
+        else:
+            scores = ""
+        verdict = "Kept" if report.kept else "Not kept"
+        self.statusBar().showMessage(f"Personalisation: {verdict.lower()}")
+        if report.kept:
+            self.ctx.galleryChanged.emit()
+        prompts.info(self, "Personalise matching", f"{verdict}: {report.reason}.{scores}")
+
+    def undo_personalisation(self) -> None:
+        def done(removed: bool) -> None:
+            if removed:
+                self.ctx.galleryChanged.emit()
+            prompts.info(self, "Undo personalisation", "Personalisation removed." if removed else "Matching was not personalised.")
+
+        self.ctx.tasks.start(
+            jobs.undo_personalisation, self.ctx.store, self.ctx.analyzer, on_result=done,
+            on_error=lambda err: prompts.error(self, "Undo personalisation", err.message, err.details),
+        )
 
     def about(self) -> None:
         box = QMessageBox(self)

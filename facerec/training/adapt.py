@@ -189,10 +189,20 @@ def register_adapt(sub, common) -> None:
     s.set_defaults(func=cmd_adapt)
 
 
+def adapt_store(store, analyzer, cfg: AdaptConfig | None = None) -> AdaptReport:
+    """Personalise matching for the gallery in ``store`` (the embedder of ``analyzer``): the CLI's and the
+    GUI's one entry point. Fits on the raw sample vectors, even when a head is already in place."""
+    from .head import AdaptedGalleryIndex
+
+    index = store.gallery_index(analyzer.model_id)
+    if isinstance(index, AdaptedGalleryIndex):
+        index = index.raw
+    emb = index.embeddings if len(index) else np.zeros((0, analyzer.embedder.dim), np.float32)
+    return adapt_gallery(emb, index.sample_person, analyzer.model_id, analyzer.threshold, store.path, cfg or AdaptConfig())
+
+
 def cmd_adapt(args, ctx) -> int:
     import json
-
-    from .head import AdaptedGalleryIndex
 
     analyzer = ctx.analyzer
     model_id = analyzer.model_id
@@ -201,12 +211,7 @@ def cmd_adapt(args, ctx) -> int:
         removed = revert(db, model_id)
         print(f"personalisation for {model_id} {'removed' if removed else 'was not set'}", flush=True)
         return 0
-    index = ctx.store.gallery_index(model_id)
-    if isinstance(index, AdaptedGalleryIndex):
-        index = index.raw
-    labels = index.sample_person
-    emb = index.embeddings if len(index) else np.zeros((0, analyzer.embedder.dim), np.float32)
-    report = adapt_gallery(emb, labels, model_id, analyzer.threshold, db, AdaptConfig(steps=args.steps, folds=args.folds))
+    report = adapt_store(ctx.store, analyzer, AdaptConfig(steps=args.steps, folds=args.folds))
     if args.json:
         print(json.dumps(report.to_dict(), indent=2), flush=True)
     else:
