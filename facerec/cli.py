@@ -365,6 +365,9 @@ def cmd_models(args, ctx: Context) -> int:
             cal = "" if pack.calibrated else " (provisional)"
             _out(f"{mark} {pack.name:<18} {pack.dim}-d  {pack.template.size}px  threshold {pack.threshold:.3f}{cal}  {pack.licence:<12} {state}")
             _out(f"    {pack.description}; weights: {pack.source.describe()}")
+            if pack.threshold_curve:
+                a, b = pack.threshold_curve
+                _out(f"    default threshold by gallery size: {a:.4f} - {b:.4f} * log10(samples), at most {pack.verification_threshold:.3f}")
         return EXIT_OK
     registry.install_pack(args.name, from_file=args.from_file, force=args.force, progress=_out)
     return EXIT_OK
