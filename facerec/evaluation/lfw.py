@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..alignment import align
-from ..config import DetectorSettings, data_dir
-from ..detection import DetectedFace, MTCNNDetector
+from ..chips import central_face_chips
+from ..config import data_dir
+from ..imaging import LoadedImage
 from ..pipeline import FaceAnalyzer
 
 log = logging.getLogger(__name__)
@@ -70,12 +70,6 @@ def list_identities(root: Path) -> dict[str, list[str]]:
     return out
 
 
-def _central(faces: list[DetectedFace], w: int, h: int) -> DetectedFace:
-    cx, cy = w / 2, h / 2
-    biggest = max(f.area for f in faces)
-    cands = [f for f in faces if f.area >= 0.2 * biggest]
-    return min(cands, key=lambda f: ((f.box[0] + f.box[2]) / 2 - cx) ** 2 + ((f.box[1] + f.box[3]) / 2 - cy) ** 2)
-
 
 @dataclass
 class EmbeddingSet:
@@ -117,34 +111,9 @@ def embed_images(
             log.info("using cached embeddings %s", cache)
             rows = [cached[p] for p in paths]
             return EmbeddingSet(model_id, paths, z["embeddings"][rows], [str(h) for h in z["how"][rows]])
-    retry = MTCNNDetector(DetectorSettings(min_face_size=10, score_threshold=0.0, stage_thresholds=(0.4, 0.5, 0.5)))
-    template = analyzer.embedder.template
-    landmarks: list[np.ndarray | None] = []
-    how: list[str] = []
-    chips = np.zeros((len(paths), template.size, template.size, 3), np.uint8)
-    misses = []
-    for i, path in enumerate(paths):
-        img = analyzer.load(path)
-        faces = analyzer.detect(img)
-        kind = "detected"
-        if not faces:
-            faces = retry.detect(img.rgb)
-            kind = "retried"
-        if faces:
-            face = _central(faces, *img.size)
-            chips[i] = align(img.rgb, face.landmarks, template)
-            landmarks.append(face.landmarks / np.array(img.size, np.float32))
-        else:
-            landmarks.append(None)
-            misses.append((i, img))
-            kind = "fallback"
-        how.append(kind)
-        if progress:
-            progress(i + 1, len(paths))
-    if misses:
-        mean_lm = np.mean([lm for lm in landmarks if lm is not None], axis=0)
-        for i, img in misses:
-            chips[i] = align(img.rgb, mean_lm * np.array(img.size, np.float32), template)
+    chips, how = central_face_chips(
+        paths, lambda p: analyzer.load(p).rgb, lambda rgb: analyzer.detect(LoadedImage.from_array(rgb)), analyzer.embedder.template, progress
+    )
     emb = np.concatenate([analyzer.embedder.embed(chips[i : i + 256]) for i in range(0, len(chips), 256)])
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, paths=np.array(paths), embeddings=emb, how=np.array(how), model_id=np.array(model_id))

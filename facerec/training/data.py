@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..alignment import ARCFACE_112, Template, align
+from ..alignment import ARCFACE_112, Template
+from ..chips import central_face_chips, resize_chip
 from ..imaging import IMAGE_EXTENSIONS
 
 log = logging.getLogger(__name__)
@@ -71,22 +72,6 @@ def scan_identities(root: Path, min_images: int = 1, names: Sequence[str] | None
     return out
 
 
-def resize_chip(rgb: np.ndarray, size: int) -> np.ndarray:
-    """Pad an already-cropped face to a square (edge replicate) and resize it to ``size``."""
-    import cv2
-
-    h, w = rgb.shape[:2]
-    s = max(h, w)
-    top, left = (s - h) // 2, (s - w) // 2
-    sq = cv2.copyMakeBorder(rgb, top, s - h - top, left, s - w - left, cv2.BORDER_REPLICATE)
-    return cv2.resize(sq, (size, size), interpolation=cv2.INTER_AREA)
-
-
-def _central(faces, w: int, h: int):
-    from ..evaluation.lfw import _central as central
-
-    return central(faces, w, h)
-
 
 def make_chips(
     identities: dict[str, list[str]],
@@ -95,44 +80,24 @@ def make_chips(
     progress: Callable[[int, int], None] | None = None,
 ) -> ChipSet:
     """Detect, align and crop every image once (``mode`` 'align' runs MTCNN; 'resize' does not)."""
-    from ..config import DetectorSettings, Settings
+    from ..config import Settings
     from ..detection import MTCNNDetector
     from ..imaging import load_image
 
     names = sorted(identities)
     items = [(n, p) for n in names for p in identities[n]]
-    chips = np.zeros((len(items), template.size, template.size, 3), np.uint8)
     labels = np.array([names.index(n) for n, _ in items], dtype=np.int64)
-    how: list[str] = []
-    misses: list[tuple[int, np.ndarray]] = []
-    rel_lms: list[np.ndarray] = []
-    if mode == "align":
+    paths = [p for _, p in items]
+    if mode == "resize":
+        chips = np.zeros((len(items), template.size, template.size, 3), np.uint8)
+        for i, path in enumerate(paths):
+            chips[i] = resize_chip(load_image(path).rgb, template.size)
+            if progress:
+                progress(i + 1, len(items))
+        how = ["resized"] * len(items)
+    else:
         detector = MTCNNDetector(Settings().detector)
-        retry = MTCNNDetector(DetectorSettings(min_face_size=10, score_threshold=0.0, stage_thresholds=(0.4, 0.5, 0.5)))
-    for i, (_, path) in enumerate(items):
-        rgb = load_image(path).rgb
-        if mode == "resize":
-            chips[i] = resize_chip(rgb, template.size)
-            how.append("resized")
-        else:
-            faces, kind = detector.detect(rgb), "detected"
-            if not faces:
-                faces, kind = retry.detect(rgb), "retried"
-            if faces:
-                face = _central(faces, rgb.shape[1], rgb.shape[0])
-                chips[i] = align(rgb, face.landmarks, template)
-                rel_lms.append(face.landmarks / np.array([rgb.shape[1], rgb.shape[0]], np.float32))
-            else:
-                misses.append((i, rgb))
-                kind = "fallback"
-            how.append(kind)
-        if progress:
-            progress(i + 1, len(items))
-    if misses:
-        mean_lm = np.mean(rel_lms, axis=0) if rel_lms else None
-        for i, rgb in misses:
-            size = np.array([rgb.shape[1], rgb.shape[0]], np.float32)
-            chips[i] = align(rgb, mean_lm * size, template) if mean_lm is not None else resize_chip(rgb, template.size)
+        chips, how = central_face_chips(paths, lambda p: load_image(p).rgb, detector.detect, template, progress)
     return ChipSet(chips, labels, names, [p for _, p in items], how)
 
 
