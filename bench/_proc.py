@@ -103,3 +103,15 @@ def machine_load() -> dict:
     """How busy the machine is (benchmarks on shared machines record it next to their figures)."""
     la = os.getloadavg()
     return {"loadavg_1_5_15": [round(x, 2) for x in la], "cpu_count": os.cpu_count()}
+
+
+def emit(result: dict, out: str | None) -> None:
+    """Print a benchmark's JSON result, and also write it to ``out`` when given (folders created)."""
+    import json
+    from pathlib import Path
+
+    text = json.dumps(result, indent=2)
+    print(text)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text + "\n", encoding="utf-8")

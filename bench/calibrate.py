@@ -17,7 +17,6 @@ The registered default (facerec/embedders/registry.py, ``threshold``) is set fro
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -26,6 +25,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _proc import emit  # noqa: E402
 
 from facerec.config import Settings, shared_data_dir  # noqa: E402
 from facerec.embedders.registry import get_pack  # noqa: E402
@@ -93,10 +95,7 @@ def main() -> None:
         "curve": curve(g, split.gallery_labels, pr, split.probe_labels, st, np.arange(0.30, 0.72, 0.02)),
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
-    text = json.dumps(out, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    emit(out, args.out)
 
 
 if __name__ == "__main__":

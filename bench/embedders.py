@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import logging
 import os
 import platform
@@ -33,6 +32,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _proc import emit  # noqa: E402
 
 from facerec.config import Settings, data_dir, shared_data_dir  # noqa: E402
 from facerec.embedders import registry  # noqa: E402
@@ -261,11 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         log.info("benchmarking %s", name)
         result["packs"][name] = bench_pack(name, args, identities, root)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
+    emit(result, args.out)
     return 0
 
 

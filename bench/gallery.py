@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from _proc import machine_load  # noqa: E402
+from _proc import emit, machine_load  # noqa: E402
 
 from facerec.matching import GalleryIndex  # noqa: E402
 
@@ -161,10 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     if hit:
         result["target_met"] = hit[0]["exact_numpy"]["single_query"]["p95_ms"] <= 5.0
     result["machine"]["load_after"] = machine_load()["loadavg_1_5_15"]
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    emit(result, args.out)
     return 0
 
 

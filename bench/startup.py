@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _proc import machine_load  # noqa: E402
+from _proc import emit, machine_load  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -142,10 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_gui:
             result["gui_first_window"] = time_gui(env, max(1, args.repeat // 2))
     result["machine"]["load_after"] = machine_load()["loadavg_1_5_15"]
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    emit(result, args.out)
     return 0
 
 

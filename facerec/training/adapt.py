@@ -220,6 +220,6 @@ def cmd_adapt(args, ctx) -> int:
             print(f"cross-validated identification: {report.baseline * 100:.1f}% without, {report.adapted * 100:.1f}% with personalisation")
         print(("kept: " if report.kept else "not kept: ") + report.reason + (f" ({report.path})" if report.path else ""), flush=True)
     if report.eligible_people < MIN_PEOPLE:
-        print(f"hint: enrol more people (facerec enrol NAME PHOTO...)", file=sys.stderr)
+        print("hint: enrol more people (facerec enrol NAME PHOTO...)", file=sys.stderr)
         return 3
     return 0
