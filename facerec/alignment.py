@@ -20,10 +20,6 @@ class Template:
     def array(self) -> np.ndarray:
         return np.asarray(self.points, dtype=np.float64)
 
-    def scaled(self, name: str, size: int) -> "Template":
-        f = size / self.size
-        return Template(name, size, tuple((x * f, y * f) for x, y in self.points))
-
 
 ARCFACE_112 = Template(
     "arcface-112",

@@ -41,9 +41,6 @@ class DetectedFace:
     def area(self) -> float:
         return max(0.0, self.width) * max(0.0, self.height)
 
-    def scaled(self, factor: float) -> "DetectedFace":
-        return DetectedFace(self.box * factor, self.score, self.landmarks * factor)
-
 
 _TORCH_RESAMPLE_MAX_PIXELS = 160 * 160
 

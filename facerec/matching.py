@@ -37,7 +37,7 @@ class Match:
 class GalleryIndex:
     """Enrolled samples of one model in memory; exact search with one matrix product.
 
-    Rows are kept grouped by person so the per-person minimum is a single ``np.minimum.reduceat``.
+    Rows are kept grouped by person so each person's best similarity is a single ``np.maximum.reduceat``.
     """
 
     def __init__(self, embeddings: np.ndarray, person_ids: np.ndarray, names: dict[int, str], model_id: str):
@@ -117,8 +117,3 @@ def size_threshold(curve: tuple[float, float], n_samples: int) -> float:
     """
     a, b = curve
     return float(a - b * math.log10(max(1, int(n_samples))))
-
-
-def cosine_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise cosine distance between unit vectors."""
-    return 1.0 - np.sum(np.asarray(a, np.float32) * np.asarray(b, np.float32), axis=-1)
