@@ -152,7 +152,7 @@ def cmd_evaluate(args) -> None:
     from facerec.training.model import CompactNet, save_weights_file
     from facerec.evaluation.lfw import parse_pairs
     from facerec.files import sha256_file
-    from facerec.pipeline import set_threads
+    from facerec.threads import set_threads
 
     set_threads(2)
     train, val, split = datasets(args)

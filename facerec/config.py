@@ -81,6 +81,8 @@ class DetectorSettings:
     stage_thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
     max_side: int = 1024
     """Images are shrunk so their longer side is at most this before detection; boxes are mapped back."""
+    backend: str = "opencv"
+    """``opencv`` (torch-free, the default) or ``torch`` (facenet-pytorch's own MTCNN; always used on GPU)."""
 
 
 @dataclass

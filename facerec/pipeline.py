@@ -23,6 +23,7 @@ from .config import Settings
 from .detection import DetectedFace, MTCNNDetector
 from .imaging import LoadedImage, load_image
 from .matching import GalleryIndex, Match, size_threshold
+from .threads import set_threads
 
 log = logging.getLogger(__name__)
 
@@ -51,24 +52,6 @@ class Face:
         return d
 
 
-_threads_lock = threading.Lock()
-_threads_set: int | None = None
-
-
-def set_threads(n: int) -> None:
-    """Limit torch and OpenCV to ``n`` CPU threads (once per process)."""
-    global _threads_set
-    with _threads_lock:
-        if _threads_set == n:
-            return
-        import cv2
-        import torch
-
-        torch.set_num_threads(max(1, n))
-        cv2.setNumThreads(max(1, n))
-        _threads_set = n
-
-
 class FaceAnalyzer:
     """Owns a detector and an embedder (both loaded lazily) and runs the whole pipeline."""
 
@@ -78,11 +61,12 @@ class FaceAnalyzer:
         self._weights = weights
         self.detector = detector or MTCNNDetector(self.settings.detector, device=self.settings.device)
         self._lock = threading.Lock()
-        # Thread limits are applied on the first detection or embedding: setting them imports torch, which
-        # work that needs no inference (a rescan of unchanged photos, gallery edits) never pays for.
+        # Thread limits are applied on the first detection or embedding (work that needs no inference,
+        # such as a rescan of unchanged photos or gallery edits, never loads OpenCV's DNN module).
         self._threads_applied = False
 
-    def _apply_threads(self) -> None:
+    def apply_threads(self) -> None:
+        """Apply the settings' CPU thread limit (done by the first detection or embedding)."""
         if not self._threads_applied:
             set_threads(self.settings.threads)
             self._threads_applied = True
@@ -124,12 +108,12 @@ class FaceAnalyzer:
 
     def detect(self, image: LoadedImage) -> list[DetectedFace]:
         """Faces in the image's array coordinates."""
-        self._apply_threads()
+        self.apply_threads()
         return self.detector.detect(image.rgb)
 
     def embed_faces(self, image: LoadedImage, detected: list[DetectedFace]) -> tuple[np.ndarray, np.ndarray]:
         """Aligned chips and their embeddings for faces detected in ``image``."""
-        self._apply_threads()
+        self.apply_threads()
         chips = align_many(image.rgb, [d.landmarks for d in detected], self.embedder.template)
         return chips, self.embedder.embed(chips)
 

@@ -11,6 +11,7 @@ overwrites the freed pages, and the WAL is checkpointed) and clears their face a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -454,9 +455,15 @@ class GalleryStore:
         """Store one scanned photo and its faces atomically, replacing an earlier scan of the same path.
 
         Faces the user confirmed or rejected in an earlier scan keep their decision when the same face
-        (same box, within a few pixels) is found again.
+        (same box, within a few pixels) is found again. A face matched to a person who has been deleted
+        since the scan read the gallery (another window, another process) is stored as unknown.
         """
         with self.transaction() as conn:
+            matched = {f.person_id for f in faces if f.person_id is not None}
+            if matched:
+                marks = ",".join("?" * len(matched))
+                present = {r[0] for r in conn.execute(f"SELECT id FROM people WHERE id IN ({marks})", sorted(matched))}
+                faces = [f if f.person_id is None or f.person_id in present else dataclasses.replace(f, person_id=None) for f in faces]
             old = conn.execute("SELECT id FROM photos WHERE path = CAST(? AS TEXT)", (_path_param(path),)).fetchone()
             decided: list[tuple[list[float], int | None, str]] = []
             if old:

@@ -1,18 +1,21 @@
 """Tagging photo folders: incremental, resumable, cancellable, with progress reports.
 
-Each photo is committed in its own transaction, so an interrupted scan loses at most the photo in
-flight; a rerun skips every file whose path, size, mtime and model are unchanged. Decoding runs in a
-background thread feeding a small bounded queue, overlapping with detection and embedding.
+Each photo is committed in its own transaction, so an interrupted scan loses at most the photos in
+flight; a rerun skips every file whose path, size, mtime and model are unchanged. Photos are decoded and
+analysed by a small pool of worker threads (one per CPU thread in the settings: OpenCV releases the GIL,
+and each thread runs its own copy of the networks), at most ``workers + prefetch`` photos in flight, so
+memory stays flat however large the folder; the calling thread writes results to the store in folder order.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from .files import file_digest, iter_image_files
 from .imaging import LoadedImage
 from .pipeline import FaceAnalyzer
 from .store import GalleryStore, NewFace
+from .threads import shared_among
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +80,7 @@ class _Loaded:
     image: LoadedImage | None = None
     digest: str | None = None
     error: str | None = None
+    faces: list | None = None
 
 
 def _records_from_store(store: GalleryStore, path: str, error: str | None) -> TagResult:
@@ -94,12 +99,14 @@ def tag_folder(
     progress: Callable[[TagProgress], None] | None = None,
     cancel: threading.Event | None = None,
     force: bool = False,
-    prefetch: int = 3,
+    prefetch: int = 2,
+    workers: int | None = None,
 ) -> Iterator[TagResult]:
     """Detect, embed and identify every photo under ``folder``; yield one ``TagResult`` per image file.
 
     Unreadable files yield a result with ``error`` set (and are remembered, so they are not retried
-    until they change). Stops early, between photos, when ``cancel`` is set.
+    until they change). Stops early, between photos, when ``cancel`` is set. ``workers`` photos are
+    analysed at once (default: the analyzer's ``threads`` setting), with ``prefetch`` more queued.
     """
     cancel = cancel or threading.Event()
     walk_errors: list[TagResult] = []
@@ -147,72 +154,77 @@ def tag_folder(
         todo.append(_Loaded(path, st.st_size, st.st_mtime_ns))
     report()
 
-    q: queue.Queue[_Loaded | None] = queue.Queue(maxsize=max(1, prefetch))
+    workers = max(1, int(workers or analyzer.settings.threads))
+    pending: deque[Future] = deque()
+    queued = iter(todo)
 
-    def reader() -> None:
-        try:
-            for item in todo:
-                if cancel.is_set():
-                    break
-                try:
-                    item.image = analyzer.load(item.path)
-                    item.digest = file_digest(item.path)
-                except ImageError as exc:
-                    item.error = exc.reason
-                except OSError as exc:
-                    item.error = f"cannot read file ({exc.strerror or exc})"
-                q.put(item)
-        finally:
-            q.put(None)
+    def submit_next() -> None:
+        if not cancel.is_set():
+            item = next(queued, None)
+            if item is not None:
+                pending.append(pool.submit(_analyse, item, analyzer, gallery))
 
-    thread = threading.Thread(target=reader, name="facerec-decode", daemon=True)
-    thread.start()
+    analyzer.apply_threads()
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="facerec-tag")
+    split = shared_among(workers)
+    split.__enter__()
     try:
-        while True:
-            item = q.get()
-            if item is None:
-                break
+        for _ in range(workers + max(0, prefetch)):
+            submit_next()
+        while pending:
+            item = pending.popleft().result()
+            submit_next()
             if cancel.is_set():
-                item.image = None
-                continue
-            result = _tag_one(item, store, analyzer, gallery, model_id)
-            item.image = None  # ``todo`` still lists this item: drop the pixels so memory stays flat
+                break
+            result = _save(item, store, model_id)
+            item.image = item.faces = None  # ``todo`` still lists this item: drop the pixels so memory stays flat
             counts["done"] += 1
             counts["errors"] += result.error is not None
             counts["faces"] += len(result.faces)
             report(result.path)
             yield result
     finally:
-        cancel_was = cancel.is_set()
-        cancel.set()  # stop the reader if the consumer stopped early
-        while thread.is_alive():
-            try:
-                q.get(timeout=0.1)
-            except queue.Empty:
-                pass
-        if not cancel_was:
-            cancel.clear()
+        for fut in pending:  # the consumer stopped early, or a cancel: photos not yet started are dropped
+            fut.cancel()
+        pool.shutdown(wait=True)
+        split.__exit__(None, None, None)
 
 
-def _tag_one(item: _Loaded, store: GalleryStore, analyzer: FaceAnalyzer, gallery, model_id: str) -> TagResult:
+def _analyse(item: _Loaded, analyzer: FaceAnalyzer, gallery) -> _Loaded:
+    """Decode, detect, embed and identify one photo (in a worker thread); failures become ``item.error``."""
+    try:
+        item.image = analyzer.load(item.path)
+        item.digest = file_digest(item.path)
+    except ImageError as exc:
+        item.error = exc.reason
+        return item
+    except OSError as exc:
+        item.error = f"cannot read file ({exc.strerror or exc})"
+        return item
+    try:
+        item.faces = analyzer.analyze(item.image, gallery=gallery)
+    except Exception as exc:  # one bad photo must never stop the scan
+        log.exception("%s: analysis failed", item.path)
+        item.error = f"analysis failed ({type(exc).__name__}: {exc})"
+    return item
+
+
+def _save(item: _Loaded, store: GalleryStore, model_id: str) -> TagResult:
+    """Record one analysed photo (or its error) in the store, in its own transaction."""
     path = str(item.path)
-    if item.error is not None or item.image is None:
+    if item.image is None:
         reason = item.error or "unreadable"
         store.save_photo(path, item.size, item.mtime_ns, None, None, None, model_id, error=reason)
         return TagResult(path, error=reason)
-    try:
-        faces = analyzer.analyze(item.image, gallery=gallery)
-    except Exception as exc:  # one bad photo must never stop the scan
-        log.exception("%s: analysis failed", path)
-        reason = f"analysis failed ({type(exc).__name__}: {exc})"
-        store.save_photo(path, item.size, item.mtime_ns, item.digest, *item.image.full_size, model_id, error=reason)
-        return TagResult(path, error=reason)
+    if item.error is not None:
+        store.save_photo(path, item.size, item.mtime_ns, item.digest, *item.image.full_size, model_id, error=item.error)
+        return TagResult(path, error=item.error)
     new_faces = [
         NewFace(
             [float(v) for v in f.box], f.landmarks, f.score, f.embedding,
             f.match.person_id if f.match else None, f.match.distance if f.match else None,
         )
-        for f in faces
+        for f in item.faces
     ]
     store.save_photo(path, item.size, item.mtime_ns, item.digest, *item.image.full_size, model_id, new_faces)
     # Read back: decisions the user made on an earlier scan of this photo are kept by save_photo.

@@ -96,6 +96,21 @@ def test_delete_person_unassigns_faces(store):
     assert f.person_id is None and f.status == "unknown"
 
 
+def test_face_matched_to_a_person_deleted_meanwhile_is_stored_unknown(store):
+    """A scan matches against the gallery it read at its start; a person deleted since (by the GUI, or
+    another process) must not fail the photo's save: the face is stored as unknown."""
+    store.add_sample("Ann", vec(1), "m1")
+    store.add_sample("Bob", vec(2), "m1")
+    ann, bob = store.get_person("Ann").id, store.get_person("Bob").id
+    store.delete_person("Ann")
+    store.save_photo("/p/a.jpg", 1, 1, None, 10, 10, "m1", [
+        NewFace([0, 0, 5, 5], None, 0.9, vec(1), ann, 0.1),
+        NewFace([6, 6, 9, 9], None, 0.9, vec(2), bob, 0.2),
+    ])
+    faces = sorted(store.photo_faces("/p/a.jpg"), key=lambda f: f.box)
+    assert [(f.person_id, f.status) for f in faces] == [(None, "unknown"), (bob, "auto")]
+
+
 def test_refuses_non_database_and_newer_schema(tmp_path):
     bad = tmp_path / "bad.db"
     bad.write_bytes(b"this is not sqlite" * 100)

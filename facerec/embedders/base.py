@@ -29,7 +29,9 @@ class Embedder(Protocol):
 def run_torch(model, chips: np.ndarray, batch_size: int, lock, dim: int, scale=None) -> np.ndarray:
     """A torch model's raw outputs for N x S x S x 3 uint8 chips, in batches (NCHW float32 input,
     ``scale(x)`` applied first when given), under ``lock`` and without autograd."""
-    import torch
+    from ..threads import torch_module
+
+    torch = torch_module()
 
     chips = np.asarray(chips, dtype=np.uint8)
     if len(chips) == 0:

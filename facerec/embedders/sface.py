@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
 
 from ..alignment import ARCFACE_112
+from ..dnn import PerThreadNet
 from .base import l2_normalize
 
 
 class SFaceEmbedder:
-    """SFace on 112x112 chips aligned to the ArcFace template. Batched; thread-safe."""
+    """SFace on 112x112 chips aligned to the ArcFace template. Batched; thread-safe (threads embed in parallel)."""
 
     template = ARCFACE_112
     dim = 128
 
     def __init__(self, weights: Path, model_id: str, threshold: float, batch_size: int = 32):
-        import cv2
-
         self.model_id = model_id
         self.default_threshold = threshold
         self.batch_size = batch_size
-        self._net = cv2.dnn.readNetFromONNX(str(weights))
-        self._lock = threading.Lock()
+        self._net = PerThreadNet(Path(weights).read_bytes(), model_id)
 
     def embed(self, chips: np.ndarray) -> np.ndarray:
         import cv2
@@ -36,7 +33,5 @@ class SFaceEmbedder:
         for i in range(0, len(chips), self.batch_size):
             # The network takes RGB in 0..255 (OpenCV's FaceRecognizerSF swaps its BGR input to RGB).
             blob = cv2.dnn.blobFromImages(list(chips[i : i + self.batch_size]), 1.0, (112, 112), (0, 0, 0), swapRB=False)
-            with self._lock:
-                self._net.setInput(blob)
-                out.append(self._net.forward().reshape(len(blob), -1).copy())
+            out.append(self._net.run(blob)[0].reshape(len(blob), -1).copy())
         return l2_normalize(np.concatenate(out))

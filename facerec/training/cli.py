@@ -97,7 +97,7 @@ def cmd_train(args, ctx) -> int:
         return EXIT_USAGE
     cache = Path(args.cache) if args.cache else ckpt_dir / "chips"
     settings = ctx.settings
-    from ..pipeline import set_threads
+    from ..threads import set_threads
 
     set_threads(args.threads or settings.threads)
     _out(f"chips: {sum(map(len, train_ids.values()))} training images of {len(train_ids)} identities, "

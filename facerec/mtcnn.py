@@ -1,0 +1,211 @@
+"""MTCNN's detection cascade in numpy, running facenet-pytorch's networks through OpenCV's DNN module.
+
+A line-by-line port of ``facenet_pytorch.models.utils.detect_face`` (same pyramid, thresholds, box
+regression, non-maximum suppression and landmark decoding) for one image, so that detection needs
+neither torch nor torchvision: importing those costs seconds and hundreds of MB per process. Resampling
+follows facerec's torch detector: OpenCV's area interpolation for the image pyramid and large crops,
+torch's "area" interpolation (adaptive average pooling, reimplemented here) for small face crops.
+Boxes and landmarks match the torch detector to a fraction of a pixel (tests/test_detection.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .mtcnn_nets import OUTPUTS, load_nets
+
+SMALL_CROP_PIXELS = 160 * 160
+"""Inputs of at most this many pixels are resampled by adaptive average pooling, larger ones by OpenCV."""
+
+
+def _pool_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """n_out x n_in averaging matrix of adaptive average pooling along one axis: output cell i is the
+    mean of input cells [floor(i * n_in / n_out), ceil((i + 1) * n_in / n_out))."""
+    i = np.arange(n_out)
+    start, end = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
+    cells = np.arange(n_in)
+    inside = (cells[None, :] >= start[:, None]) & (cells[None, :] < end[:, None])
+    return (inside / (end - start)[:, None]).astype(np.float32)
+
+
+def _adaptive_avg_pool(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+    """torch's ``interpolate(mode="area")`` (adaptive average pooling) of an H x W x C float32 array,
+    as two small matrix products (the pooling windows are separable)."""
+    rows = _pool_matrix(img.shape[0], out_h)
+    cols = _pool_matrix(img.shape[1], out_w)
+    h, w, c = img.shape
+    tall = (rows @ np.ascontiguousarray(img).reshape(h, w * c)).reshape(out_h, w, c)
+    return np.matmul(cols, tall)
+
+
+def _resample(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+    import cv2
+
+    if img.shape[0] * img.shape[1] <= SMALL_CROP_PIXELS:
+        return _adaptive_avg_pool(img, out_h, out_w)
+    return cv2.resize(img, (out_w, out_h), interpolation=cv2.INTER_AREA)
+
+
+def _blob(images: list[np.ndarray]) -> np.ndarray:
+    """H x W x 3 float32 images (0..255) -> N x 3 x H x W network input, scaled as MTCNN was trained."""
+    return ((np.stack(images) - 127.5) * 0.0078125).transpose(0, 3, 1, 2).copy()
+
+
+def _nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, method: str = "union") -> np.ndarray:
+    """Indices kept by greedy non-maximum suppression, best score first.
+
+    ``union`` is torchvision's ``nms`` (the first two stages); ``min`` is facenet-pytorch's
+    ``nms_numpy(..., "Min")`` (the last stage), areas counted inclusively and equal scores taken in
+    the same order as there (the last of an ascending ``argsort``), so the same box wins a tie.
+    """
+    if len(boxes) == 0:
+        return np.zeros(0, np.int64)
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    one = 1.0 if method == "min" else 0.0
+    area = (x2 - x1 + one) * (y2 - y1 + one)
+    order = np.argsort(scores)[::-1] if method == "min" else np.argsort(-scores, kind="stable")
+    keep = []
+    while order.size:
+        i = order[0]
+        keep.append(i)
+        rest = order[1:]
+        w = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + one)
+        h = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + one)
+        inter = w * h
+        if method == "min":
+            overlap = inter / np.minimum(area[i], area[rest])
+        else:
+            overlap = inter / (area[i] + area[rest] - inter)
+        order = rest[overlap <= threshold]
+    return np.asarray(keep, np.int64)
+
+
+def _rerec(boxes: np.ndarray) -> np.ndarray:
+    """Boxes made square around their centres (side = the longer side)."""
+    boxes = boxes.copy()
+    h = boxes[:, 3] - boxes[:, 1]
+    w = boxes[:, 2] - boxes[:, 0]
+    side = np.maximum(w, h)
+    boxes[:, 0] += w * 0.5 - side * 0.5
+    boxes[:, 1] += h * 0.5 - side * 0.5
+    boxes[:, 2] = boxes[:, 0] + side
+    boxes[:, 3] = boxes[:, 1] + side
+    return boxes
+
+
+def _bbreg(boxes: np.ndarray, reg: np.ndarray) -> np.ndarray:
+    boxes = boxes.copy()
+    w = boxes[:, 2] - boxes[:, 0] + 1
+    h = boxes[:, 3] - boxes[:, 1] + 1
+    boxes[:, 0] += reg[:, 0] * w
+    boxes[:, 1] += reg[:, 1] * h
+    boxes[:, 2] += reg[:, 2] * w
+    boxes[:, 3] += reg[:, 3] * h
+    return boxes
+
+
+def _crops(img: np.ndarray, boxes: np.ndarray, size: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Each box's pixels (clipped to the image, as facenet-pytorch does) resampled to size x size;
+    and the indices of the boxes that had any pixels."""
+    h, w = img.shape[:2]
+    b = np.trunc(boxes[:, :4]).astype(np.int64)
+    x, y = np.maximum(b[:, 0], 1), np.maximum(b[:, 1], 1)
+    ex, ey = np.minimum(b[:, 2], w), np.minimum(b[:, 3], h)
+    crops, valid = [], []
+    for k in range(len(b)):
+        if ey[k] > y[k] - 1 and ex[k] > x[k] - 1:
+            crops.append(_resample(img[y[k] - 1 : ey[k], x[k] - 1 : ex[k]], size, size))
+            valid.append(k)
+    return crops, np.asarray(valid, np.int64)
+
+
+class OpenCVMTCNN:
+    """The MTCNN cascade on OpenCV DNN nets. Thread-safe: each calling thread runs its own copy of the nets,
+    so several threads detect in parallel."""
+
+    def __init__(self, min_face_size: int = 20, thresholds=(0.6, 0.7, 0.7), factor: float = 0.709):
+        self.min_face_size = int(min_face_size)
+        self.thresholds = tuple(float(t) for t in thresholds)
+        self.factor = float(factor)
+        self._nets = load_nets()
+
+    def _run(self, name: str, blob: np.ndarray) -> list[np.ndarray]:
+        return self._nets[name].run(blob, OUTPUTS[name])
+
+    def detect(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Boxes (N x 4, x1 y1 x2 y2), scores (N) and landmarks (N x 5 x 2) of the faces in an
+        H x W x 3 uint8 RGB image, in pixel coordinates."""
+        return self._detect(np.asarray(rgb, dtype=np.float32))
+
+    def _detect(self, img: np.ndarray):
+        h, w = img.shape[:2]
+        empty = (np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32))
+        m = 12.0 / self.min_face_size
+        minl = min(h, w) * m
+        scales = []
+        scale = m
+        while minl >= 12:
+            scales.append(scale)
+            scale *= self.factor
+            minl *= self.factor
+
+        # Stage 1: the proposal net over the image pyramid.
+        stage1 = []
+        for scale in scales:
+            level = _resample(img, int(h * scale + 1), int(w * scale + 1))
+            reg, prob = self._run("pnet", _blob([level]))
+            prob = prob[0, 1]
+            ys, xs = np.nonzero(prob >= self.thresholds[0])
+            if len(ys) == 0:
+                continue
+            cells = np.stack([xs, ys], 1).astype(np.float32)
+            q1 = np.floor((2 * cells + 1) / scale)
+            q2 = np.floor((2 * cells + 12) / scale)
+            found = np.concatenate([q1, q2, prob[ys, xs][:, None], reg[0][:, ys, xs].T], 1)
+            stage1.append(found[_nms(found[:, :4], found[:, 4], 0.5)])
+        if not stage1:
+            return empty
+        boxes = np.concatenate(stage1)
+        boxes = boxes[_nms(boxes[:, :4], boxes[:, 4], 0.7)]
+        regw = boxes[:, 2] - boxes[:, 0]
+        regh = boxes[:, 3] - boxes[:, 1]
+        boxes = np.stack([
+            boxes[:, 0] + boxes[:, 5] * regw, boxes[:, 1] + boxes[:, 6] * regh,
+            boxes[:, 2] + boxes[:, 7] * regw, boxes[:, 3] + boxes[:, 8] * regh, boxes[:, 4],
+        ], 1)
+        boxes = _rerec(boxes)
+
+        # Stage 2: the refinement net on 24 x 24 crops.
+        crops, valid = _crops(img, boxes, 24)
+        if not crops:
+            return empty
+        boxes = boxes[valid]
+        reg, prob = self._run("rnet", _blob(crops))
+        score = prob[:, 1, 0, 0]
+        keep = score > self.thresholds[1]
+        boxes = np.concatenate([boxes[keep, :4], score[keep, None]], 1)
+        reg = reg[keep, :, 0, 0]
+        pick = _nms(boxes[:, :4], boxes[:, 4], 0.7)
+        boxes = _rerec(_bbreg(boxes[pick], reg[pick]))
+        if len(boxes) == 0:
+            return empty
+
+        # Stage 3: the output net on 48 x 48 crops: final score, box and landmarks.
+        crops, valid = _crops(img, boxes, 48)
+        if not crops:
+            return empty
+        boxes = boxes[valid]
+        reg, marks, prob = self._run("onet", _blob(crops))
+        score = prob[:, 1, 0, 0]
+        keep = score > self.thresholds[2]
+        boxes = np.concatenate([boxes[keep, :4], score[keep, None]], 1)
+        reg, marks = reg[keep, :, 0, 0], marks[keep, :, 0, 0]
+        bw = boxes[:, 2] - boxes[:, 0] + 1
+        bh = boxes[:, 3] - boxes[:, 1] + 1
+        px = bw[:, None] * marks[:, :5] + boxes[:, 0:1] - 1
+        py = bh[:, None] * marks[:, 5:10] + boxes[:, 1:2] - 1
+        points = np.stack([px, py], 2)
+        boxes = _bbreg(boxes, reg)
+        pick = _nms(boxes[:, :4], boxes[:, 4], 0.7, method="min")
+        boxes, points = boxes[pick], points[pick]
+        return boxes[:, :4].astype(np.float32), boxes[:, 4].astype(np.float32), points.astype(np.float32)
