@@ -146,3 +146,40 @@ def test_tag_folder_releases_decoded_images_as_it_goes(analyzer, tmp_path, monke
     store.close()
     assert len(alive) == 14
     assert max(alive) <= 2 + 3, alive  # the queue, the reader's photo in hand, the one being tagged
+
+
+def test_parallel_tagging_gives_the_serial_results_in_folder_order(analyzer, fr_faces, tmp_path):
+    import threading
+
+    from facerec.enrolment import enrol_image
+    from facerec.store import GalleryStore
+    from facerec.tagging import tag_folder
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("obama/obama.jpg", "biden/biden.jpg", "_group/two_people.jpg", "_group/kit_with_rose.jpg", "obama/obama2.jpg", "rose_leslie/img2.jpg"):
+        shutil.copy(fr_faces / name, folder / name.replace("/", "_"))
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff not really")
+    outcomes = []
+    for workers in (1, 2):
+        with GalleryStore(tmp_path / f"g{workers}.db") as store:
+            enrol_image(store, analyzer, "Obama", fr_faces / "obama" / "obama_small.jpg")
+            enrol_image(store, analyzer, "Biden", fr_faces / "biden" / "biden2.jpg")
+            results = list(tag_folder(folder, store, analyzer, workers=workers))
+            outcomes.append([(r.path, bool(r.error), [(f.person, [round(v) for v in f.box]) for f in r.faces]) for r in results])
+    assert outcomes[0] == outcomes[1]
+    assert [p for p, _, _ in outcomes[1]] == sorted(p for p, _, _ in outcomes[1])
+    named = {p.rsplit("/", 1)[-1]: sorted(n for n, _ in faces if n) for p, _, faces in outcomes[1]}
+    assert named["_group_two_people.jpg"] == ["Biden", "Obama"] and named["obama_obama.jpg"] == ["Obama"]
+
+    # a cancel stops a parallel scan between photos, and the stopped scan resumes where it stopped
+    cancel = threading.Event()
+    with GalleryStore(tmp_path / "g3.db") as store:
+        first = []
+        for res in tag_folder(folder, store, analyzer, workers=2, cancel=cancel):
+            first.append(res)
+            cancel.set()
+        assert len(first) == 1
+        cancel.clear()
+        rest = list(tag_folder(folder, store, analyzer, workers=2, cancel=cancel))
+        assert sum(r.skipped for r in rest) == 1 and len(rest) == len(outcomes[1])

@@ -1,0 +1,123 @@
+"""The torch-free MTCNN (facerec.mtcnn on OpenCV DNN) against facenet-pytorch's own, piece by piece and
+on real photos; the weights reader; and that analysing a photo never imports torch."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facerec.config import DetectorSettings
+from facerec.detection import MTCNNDetector
+from facerec.imaging import load_image
+from facerec.mtcnn import _adaptive_avg_pool
+from facerec.mtcnn_nets import facenet_weights_dir, load_nets
+from facerec.torch_weights import load_state_dict
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("name", ["pnet", "rnet", "onet"])
+def test_weights_reader_equals_torch_load_in_both_formats(name, tmp_path):
+    torch = pytest.importorskip("torch")
+    path = facenet_weights_dir() / f"{name}.pt"
+    ref = torch.load(path)
+    zipped = tmp_path / "zipped.pt"
+    torch.save(ref, zipped)  # the current (zip) format; facenet-pytorch ships the legacy one
+    for source in (path, zipped):
+        got = load_state_dict(source)
+        assert list(got) == list(ref)
+        for key, tensor in ref.items():
+            assert got[key].dtype == np.float32
+            np.testing.assert_array_equal(got[key], tensor.numpy())
+
+
+def test_weights_reader_refuses_anything_but_tensors(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    path = tmp_path / "evil.pt"
+    with open(path, "wb") as f:
+        for header in (0x1950A86A20F9469CFC6C, 1001, {}):
+            pickle.dump(header, f)
+        pickle.dump({"w": Evil()}, f)
+    with pytest.raises(pickle.UnpicklingError, match="builtins.print"):
+        load_state_dict(path)
+    (tmp_path / "junk.pt").write_bytes(pickle.dumps(123))
+    with pytest.raises(ValueError, match="not a PyTorch weights file"):
+        load_state_dict(tmp_path / "junk.pt")
+
+
+def test_opencv_nets_equal_facenet_pytorch_nets():
+    torch = pytest.importorskip("torch")
+    from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
+
+    nets = load_nets()
+    rng = np.random.default_rng(0)
+    cases = [("pnet", PNet, (1, 3, 117, 93)), ("pnet", PNet, (1, 3, 12, 12)), ("rnet", RNet, (7, 3, 24, 24)), ("onet", ONet, (3, 3, 48, 48))]
+    outputs = {"pnet": ["reg", "prob"], "rnet": ["reg", "prob"], "onet": ["reg", "landmarks", "prob"]}
+    for name, cls, shape in cases:
+        x = rng.uniform(-1, 1, shape).astype(np.float32)
+        with torch.inference_mode():
+            ref = [t.numpy() for t in cls().eval()(torch.from_numpy(x))]
+        if name == "onet":  # facenet-pytorch returns (reg, landmarks, prob)
+            ref = [ref[0], ref[1], ref[2]]
+        got = nets[name].run(x, outputs[name])
+        for g, r in zip(got, ref):
+            np.testing.assert_allclose(g.reshape(r.shape), r, atol=2e-5)
+
+
+@pytest.mark.parametrize("shape,out", [((57, 63, 3), (24, 24)), ((130, 130, 3), (48, 48)), ((17, 20, 3), (24, 24)), ((5, 9, 3), (48, 48)), ((48, 48, 3), (24, 24))])
+def test_adaptive_average_pooling_equals_torch_area_interpolation(shape, out):
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(1).uniform(0, 255, shape).astype(np.float32)
+    ref = torch.nn.functional.interpolate(torch.from_numpy(x).permute(2, 0, 1)[None], size=out, mode="area")[0].permute(1, 2, 0).numpy()
+    got = _adaptive_avg_pool(x, *out)
+    assert got.dtype == np.float32 and got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, atol=1e-3)
+
+
+def test_opencv_detector_finds_what_facenet_pytorch_finds(shared_data):
+    """Same faces, boxes and landmarks to a hundredth of a pixel, on single, group, small and odd photos."""
+    pytest.importorskip("torch")
+    faces_dir = shared_data / "faces"
+    photos = sorted(p for p in faces_dir.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png") and "_aligned" not in str(p))
+    assert len(photos) >= 30
+    ours, theirs = MTCNNDetector(DetectorSettings(backend="opencv")), MTCNNDetector(DetectorSettings(backend="torch"))
+    found = 0
+    for path in photos:
+        rgb = load_image(path).rgb
+        a, b = ours.detect(rgb), theirs.detect(rgb)
+        assert len(a) == len(b), path
+        key = lambda f: (round(float(f.box[0])), round(float(f.box[1])))  # noqa: E731
+        for fa, fb in zip(sorted(a, key=key), sorted(b, key=key)):
+            np.testing.assert_allclose(fa.box, fb.box, atol=0.01, err_msg=str(path))
+            np.testing.assert_allclose(fa.landmarks, fb.landmarks, atol=0.01, err_msg=str(path))
+            assert fa.score == pytest.approx(fb.score, abs=1e-4)
+        found += len(a)
+    assert found >= len(photos)
+
+
+def test_detector_backend_setting():
+    with pytest.raises(ValueError, match="unknown detector backend"):
+        MTCNNDetector(DetectorSettings(backend="tensorflow"))
+    assert MTCNNDetector(DetectorSettings()).backend == "opencv"
+    assert MTCNNDetector(DetectorSettings(), device="cuda").backend == "torch"  # GPUs run facenet-pytorch itself
+
+
+def test_detecting_and_embedding_never_import_torch(fr_faces, sface_installed):
+    code = (
+        "import sys\n"
+        "from facerec import FaceAnalyzer, Settings\n"
+        f"faces = FaceAnalyzer(Settings()).analyze({str(fr_faces / '_group' / 'obama_and_biden.jpg')!r})\n"
+        "print(len(faces), sorted(m for m in ('torch', 'torchvision', 'facenet_pytorch') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    count, modules = out.stdout.split()
+    assert int(count) >= 2 and modules == "[]"
