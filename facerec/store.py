@@ -410,6 +410,15 @@ class GalleryStore:
             for r in rows
         ]
 
+    def first_thumbnails(self) -> dict[int, bytes]:
+        """Person id -> the thumbnail of their first sample that has one (by sample id): one query for a
+        list of everyone, instead of reading every sample of every person."""
+        rows = self._conn().execute(
+            """SELECT person_id, thumbnail FROM samples WHERE id IN
+                   (SELECT MIN(id) FROM samples WHERE length(thumbnail) > 0 GROUP BY person_id)"""
+        ).fetchall()
+        return {int(r["person_id"]): bytes(r["thumbnail"]) for r in rows}
+
     def remove_sample(self, sample_id: int) -> None:
         with self.transaction() as conn:
             cur = conn.execute("DELETE FROM samples WHERE id = ?", (sample_id,))

@@ -13,7 +13,14 @@ from PySide6.QtGui import QDropEvent
 pytestmark = [pytest.mark.data, pytest.mark.slow]
 
 
-def people_rows(view):
+def loaded(qtbot, view):
+    """Wait until the People list shows the latest reload (it is read in the background)."""
+    qtbot.waitUntil(lambda: not view.loading, timeout=30_000)
+    return view
+
+
+def people_rows(qtbot, view):
+    loaded(qtbot, view)
     return [view.people.item(i).text() for i in range(view.people.count())]
 
 
@@ -35,7 +42,7 @@ def test_enrol_from_files_with_no_face_and_unreadable(gui, qtbot, fr_faces, tmp_
     assert len(report.enrolled) == 2
     assert report.no_face == [str(blank)]
     assert [p for p, _ in report.errors] == [str(broken)]
-    assert people_rows(view) == ["Barack Obama\n2 samples"]
+    assert people_rows(qtbot, view) == ["Barack Obama\n2 samples"]
     assert view.samples.count() == 2
     assert not view.samples.item(0).icon().isNull()
     assert [p.sample_count for p in ctx.store.list_people()] == [2]
@@ -55,7 +62,7 @@ def test_new_person_and_drag_and_drop(gui, qtbot, fr_faces, monkeypatch):
     monkeypatch.setattr(prompts, "ask_files", lambda *a, **k: [str(fr_faces / "biden" / "biden2.jpg")])
     with qtbot.waitSignal(view.enrolFinished, timeout=120_000):
         view.new_person()
-    assert people_rows(view) == ["Joe Biden\n1 sample"]
+    assert people_rows(qtbot, view) == ["Joe Biden\n1 sample"]
 
     # drop a photo on the view: it is added to the person the user picks
     monkeypatch.setattr(prompts, "ask_choice", lambda parent, title, label, choices, editable=False: choices[0])
@@ -64,7 +71,7 @@ def test_new_person_and_drag_and_drop(gui, qtbot, fr_faces, monkeypatch):
     event = QDropEvent(QPointF(50, 50), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
     with qtbot.waitSignal(view.enrolFinished, timeout=120_000):
         view.dropEvent(event)
-    assert people_rows(view) == ["Joe Biden\n2 samples"]
+    assert people_rows(qtbot, view) == ["Joe Biden\n2 samples"]
 
 
 def test_enrol_multi_face_photo_user_picks_the_face(gui, qtbot, fr_faces, monkeypatch, analyzer):
@@ -110,14 +117,14 @@ def test_rename_merge_remove_and_delete(gui, qtbot, fr_faces, monkeypatch, analy
     enrol_image(ctx.store, analyzer, "Barry", fr_faces / "obama" / "obama2.jpg")
     enrol_image(ctx.store, analyzer, "Rose", fr_faces / "rose_leslie" / "img1.jpg")
     ctx.galleryChanged.emit()
-    assert people_rows(view) == ["Barry\n1 sample", "Obama\n1 sample", "Rose\n1 sample"]
+    assert people_rows(qtbot, view) == ["Barry\n1 sample", "Obama\n1 sample", "Rose\n1 sample"]
 
     # rename
     view._select("Rose")
     monkeypatch.setattr(prompts, "ask_text", lambda *a, **k: "Rose Leslie")
     view.rename_person()
     assert [p.name for p in ctx.store.list_people()] == ["Barry", "Obama", "Rose Leslie"]
-    assert view.selected_person() == "Rose Leslie"
+    assert loaded(qtbot, view).selected_person() == "Rose Leslie"
 
     # a rename onto a taken name is refused with a message, nothing changes
     monkeypatch.setattr(prompts, "ask_text", lambda *a, **k: "Obama")
@@ -131,14 +138,14 @@ def test_rename_merge_remove_and_delete(gui, qtbot, fr_faces, monkeypatch, analy
     monkeypatch.setattr(prompts, "ask_choice", lambda *a, **k: "Obama")
     monkeypatch.setattr(prompts, "confirm", lambda *a, **k: True)
     view.merge_person()
-    assert people_rows(view) == ["Obama\n2 samples", "Rose Leslie\n1 sample"]
+    assert people_rows(qtbot, view) == ["Obama\n2 samples", "Rose Leslie\n1 sample"]
     assert view.selected_person() == "Obama"
 
     # remove one sample
     view.samples.item(0).setSelected(True)
     view.remove_samples()
     assert ctx.store.list_people()[0].sample_count == 1
-    assert view.samples.count() == 1
+    assert loaded(qtbot, view).samples.count() == 1
 
     # delete asks first: "no" keeps the person, "yes" erases them
     monkeypatch.setattr(prompts, "confirm", lambda *a, **k: False)
@@ -147,7 +154,7 @@ def test_rename_merge_remove_and_delete(gui, qtbot, fr_faces, monkeypatch, analy
     monkeypatch.setattr(prompts, "confirm", lambda *a, **k: True)
     view.delete_person()
     assert [p.name for p in ctx.store.list_people()] == ["Rose Leslie"]
-    assert people_rows(view) == ["Rose Leslie\n1 sample"]
+    assert people_rows(qtbot, view) == ["Rose Leslie\n1 sample"]
     assert ctx.store.gallery_index(analyzer.model_id).num_people == 1
 
 
@@ -178,7 +185,7 @@ def test_enrol_from_webcam_captures(gui, qtbot, fr_faces, tmp_path):
     with qtbot.waitSignal(view.enrolFinished, timeout=120_000) as blocker:
         view._start(jobs.enrol_frames, "Rose", list(dlg.frames))
     assert blocker.args[0].enrolled == ["capture 1", "capture 2"]
-    assert people_rows(view) == ["Rose\n2 samples"]
+    assert people_rows(qtbot, view) == ["Rose\n2 samples"]
     assert view.samples.item(0).text() == "capture"
 
 
@@ -189,9 +196,9 @@ def test_enrol_from_a_folder(gui, qtbot, fr_faces, monkeypatch):
 
     ctx.store.add_person("Rose")
     ctx.galleryChanged.emit()
-    view._select("Rose")
+    loaded(qtbot, view)._select("Rose")
     monkeypatch.setattr(prompts, "ask_folder", lambda *a, **k: str(fr_faces / "rose_leslie"))
     with qtbot.waitSignal(view.enrolFinished, timeout=120_000) as blocker:
         view.add_folder()
     assert sorted(p.rsplit("/", 1)[-1] for p in blocker.args[0].enrolled) == ["img1.jpg", "img2.jpg"]
-    assert people_rows(view) == ["Rose\n2 samples"]
+    assert people_rows(qtbot, view) == ["Rose\n2 samples"]

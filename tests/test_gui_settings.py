@@ -20,6 +20,7 @@ def test_settings_saved_and_applied(qtbot, tmp_path, sface_installed):
     qtbot.addWidget(window)
     ctx.store.add_person("Someone")
     ctx.galleryChanged.emit()
+    qtbot.waitUntil(lambda: not window.people.loading)  # the People list is read in the background
     assert window.people.people.count() == 1
     view = window.settings
     view.min_face.setValue(40)
@@ -35,6 +36,7 @@ def test_settings_saved_and_applied(qtbot, tmp_path, sface_installed):
     assert ctx.analyzer.detector.settings.min_face_size == 40
     # the new (empty) gallery is open and the People view shows it
     assert ctx.store.path == tmp_path / "other.db"
+    qtbot.waitUntil(lambda: not window.people.loading)
     assert window.people.people.count() == 0
     # the live view's strictness slider follows the new threshold
     assert abs(window.live.threshold - 0.42) < 0.01

@@ -16,6 +16,17 @@ def rgb_to_qimage(rgb: np.ndarray) -> QImage:
     return QImage(rgb.data, w, h, 3 * w, QImage.Format_RGB888).copy()
 
 
+def jpeg_to_qimage(data: bytes | None, size: int = 96) -> QImage | None:
+    """JPEG bytes as a QImage scaled to fit ``size`` (None when absent or unreadable); unlike a QPixmap,
+    safe to make on a worker thread and hand to the GUI thread."""
+    if not data:
+        return None
+    image = QImage()
+    if not image.loadFromData(QByteArray(data)):
+        return None
+    return image.scaled(size, size, Qt.KeepAspectRatio, Qt.SmoothTransformation)
+
+
 def jpeg_to_pixmap(data: bytes | None, size: int = 96) -> QPixmap:
     pix = QPixmap()
     if data:

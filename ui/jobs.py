@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PySide6.QtGui import QImage
 
 from facerec.clustering import Cluster, cluster_embeddings
 from facerec.enrolment import enrol_face
@@ -21,7 +23,7 @@ from facerec.pipeline import Face, FaceAnalyzer, chip_thumbnail
 from facerec.store import FaceRecord, GalleryStore
 from facerec.tagging import TagProgress, tag_folder
 
-from .images import load_face_crops
+from .images import jpeg_to_qimage, load_face_crops
 
 
 # -- enrolment -------------------------------------------------------------------------------------
@@ -101,6 +103,32 @@ def enrol_frames(control, store: GalleryStore, analyzer: FaceAnalyzer, person: s
 def enrol_embedding(control, store: GalleryStore, model_id: str, person: str, embedding: np.ndarray, chip: np.ndarray, box) -> int:
     """Store a face seen in the live view as a sample of ``person``."""
     return store.add_sample(person, embedding, model_id, source_path=None, box=box, thumbnail=chip_thumbnail(chip))
+
+
+# -- people ----------------------------------------------------------------------------------------
+@dataclass
+class PersonRow:
+    """One line of the People list."""
+
+    name: str
+    samples: int
+    thumbnail: QImage | None
+    """Made on the worker thread: a QImage may cross threads, a QPixmap may not."""
+
+
+def people_list(control, store: GalleryStore, size: int = 56) -> list[PersonRow] | None:
+    """Everyone in the gallery with their sample count and first thumbnail, decoded and scaled to ``size``
+    (two queries whatever the number of people). None when cancelled."""
+    people = store.list_people()
+    thumbs = store.first_thumbnails()
+    rows: list[PersonRow] = []
+    for i, p in enumerate(people):
+        if i % 16 == 0:
+            if control is not None and control.cancelled:
+                return None
+            time.sleep(0)  # hand the GIL to the GUI thread now and then: Qt's decoding holds it
+        rows.append(PersonRow(p.name, p.sample_count, jpeg_to_qimage(thumbs.get(p.id), size)))
+    return rows
 
 
 # -- library ---------------------------------------------------------------------------------------

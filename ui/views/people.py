@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -28,11 +29,14 @@ from ..workers import TaskError
 
 log = logging.getLogger(__name__)
 ROLE_ID = Qt.UserRole
+THUMB = 56
 
 
 class PeopleView(QWidget):
     enrolFinished = Signal(object)
     """An ``EnrolReport`` after the user's choices were applied (tests wait on it)."""
+    peopleLoaded = Signal()
+    """The list shows the gallery as read by the latest reload."""
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None):
         super().__init__(parent)
@@ -42,8 +46,9 @@ class PeopleView(QWidget):
 
         self.people = QListWidget()
         self.people.setObjectName("peopleList")
-        self.people.setIconSize(QSize(56, 56))
+        self.people.setIconSize(QSize(THUMB, THUMB))
         self.people.setSpacing(2)
+        self.people.setUniformItemSizes(True)  # every row is a thumbnail and two lines: cheap layout for thousands
         self.people.currentItemChanged.connect(lambda *_: self._show_person())
 
         self.title = QLabel("No one enrolled yet")
@@ -75,6 +80,9 @@ class PeopleView(QWidget):
         self.status = QLabel("")
         self.status.setObjectName("statusLine")
         self.status.setWordWrap(True)
+        self.loading_label = QLabel("Loading…")
+        self.loading_label.setObjectName("statusLine")
+        self.loading_label.setVisible(False)
 
         left = QWidget()
         left.setMinimumWidth(240)
@@ -83,6 +91,7 @@ class PeopleView(QWidget):
         head = QLabel("People")
         head.setObjectName("sectionTitle")
         ll.addWidget(head)
+        ll.addWidget(self.loading_label)
         ll.addWidget(self.people, 1)
         ll.addWidget(self.new_btn)
 
@@ -111,6 +120,9 @@ class PeopleView(QWidget):
         lay.addWidget(split)
 
         self._task = None
+        self._load_task = None
+        self._generation = self._load_generation = self._shown_generation = 0
+        self._wanted: str | None = None
         ctx.galleryChanged.connect(self.refresh)
         self.refresh()
 
@@ -125,29 +137,93 @@ class PeopleView(QWidget):
         item = self.people.currentItem()
         return item.data(ROLE_ID) if item else None
 
+    @property
+    def loading(self) -> bool:
+        """The list does not show the latest reload yet."""
+        return self._shown_generation != self._generation
+
     def refresh(self) -> None:
-        current = self.selected_person()
+        """Reload the list in the background (reading thousands of people and thumbnails takes a while).
+
+        A reload requested while one runs supersedes it: the running one is cancelled, its result dropped,
+        and the newest one starts when it ends (one at a time, like the Library view's groups)."""
+        self._generation += 1
+        self._set_loading(True)
+        if self._load_task is not None:
+            self._load_task.cancel()
+            return
+        self._start_load()
+
+    def _start_load(self) -> None:
+        self._load_generation = self._generation
+        self._load_task = self.ctx.tasks.start(
+            jobs.people_list, self.ctx.store, THUMB,
+            on_result=self._loaded, on_error=self._load_failed, on_finished=self._load_finished,
+        )
+
+    def _stale(self) -> bool:
+        return self._load_generation != self._generation
+
+    def _load_finished(self) -> None:
+        self._load_task = None
+        if self._stale():  # a newer reload was asked for while this one ran
+            self._start_load()
+        elif self.loading:  # cancelled (the app is closing): nothing more is coming
+            self._done_loading()
+
+    def _done_loading(self) -> None:
+        self._shown_generation = self._load_generation
+        self._set_loading(False)
+
+    def _load_failed(self, err: TaskError) -> None:
+        if self._stale():
+            return
+        self._done_loading()
+        self.status.setText("Could not read the people in the gallery.")
+        prompts.error(self, "People", err.message, err.details)
+
+    def _loaded(self, rows: list[jobs.PersonRow] | None) -> None:
+        if rows is None or self._stale():  # cancelled, or a newer reload is coming
+            return
+        current = self._wanted or self.selected_person()
+        self._wanted = None
         self.people.blockSignals(True)
+        self.people.setUpdatesEnabled(False)
         self.people.clear()
-        for p in self.ctx.store.list_people():
-            samples = self.ctx.store.list_samples(p.id)
-            thumb = next((s.thumbnail for s in samples if s.thumbnail), None)
-            item = QListWidgetItem(jpeg_to_pixmap(thumb, 56) if thumb else placeholder_pixmap(56), "")
-            item.setText(f"{p.name}\n{p.sample_count} sample{'s' if p.sample_count != 1 else ''}")
-            item.setData(ROLE_ID, p.name)
-            self.people.addItem(item)
-            if p.name == current:
-                self.people.setCurrentItem(item)
-        if self.people.currentItem() is None and self.people.count():
+        placeholder = placeholder_pixmap(THUMB)
+        chosen = None
+        for row in rows:
+            pix = QPixmap.fromImage(row.thumbnail) if row.thumbnail is not None else placeholder
+            item = QListWidgetItem(pix, f"{row.name}\n{row.samples} sample{'s' if row.samples != 1 else ''}", self.people)
+            item.setData(ROLE_ID, row.name)
+            if current is not None and chosen is None and row.name.casefold() == current.casefold():
+                chosen = item
+        if chosen is not None:
+            self.people.setCurrentItem(chosen)
+        elif self.people.count():
             self.people.setCurrentRow(0)
+        self.people.setUpdatesEnabled(True)
         self.people.blockSignals(False)
+        self._done_loading()
         self._show_person()
+        self.peopleLoaded.emit()
+
+    def _set_loading(self, on: bool) -> None:
+        self.loading_label.setVisible(on)
+        if on and self.people.count() == 0:  # nothing to show yet (the first load): say so
+            self.title.setText("Loading…")
+            self.subtitle.setText("Reading the people in the gallery.")
+            for b in self._person_buttons():
+                b.setEnabled(False)
+
+    def _person_buttons(self) -> tuple[QPushButton, ...]:
+        return (self.add_btn, self.folder_btn, self.webcam_btn, self.remove_btn, self.rename_btn, self.merge_btn, self.delete_btn)
 
     def _show_person(self) -> None:
         name = self.selected_person()
         self.samples.clear()
         has = name is not None
-        for b in (self.add_btn, self.folder_btn, self.webcam_btn, self.remove_btn, self.rename_btn, self.merge_btn, self.delete_btn):
+        for b in self._person_buttons():
             b.setEnabled(has)
         if not has:
             self.title.setText("No one enrolled yet")
@@ -264,6 +340,9 @@ class PeopleView(QWidget):
         self.enrolFinished.emit(report)
 
     def _select(self, name: str) -> None:
+        """Select ``name``; while the list reloads, also once the new list is in (it may not be in the old one)."""
+        if self.loading:
+            self._wanted = name
         for i in range(self.people.count()):
             if self.people.item(i).data(ROLE_ID).casefold() == name.casefold():
                 self.people.setCurrentRow(i)
