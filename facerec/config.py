@@ -7,6 +7,7 @@ Where things live (all overridable):
 - model weights: ``<user data dir>/models/``, or ``FACEREC_MODELS``.
 - settings: ``<user config dir>/settings.json``.
 - shared test/benchmark data: ``FACEREC_DATA`` (default ``../shared/data`` next to the repository).
+- icons, style sheet, bundled weights: ``resources_dir()`` (read-only, shipped with the package).
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ log = logging.getLogger(__name__)
 
 APP_NAME = "facerec"
 REPO_ROOT = Path(__file__).resolve().parent.parent
-RESOURCES_DIR = REPO_ROOT / "resources"
+
+
+def resources_dir() -> Path:
+    """Icons, style sheet and bundled weights: ``facerec/resources/`` in an installed wheel (pyproject.toml maps
+    the repository's top-level ``resources/`` there), else that top-level ``resources/`` itself (source
+    checkouts, editable installs, a PyInstaller bundle with ``--add-data resources:resources``)."""
+    packaged = Path(__file__).resolve().parent / "resources"
+    return packaged if packaged.is_dir() else REPO_ROOT / "resources"
 
 
 def _home_override() -> Path | None:

