@@ -1,4 +1,5 @@
-"""Detector settings sweep: time and tagging accuracy for detector max_side / min_face_size / MTCNN scale factor.
+"""Detector settings sweep: time and tagging accuracy for detector max_side / min_face_size / MTCNN scale factor
+and backend (``opencv``, the default, or ``torch``: facenet-pytorch's own MTCNN).
 
 CPU time per photo is the figure to compare on a shared machine (wall time follows the load). Runs in one
 process on a folder built by ``bench/tagging.py --keep DIR`` (photos are decoded once, then each
@@ -6,6 +7,7 @@ variant detects, embeds and identifies them all against the known people)::
 
     python bench/tagging.py --keep /tmp/bt --skip-peer
     python bench/detector_sweep.py /tmp/bt 1024,20,0.709 1024,28,0.709 1024,20,0.6
+    python bench/detector_sweep.py /tmp/bt 1024,20,0.709,torch 1024,20,0.709,opencv
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from tagging import UNLABELLED, build_labels  # noqa: E402
 def main(argv: list[str]) -> int:
     import numpy as np
 
-    from facerec.config import Settings
+    from facerec.config import DetectorSettings, Settings
+    from facerec.detection import MTCNNDetector
     from facerec.matching import GalleryIndex
     from facerec.pipeline import FaceAnalyzer
 
@@ -39,11 +42,11 @@ def main(argv: list[str]) -> int:
     images = {name: analyzer.load(root / "photos" / name) for name in sorted(labels)}
     out = []
     for v in variants:
-        max_side, min_face, factor = v.split(",")
-        det = analyzer.detector
-        det.settings.max_side = int(max_side)
-        det.set_min_face_size(int(min_face))
+        max_side, min_face, factor, *backend = v.split(",")
+        det = MTCNNDetector(DetectorSettings(min_face_size=int(min_face), max_side=int(max_side), backend=(backend or ["opencv"])[0]))
         det._model().factor = float(factor)
+        analyzer.detector = det
+        analyzer.analyze(next(iter(images.values())))  # warm up (first-call allocations)
         t0, c0 = time.perf_counter(), time.process_time()
         correct = n_lab = faces = 0
         for name, im in images.items():

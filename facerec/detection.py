@@ -85,7 +85,7 @@ BACKENDS = ("opencv", "torch")
 
 
 class MTCNNDetector:
-    """MTCNN, loaded lazily on first use (thread-safe; calls on one detector run one at a time)."""
+    """MTCNN, loaded lazily on first use. Thread-safe; with the opencv backend, threads detect in parallel."""
 
     def __init__(self, settings: DetectorSettings | None = None, device: str = "cpu"):
         self.settings = settings or DetectorSettings()
