@@ -10,6 +10,8 @@ Boxes and landmarks match the torch detector to a fraction of a pixel (tests/tes
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .mtcnn_nets import OUTPUTS, load_nets
@@ -18,6 +20,7 @@ SMALL_CROP_PIXELS = 160 * 160
 """Inputs of at most this many pixels are resampled by adaptive average pooling, larger ones by OpenCV."""
 
 
+@functools.lru_cache(maxsize=4096)
 def _pool_matrix(n_in: int, n_out: int) -> np.ndarray:
     """n_out x n_in averaging matrix of adaptive average pooling along one axis: output cell i is the
     mean of input cells [floor(i * n_in / n_out), ceil((i + 1) * n_in / n_out))."""
@@ -25,7 +28,9 @@ def _pool_matrix(n_in: int, n_out: int) -> np.ndarray:
     start, end = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
     cells = np.arange(n_in)
     inside = (cells[None, :] >= start[:, None]) & (cells[None, :] < end[:, None])
-    return (inside / (end - start)[:, None]).astype(np.float32)
+    matrix = (inside / (end - start)[:, None]).astype(np.float32)
+    matrix.flags.writeable = False  # shared by every caller (cached)
+    return matrix
 
 
 def _adaptive_avg_pool(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
