@@ -9,6 +9,7 @@ MaxPool and Softmax nodes.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 from pathlib import Path
@@ -43,6 +44,12 @@ _ARCH = {
     },
 }
 OUTPUTS = {name: [h[0] for h in arch["heads"]] for name, arch in _ARCH.items()}
+
+SHA256 = {  # facenet-pytorch 2.5.3's data/*.pt: the weights the port was checked against
+    "pnet": "a2a71925e0b9996a42f63e47efc1ca19043e69558b5c523b978d611dfae49c8f",
+    "rnet": "bbb937de72efc9ef83b186c49f5f558467a1d7e3453a8ece0d71a886633f6a86",
+    "onet": "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d",
+}
 
 
 def facenet_weights_dir() -> Path:
@@ -121,7 +128,10 @@ def load_nets(weights_dir: Path | None = None) -> dict[str, PerThreadNet]:
     for name in ("pnet", "rnet", "onet"):
         path = weights_dir / f"{name}.pt"
         if not path.is_file():
-            raise RuntimeError(f"MTCNN weights missing: {path}")
+            raise RuntimeError(f"MTCNN weights missing: {path} (reinstall facenet-pytorch==2.5.3)")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != SHA256[name]:
+            raise RuntimeError(f"MTCNN weights {path} are not the expected ones (sha256 {digest}); reinstall facenet-pytorch==2.5.3")
         nets[name] = PerThreadNet(build_onnx(name, load_state_dict(path)), name)
     log.debug("MTCNN nets built from %s", weights_dir)
     return nets

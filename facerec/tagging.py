@@ -165,29 +165,25 @@ def tag_folder(
                 pending.append(pool.submit(_analyse, item, analyzer, gallery))
 
     analyzer.apply_threads()
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="facerec-tag")
-    split = shared_among(workers)
-    split.__enter__()
-    try:
-        for _ in range(workers + max(0, prefetch)):
-            submit_next()
-        while pending:
-            item = pending.popleft().result()
-            submit_next()
-            if cancel.is_set():
-                break
-            result = _save(item, store, model_id)
-            item.image = item.faces = None  # ``todo`` still lists this item: drop the pixels so memory stays flat
-            counts["done"] += 1
-            counts["errors"] += result.error is not None
-            counts["faces"] += len(result.faces)
-            report(result.path)
-            yield result
-    finally:
-        for fut in pending:  # the consumer stopped early, or a cancel: photos not yet started are dropped
-            fut.cancel()
-        pool.shutdown(wait=True)
-        split.__exit__(None, None, None)
+    with shared_among(workers), ThreadPoolExecutor(workers, thread_name_prefix="facerec-tag") as pool:
+        try:
+            for _ in range(workers + max(0, prefetch)):
+                submit_next()
+            while pending:
+                item = pending.popleft().result()
+                submit_next()
+                if cancel.is_set():
+                    break
+                result = _save(item, store, model_id)
+                item.image = item.faces = None  # ``todo`` still lists this item: drop the pixels so memory stays flat
+                counts["done"] += 1
+                counts["errors"] += result.error is not None
+                counts["faces"] += len(result.faces)
+                report(result.path)
+                yield result
+        finally:
+            for fut in pending:  # the consumer stopped early, or a cancel: photos not yet started are dropped
+                fut.cancel()
 
 
 def _analyse(item: _Loaded, analyzer: FaceAnalyzer, gallery) -> _Loaded:

@@ -121,3 +121,15 @@ def test_detecting_and_embedding_never_import_torch(fr_faces, sface_installed):
     assert out.returncode == 0, out.stderr[-2000:]
     count, modules = out.stdout.split()
     assert int(count) >= 2 and modules == "[]"
+
+
+def test_altered_mtcnn_weights_are_refused(tmp_path):
+    for name in ("pnet", "rnet", "onet"):
+        data = (facenet_weights_dir() / f"{name}.pt").read_bytes()
+        (tmp_path / f"{name}.pt").write_bytes(data[:-1] + bytes([data[-1] ^ 1]) if name == "rnet" else data)
+    with pytest.raises(RuntimeError, match=r"rnet.pt are not the expected ones"):
+        load_nets(tmp_path)
+    (tmp_path / "onet.pt").unlink()
+    (tmp_path / "rnet.pt").write_bytes((facenet_weights_dir() / "rnet.pt").read_bytes())
+    with pytest.raises(RuntimeError, match="MTCNN weights missing"):
+        load_nets(tmp_path)
