@@ -8,6 +8,9 @@ of enrolled people (synthetic vectors are uniformly spread, the hardest case for
     python bench/gallery.py                       # 1k, 100k, 1M
     python bench/gallery.py --sizes 1000 100000 --out bench/results/gallery.json
 
+From ``facerec.matching.ANN_MIN_SAMPLES`` samples the app itself searches through a faiss IVF index when
+faiss is installed; ``facerec_indexed`` times that path and compares its answers with exact search.
+
 Prints JSON: p50/p95 milliseconds per call for a single query and for a batch of queries (and per query
 in the batch), and the machine load, for each gallery size.
 """
@@ -30,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _proc import emit, machine_load  # noqa: E402
 
-from facerec.matching import GalleryIndex  # noqa: E402
+from facerec.matching import ANN_MIN_SAMPLES, GalleryIndex  # noqa: E402
 
 DIM = 128
 
@@ -49,7 +52,7 @@ def make_gallery(n: int, per_person: int, rng: np.random.Generator) -> tuple[Gal
     emb = centres[pids] + 0.35 * unit(rng, n)
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
     order = rng.permutation(n)
-    index = GalleryIndex(emb[order], pids[order], {int(p): f"p{p}" for p in range(people)}, "synthetic")
+    index = GalleryIndex(emb[order], pids[order], {int(p): f"p{p}" for p in range(people)}, "synthetic", ann_min_samples=None)
     return index, centres
 
 
@@ -90,9 +93,33 @@ def bench_size(n: int, args, rng: np.random.Generator) -> dict:
         "batch": {"size": args.batch, **pct(batch), "per_query_p50_ms": round(float(np.percentile(batch, 50)) / args.batch, 4)},
     }
     res["exact_numpy"]["matches_found"] = sum(m.known for b in batches[:3] for m in index.search(b, 0.5, 3))
+    if n >= ANN_MIN_SAMPLES:
+        res["facerec_indexed"] = bench_indexed(index, singles)
     if not args.no_faiss:
         res.update(bench_faiss(index, singles, batches, args))
     return res
+
+
+def bench_indexed(exact: GalleryIndex, singles: list) -> dict:
+    """What the app does from ``ANN_MIN_SAMPLES`` samples: ``GalleryIndex.search`` through its faiss index
+    (exact distances to the proposed samples), compared with exact search on the same queries."""
+    index = GalleryIndex(exact.embeddings, exact.sample_person, exact.names, exact.model_id)
+    t0 = time.perf_counter()
+    if index._ann_index() is None:
+        return {"mode": "exact (faiss not installed)"}
+    build = time.perf_counter() - t0
+    single = timed(lambda q: index.search(q, 0.5, 3), singles)
+    half = len(singles) // 2  # enrolled people first, then strangers (queries_for)
+    got = [index.search(q, 0.5, 3)[0] for q in singles]
+    want = [exact.search(q, 0.5, 3)[0] for q in singles]
+    return {
+        "mode": "faiss IVF (facerec.matching)",
+        "build_s": round(build, 2),
+        "single_query": pct(single),
+        "same_answer_as_exact_enrolled_queries": round(sum(g.person_id == w.person_id for g, w in zip(got[:half], want[:half])) / half, 4),
+        "strangers_named": sum(g.known for g in got[half:]),
+        "strangers_named_exact": sum(w.known for w in want[half:]),
+    }
 
 
 def bench_faiss(index: GalleryIndex, singles: list, batches: list, args) -> dict:

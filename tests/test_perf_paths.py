@@ -183,3 +183,28 @@ def test_parallel_tagging_gives_the_serial_results_in_folder_order(analyzer, fr_
         cancel.clear()
         rest = list(tag_folder(folder, store, analyzer, workers=2, cancel=cancel))
         assert sum(r.skipped for r in rest) == 1 and len(rest) == len(outcomes[1])
+
+
+def test_indexed_search_of_a_large_gallery_agrees_with_exact_search_and_never_names_a_stranger():
+    pytest.importorskip("faiss")
+    rng = np.random.default_rng(7)
+    people, per_person, dim = 2000, 4, 128
+    centres = l2_normalize(rng.normal(size=(people, dim)))
+    pids = np.repeat(np.arange(people), per_person)
+    noise = 0.5 / np.sqrt(dim)  # a sample lies about 0.2 (cosine distance) from its person's centre
+    emb = l2_normalize(centres[pids] + noise * rng.normal(size=(len(pids), dim))).astype(np.float32)
+    names = {int(p): f"p{p}" for p in range(people)}
+    exact = GalleryIndex(emb, pids, names, "m", ann_min_samples=None)
+    indexed = GalleryIndex(emb, pids, names, "m", ann_min_samples=1000)
+    genuine = l2_normalize(centres[:300] + noise * rng.normal(size=(300, dim))).astype(np.float32)
+    strangers = l2_normalize(rng.normal(size=(300, dim))).astype(np.float32)
+    threshold = 0.5
+    got_g, want_g = indexed.search(genuine, threshold), exact.search(genuine, threshold)
+    assert indexed._ann_index() is not None and exact._ann_index() is None
+    assert all(w.known for w in want_g)
+    agree = sum(g.person_id == w.person_id for g, w in zip(got_g, want_g))
+    assert agree >= 0.98 * len(genuine)
+    for g, w in zip(got_g, want_g):  # an indexed answer is an exact distance to a real sample: never nearer than exact
+        assert g.distance >= w.distance - 1e-5
+    got_s, want_s = indexed.search(strangers, threshold), exact.search(strangers, threshold)
+    assert not any(w.known for w in want_s) and not any(g.known for g in got_s)

@@ -63,13 +63,13 @@ class AdaptedGalleryIndex(GalleryIndex):
     """A gallery index whose samples and queries both go through a ``ProjectionHead``."""
 
     def __init__(self, raw: GalleryIndex, head: ProjectionHead):
-        super().__init__(head.apply(raw.embeddings), raw.sample_person, raw.names, raw.model_id)
+        super().__init__(head.apply(raw.embeddings), raw.sample_person, raw.names, raw.model_id, raw.ann_min_samples)
         self.raw = raw
         self.head = head
+        self.distance_scale = float(head.scale)
 
-    def person_distances(self, queries: np.ndarray) -> np.ndarray:
-        q = self.head.apply(np.asarray(queries, np.float32).reshape(-1, self.raw.embeddings.shape[1]))
-        return super().person_distances(q) * np.float32(self.head.scale)
+    def project(self, queries: np.ndarray) -> np.ndarray:
+        return self.head.apply(np.asarray(queries, np.float32).reshape(-1, self.raw.embeddings.shape[1]))
 
 
 _cache: dict[Path, tuple[int, ProjectionHead]] = {}
