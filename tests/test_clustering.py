@@ -55,3 +55,53 @@ def test_real_faces_group_by_person(analyzer, fr_faces):
     emb = np.stack([analyzer.analyze(p)[0].embedding for p in paths])
     clusters = cluster_embeddings(emb, threshold=analyzer.threshold)
     assert sorted(sorted(c.members) for c in clusters) == [[0, 1, 2], [3, 4]]
+
+
+def _naive_average_linkage(emb, threshold):
+    """The textbook loop: argmin over the whole distance matrix at every merge."""
+    n = len(emb)
+    dist = (1.0 - emb @ emb.T).astype(np.float64)
+    np.fill_diagonal(dist, np.inf)
+    sizes, labels = np.ones(n), np.arange(n)
+    while True:
+        i, j = divmod(int(np.argmin(dist)), n)
+        if not np.isfinite(dist[i, j]) or dist[i, j] > threshold:
+            return labels
+        new = (sizes[i] * dist[i] + sizes[j] * dist[j]) / (sizes[i] + sizes[j])
+        dist[i, :], dist[:, i] = new, new
+        dist[i, i] = np.inf
+        dist[j, :], dist[:, j] = np.inf, np.inf
+        sizes[i] += sizes[j]
+        labels[labels == j] = i
+
+
+def _naive_leader(emb, threshold):
+    labels, centres, sums = np.full(len(emb), -1), [], []
+    for i, v in enumerate(emb):
+        if centres:
+            d = 1.0 - np.stack(centres) @ v
+            k = int(np.argmin(d))
+            if d[k] <= threshold:
+                labels[i] = k
+                sums[k] = sums[k] + v
+                centres[k] = sums[k] / np.linalg.norm(sums[k])
+                continue
+        labels[i] = len(centres)
+        centres.append(v.copy())
+        sums.append(v.copy())
+    return labels
+
+
+@pytest.mark.parametrize("n,people,noise", [(40, 4, 0.5), (400, 30, 0.9), (900, 150, 0.5), (600, 10, 1.3)])
+def test_fast_clustering_makes_the_textbook_merges(n, people, noise):
+    from facerec.clustering import _average_linkage, _leader
+
+    rng = np.random.default_rng(n)
+    centres = rng.normal(size=(people, 128))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    emb = centres[rng.integers(0, people, n)] + noise / np.sqrt(128) * rng.normal(size=(n, 128))
+    emb = (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
+    emb[5] = emb[3]  # exact ties must be broken the same way
+    for threshold in (0.25, 0.45, 0.7):
+        np.testing.assert_array_equal(_average_linkage(emb, threshold), _naive_average_linkage(emb, threshold))
+        np.testing.assert_array_equal(_leader(emb, threshold), _naive_leader(emb, threshold))
