@@ -47,6 +47,8 @@ class Context:
             s.threshold = self.args.threshold
         if getattr(self.args, "min_face_size", None):
             s.detector.min_face_size = self.args.min_face_size
+        if getattr(self.args, "threads", None):
+            s.threads = self.args.threads
         return s
 
     @property
@@ -374,6 +376,13 @@ def cmd_models(args, ctx: Context) -> int:
 
 
 # -- parser -------------------------------------------------------------------------------------------
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def _global_options(in_subcommand: bool) -> argparse.ArgumentParser:
     """The options every command takes, before or after the command name. In subcommands they default to
     "not given" (SUPPRESS), so a value given before the command name is not reset by the subcommand."""
@@ -384,6 +393,7 @@ def _global_options(in_subcommand: bool) -> argparse.ArgumentParser:
     common.add_argument("--weights", metavar="FILE", help="use this weights file for the model", **d)
     common.add_argument("--threshold", type=float, metavar="T", help="identification threshold (cosine distance); lower is stricter", **d)
     common.add_argument("--min-face-size", type=int, metavar="PX", help="smallest face to detect, in pixels", **d)
+    common.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads (default: the settings file, else every core up to 8)", **d)
     common.add_argument("-v", "--verbose", action="store_true", help="more output (and debug logging)", **d)
     common.add_argument("-q", "--quiet", action="store_true", help="no progress bars", **d)
     return common

@@ -80,6 +80,11 @@ def shared_data_dir() -> Path:
     return REPO_ROOT.parent / "shared" / "data"
 
 
+def default_threads() -> int:
+    """All of the machine's cores, up to 8 (more gains little for photo-at-a-time work)."""
+    return max(1, min(8, os.cpu_count() or 2))
+
+
 @dataclass
 class DetectorSettings:
     min_face_size: int = 20
@@ -106,7 +111,8 @@ class Settings:
     max_pixels: int = 150_000_000
     """Images with more pixels than this are refused (decompression-bomb guard)."""
     db_path: Path | None = None
-    threads: int = 2
+    threads: int = field(default_factory=default_threads)
+    """CPU threads for detection and embedding; a folder scan analyses this many photos at once."""
     device: str = "cpu"
 
     @property

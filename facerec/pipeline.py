@@ -62,14 +62,15 @@ class FaceAnalyzer:
         self.detector = detector or MTCNNDetector(self.settings.detector, device=self.settings.device)
         self._lock = threading.Lock()
         # Thread limits are applied on the first detection or embedding (work that needs no inference,
-        # such as a rescan of unchanged photos or gallery edits, never loads OpenCV's DNN module).
-        self._threads_applied = False
+        # such as a rescan of unchanged photos or gallery edits, never loads OpenCV's DNN module), and
+        # again when the settings change.
+        self._threads_applied: int | None = None
 
     def apply_threads(self) -> None:
-        """Apply the settings' CPU thread limit (done by the first detection or embedding)."""
-        if not self._threads_applied:
+        """Apply the settings' CPU thread limit (done by every detection or embedding, once per value)."""
+        if self._threads_applied != self.settings.threads:
             set_threads(self.settings.threads)
-            self._threads_applied = True
+            self._threads_applied = self.settings.threads
 
     # -- models -----------------------------------------------------------------------------------
     @property

@@ -1,4 +1,7 @@
+import os
 from pathlib import Path
+
+import pytest
 
 from facerec.config import Settings, default_db_path, models_dir
 
@@ -22,3 +25,23 @@ def test_unreadable_settings_fall_back_to_defaults(tmp_path):
 def test_home_override(_isolated_home):
     assert default_db_path() == Path(_isolated_home) / "gallery.db"
     assert models_dir().name == "models"
+
+
+def test_cpu_threads_default_option_and_reapplied_on_change(monkeypatch):
+    import cv2
+
+    from facerec.cli import Context, build_parser
+    from facerec.config import Settings, default_threads
+    from facerec.pipeline import FaceAnalyzer
+
+    assert Settings().threads == default_threads() == max(1, min(8, os.cpu_count() or 2))
+    args = build_parser().parse_args(["tag", "x", "--threads", "1"])
+    assert Context(args).settings.threads == 1
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--threads", "0", "tag", "x"])
+    analyzer = FaceAnalyzer(Settings(threads=1))
+    analyzer.apply_threads()
+    assert cv2.getNumThreads() == 1
+    analyzer.settings = Settings(threads=2)  # what the GUI does when the setting changes
+    analyzer.apply_threads()
+    assert cv2.getNumThreads() == 2

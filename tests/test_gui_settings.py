@@ -27,6 +27,7 @@ def test_settings_saved_and_applied(qtbot, tmp_path, sface_installed):
     view.default_threshold.setChecked(False)
     view.threshold.setValue(0.42)
     view.gallery.setText(str(tmp_path / "other.db"))
+    view.threads.setValue(1)
     view.save()
 
     saved = json.loads((tmp_path / "settings.json").read_text())
@@ -34,6 +35,7 @@ def test_settings_saved_and_applied(qtbot, tmp_path, sface_installed):
     assert saved["db_path"] == str(tmp_path / "other.db")
     assert ctx.analyzer.threshold == 0.42
     assert ctx.analyzer.detector.settings.min_face_size == 40
+    assert saved["threads"] == 1 and ctx.analyzer.settings.threads == 1
     # the new (empty) gallery is open and the People view shows it
     assert ctx.store.path == tmp_path / "other.db"
     qtbot.waitUntil(lambda: not window.people.loading)

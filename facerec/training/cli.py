@@ -53,7 +53,6 @@ def register(sub, common) -> None:
     s.add_argument("--checkpoint-every", type=int, default=100, metavar="N")
     s.add_argument("--resume", action="store_true", help="continue from the checkpoint in --checkpoint-dir")
     s.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    s.add_argument("--threads", type=int, help="CPU threads (default: the threads setting)")
     s.add_argument("--init", metavar="FILE", help="fine-tune this weights file (e.g. resources/models/compact-v1.pt)")
     s.add_argument("--width", type=int, default=24, help="network width for a new model")
     s.add_argument("--dim", type=int, default=128, help="embedding size for a new model")
@@ -99,7 +98,7 @@ def cmd_train(args, ctx) -> int:
     settings = ctx.settings
     from ..threads import set_threads
 
-    set_threads(args.threads or settings.threads)
+    set_threads(settings.threads)  # the global --threads option, else the settings file
     _out(f"chips: {sum(map(len, train_ids.values()))} training images of {len(train_ids)} identities, "
          f"{sum(map(len, val_ids.values()))} validation images of {len(val_ids)} identities (no identity in both)")
     train = cached_chips(train_ids, cache, mode=args.crop)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 
 from PySide6.QtWidgets import (
@@ -48,6 +49,9 @@ class SettingsView(QWidget):
         self.min_face.setRange(10, 400)
         self.min_face.setSuffix(" px")
         self.min_face.setToolTip("Smaller faces are ignored (measured on the photo as fed to the detector)")
+        self.threads = QSpinBox()
+        self.threads.setRange(1, max(1, os.cpu_count() or 1))
+        self.threads.setToolTip("CPU threads for detection and recognition; a library scan analyses this many photos at once")
         self.default_threshold = QCheckBox("Use the model's calibrated threshold")
         self.threshold = QDoubleSpinBox()
         self.threshold.setRange(0.05, 1.5)
@@ -69,6 +73,7 @@ class SettingsView(QWidget):
         th.addWidget(self.default_threshold, 1)
 
         self.min_face.setMaximumWidth(140)
+        self.threads.setMaximumWidth(140)
         self.threshold.setMaximumWidth(110)
         self.model.setMinimumWidth(260)
         self.model.setMaximumWidth(360)
@@ -78,6 +83,7 @@ class SettingsView(QWidget):
         form.addRow("Minimum face size", self.min_face)
         form.addRow("Recognition threshold", th)
         form.addRow("Face model", self.model)
+        form.addRow("CPU threads", self.threads)
         form.addRow("Gallery database", g)
 
         self.save_btn = QPushButton("Save")
@@ -115,6 +121,7 @@ class SettingsView(QWidget):
     def load(self) -> None:
         s = self.ctx.settings
         self.min_face.setValue(s.detector.min_face_size)
+        self.threads.setValue(s.threads)
         self.default_threshold.setChecked(s.threshold is None)
         self.threshold.setValue(s.threshold if s.threshold is not None else 0.5)
         self.threshold.setEnabled(s.threshold is not None)
@@ -125,6 +132,7 @@ class SettingsView(QWidget):
     def edited(self) -> Settings:
         s = copy.deepcopy(self.ctx.settings)
         s.detector.min_face_size = self.min_face.value()
+        s.threads = self.threads.value()
         s.threshold = None if self.default_threshold.isChecked() else round(self.threshold.value(), 3)
         s.model = self.model.currentData() or s.model
         path = self.gallery.text().strip()
