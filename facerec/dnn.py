@@ -1,8 +1,9 @@
-"""OpenCV DNN models shared by threads: one ``cv2.dnn.Net`` per calling thread, read from one ONNX model.
+"""OpenCV DNN models shared by threads: a small pool of ``cv2.dnn.Net`` copies read from one ONNX model.
 
-A ``cv2.dnn.Net`` keeps its activations inside, so two threads must never run the same net at once.
-Each thread gets its own copy (a few MB for MTCNN, 37 MB for SFace), so photos can be analysed in
-parallel without a lock.
+A ``cv2.dnn.Net`` keeps its activations inside, so two threads must never run the same copy at once.
+A caller takes an idle copy, makes a new one while there are fewer than ``max_copies``, or else waits
+for one. MTCNN's nets are a few MB, so every thread may have its own; a copy of SFace costs about
+180 MB of memory once it has run, so its pool is kept small.
 """
 
 from __future__ import annotations
@@ -12,27 +13,52 @@ import threading
 import numpy as np
 
 
-class PerThreadNet:
-    """An ONNX model run by OpenCV, with one network instance per thread (created on first use)."""
+class NetPool:
+    """An ONNX model run by OpenCV, with up to ``max_copies`` network copies (unbounded when None)."""
 
-    def __init__(self, model: bytes, name: str = "model"):
+    def __init__(self, model: bytes, name: str = "model", max_copies: int | None = None):
+        self.name = name
+        self.max_copies = max_copies
+        self._model = np.frombuffer(model, np.uint8)
+        self._cond = threading.Condition()
+        self._idle = [self._read()]  # parse now: a bad model fails at load time
+        self._copies = 1
+
+    def _read(self):
         import cv2
 
-        self.name = name
-        self._model = np.frombuffer(model, np.uint8)
-        self._local = threading.local()
-        self._local.net = cv2.dnn.readNetFromONNX(self._model)  # parse now: a bad model fails at load time
+        return cv2.dnn.readNetFromONNX(self._model)
 
-    def _net(self):
-        net = getattr(self._local, "net", None)
-        if net is None:
-            import cv2
+    def _acquire(self):
+        with self._cond:
+            while not self._idle and self.max_copies is not None and self._copies >= self.max_copies:
+                self._cond.wait()
+            if self._idle:
+                return self._idle.pop()
+            self._copies += 1
+        try:
+            return self._read()
+        except BaseException:
+            with self._cond:
+                self._copies -= 1
+                self._cond.notify()
+            raise
 
-            net = self._local.net = cv2.dnn.readNetFromONNX(self._model)
-        return net
+    def _release(self, net) -> None:
+        with self._cond:
+            self._idle.append(net)
+            self._cond.notify()
+
+    @property
+    def copies(self) -> int:
+        """How many network copies exist now."""
+        return self._copies
 
     def run(self, blob: np.ndarray, outputs: list[str] | None = None) -> list[np.ndarray]:
         """The named outputs (default: the model's single output) for an N x C x H x W float32 blob."""
-        net = self._net()
-        net.setInput(blob)
-        return list(net.forward(outputs)) if outputs else [net.forward()]
+        net = self._acquire()
+        try:
+            net.setInput(blob)
+            return list(net.forward(outputs)) if outputs else [net.forward()]
+        finally:
+            self._release(net)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .dnn import PerThreadNet
+from .dnn import NetPool
 from .torch_weights import load_state_dict
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def build_onnx(name: str, state: dict[str, np.ndarray]) -> bytes:
     return model.SerializeToString()
 
 
-def load_nets(weights_dir: Path | None = None) -> dict[str, PerThreadNet]:
+def load_nets(weights_dir: Path | None = None) -> dict[str, NetPool]:
     """``{"pnet": net, "rnet": net, "onet": net}`` built from facenet-pytorch's MTCNN weights."""
     weights_dir = weights_dir or facenet_weights_dir()
     nets = {}
@@ -132,6 +132,6 @@ def load_nets(weights_dir: Path | None = None) -> dict[str, PerThreadNet]:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if digest != SHA256[name]:
             raise RuntimeError(f"MTCNN weights {path} are not the expected ones (sha256 {digest}); reinstall facenet-pytorch==2.5.3")
-        nets[name] = PerThreadNet(build_onnx(name, load_state_dict(path)), name)
+        nets[name] = NetPool(build_onnx(name, load_state_dict(path)), name)
     log.debug("MTCNN nets built from %s", weights_dir)
     return nets

@@ -133,3 +133,22 @@ def test_altered_mtcnn_weights_are_refused(tmp_path):
     (tmp_path / "rnet.pt").write_bytes((facenet_weights_dir() / "rnet.pt").read_bytes())
     with pytest.raises(RuntimeError, match="MTCNN weights missing"):
         load_nets(tmp_path)
+
+
+@pytest.mark.parametrize("max_copies", [1, 2, None])
+def test_net_pool_shares_at_most_max_copies_between_threads(max_copies):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from facerec.dnn import NetPool
+    from facerec.mtcnn_nets import OUTPUTS, build_onnx
+
+    pool = NetPool(build_onnx("onet", load_state_dict(facenet_weights_dir() / "onet.pt")), "onet", max_copies=max_copies)
+    rng = np.random.default_rng(3)
+    blobs = [rng.uniform(-1, 1, (4, 3, 48, 48)).astype(np.float32) for _ in range(24)]
+    want = [pool.run(b, OUTPUTS["onet"]) for b in blobs]  # one at a time
+    with ThreadPoolExecutor(4) as ex:
+        got = list(ex.map(lambda b: pool.run(b, OUTPUTS["onet"]), blobs))
+    for g, w in zip(got, want):
+        for a, b in zip(g, w):
+            np.testing.assert_array_equal(a, b)
+    assert 1 <= pool.copies <= (max_copies or 4)
