@@ -125,8 +125,8 @@ def _crops(img: np.ndarray, boxes: np.ndarray, size: int) -> tuple[list[np.ndarr
 
 
 class OpenCVMTCNN:
-    """The MTCNN cascade on OpenCV DNN nets. Thread-safe: each calling thread runs its own copy of the nets,
-    so several threads detect in parallel."""
+    """The MTCNN cascade on OpenCV DNN nets. Thread-safe: concurrent callers run separate copies of the nets
+    (facerec.dnn.NetPool), so several threads detect in parallel."""
 
     def __init__(self, min_face_size: int = 20, thresholds=(0.6, 0.7, 0.7), factor: float = 0.709):
         self.min_face_size = int(min_face_size)

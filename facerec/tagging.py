@@ -3,7 +3,7 @@
 Each photo is committed in its own transaction, so an interrupted scan loses at most the photos in
 flight; a rerun skips every file whose path, size, mtime and model are unchanged. Photos are decoded and
 analysed by a small pool of worker threads (one per CPU thread in the settings: OpenCV releases the GIL,
-and each thread runs its own copy of the networks), at most ``workers + prefetch`` photos in flight, so
+and the networks are shared through pools of copies, facerec.dnn.NetPool), at most ``workers + prefetch`` photos in flight, so
 memory stays flat however large the folder; the calling thread writes results to the store in folder order.
 """
 
