@@ -1,7 +1,8 @@
 """The ``facerec`` command line.
 
-Exit codes: 0 success; 1 done, but some inputs failed (each is reported); 2 usage error;
-3 cannot run (model not installed, gallery unusable, unknown person...); 130 interrupted.
+Exit codes: 0 success; 1 done, but some inputs failed (each is reported); 2 usage error (also: the command
+needs PyTorch, which is not available, e.g. in the standalone bundle); 3 cannot run (model not installed,
+gallery unusable, unknown person...); 130 interrupted.
 
 Heavy modules (torch, OpenCV) are imported inside the commands, so ``facerec --help`` starts fast.
 Subcommands from other modules plug in through ``COMMAND_MODULES`` (each has ``register(subparsers)``).
@@ -359,11 +360,16 @@ def cmd_models(args, ctx: Context) -> int:
     from .embedders import registry
 
     if args.action == "list":
+        from .threads import torch_available
+
         current = ctx.settings.model
+        no_torch = not torch_available()
         for pack in registry.list_packs():
             path = registry.weights_path(pack)
             mark = "*" if pack.name == current else " "
             state = f"installed ({path})" if path else "not installed"
+            if pack.needs_torch and no_torch:
+                state += ", needs PyTorch (not available here)"
             cal = "" if pack.calibrated else " (provisional)"
             _out(f"{mark} {pack.name:<18} {pack.dim}-d  {pack.template.size}px  threshold {pack.threshold:.3f}{cal}  {pack.licence:<12} {state}")
             _out(f"    {pack.description}; weights: {pack.source.describe()}")
@@ -405,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="facerec",
         description="Local-first face recognition: enrol people, identify faces, tag photo folders. Nothing leaves your machine.",
         parents=[_global_options(in_subcommand=False)],
-        epilog="exit codes: 0 ok, 1 some inputs failed, 2 usage error, 3 cannot run, 130 interrupted",
+        epilog="exit codes: 0 ok, 1 some inputs failed, 2 usage error (or the command needs PyTorch, which is missing), 3 cannot run, 130 interrupted",
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -473,11 +479,20 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.verbose:
         logging.getLogger("facerec").setLevel(logging.DEBUG)
-    from .errors import FacerecError
+    from .errors import FacerecError, TorchNotAvailableError
+    from .threads import is_torch_missing
 
     ctx = Context(args)
     try:
         return int(args.func(args, ctx) or 0)
+    except TorchNotAvailableError as exc:  # a torch feature, and no torch (e.g. the standalone bundle)
+        _err(f"error: {exc}")
+        return EXIT_USAGE
+    except ModuleNotFoundError as exc:  # a torch import that no require_torch check came before
+        if not is_torch_missing(exc):
+            raise
+        _err(f"error: {TorchNotAvailableError(f'facerec {args.command}')}")
+        return EXIT_USAGE
     except FacerecError as exc:
         _err(f"error: {exc}")
         return EXIT_FATAL

@@ -126,7 +126,8 @@ class MTCNNDetector:
     def _detect_torch(self, small: np.ndarray):
         from .threads import torch_module
 
-        torch = torch_module()
+        feature = "detector backend 'torch'" if self.device == "cpu" else f"detection on device {self.device!r}"
+        torch = torch_module(feature)
         with torch.inference_mode():
             boxes, probs, points = self._model().detect(np.ascontiguousarray(small), landmarks=True)
         if boxes is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 
@@ -28,3 +29,20 @@ class EnrolmentError(FacerecError):
 
 class StoreError(FacerecError):
     """The gallery database refused an operation (unknown person, name taken, foreign model...)."""
+
+
+class TorchNotAvailableError(FacerecError):
+    """A feature needs PyTorch (training, personalisation, the torch-based model packs, the torch detector
+    backend) and torch cannot be imported: the standalone bundle leaves it out, or it is not installed.
+    ``facerec.threads.require_torch`` and ``torch_module`` raise it; the CLI reports it in one line (exit 2)."""
+
+    def __init__(self, feature: str = "this"):
+        self.feature = feature
+        if getattr(sys, "frozen", False):
+            how = (
+                "which the standalone facerec bundle does not include; to use it, install facerec with pip instead "
+                "(pip install -e \".[gui]\" in a source checkout; see packaging/INSTALL.md)"
+            )
+        else:
+            how = "which is not installed here; fix: pip install torch torchvision"
+        super().__init__(f"{feature} needs PyTorch, {how}")

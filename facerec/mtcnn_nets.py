@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -52,12 +53,25 @@ SHA256 = {  # facenet-pytorch 2.5.3's data/*.pt: the weights the port was checke
 }
 
 
+BUNDLE_WEIGHTS_DIR = "facenet_pytorch/data"
+"""Where a PyInstaller bundle (packaging/facerec.spec) carries the three ``.pt`` files, relative to its
+``sys._MEIPASS``: the bundle leaves facenet-pytorch's code (and torch) out but keeps these weights."""
+
+
 def facenet_weights_dir() -> Path:
-    """The ``data`` folder of the installed facenet-pytorch package, found without importing it."""
+    """The folder holding MTCNN's ``pnet.pt``, ``rnet.pt`` and ``onet.pt``: the ``data`` folder of the installed
+    facenet-pytorch package, found without importing it, else (a PyInstaller bundle, which leaves that package
+    out) ``BUNDLE_WEIGHTS_DIR`` inside the bundle."""
     spec = importlib.util.find_spec("facenet_pytorch")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("facenet-pytorch is not installed: MTCNN's weights come from it (pip install facenet-pytorch)")
-    return Path(next(iter(spec.submodule_search_locations))) / "data"
+    found = [Path(p) / "data" for p in (spec.submodule_search_locations or [])] if spec is not None else []
+    if getattr(sys, "_MEIPASS", None):
+        found.append(Path(sys._MEIPASS) / BUNDLE_WEIGHTS_DIR)
+    for folder in found:
+        if folder.is_dir():
+            return folder
+    if found:
+        return found[0]  # load_nets names the missing files
+    raise RuntimeError("facenet-pytorch is not installed: MTCNN's weights come from it (pip install facenet-pytorch)")
 
 
 def _dense_kernel(w: np.ndarray, h: int, wd: int) -> np.ndarray:

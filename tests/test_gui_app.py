@@ -15,3 +15,4 @@ def test_facerec_gui_starts_with_an_empty_gallery(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "gallery.db").exists()  # the empty gallery was created in the user's data folder
+    assert "window shown: 'facerec'" in proc.stderr and "visible True, icon rendered True" in proc.stderr, proc.stderr

@@ -73,7 +73,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.quit_after:
         from PySide6.QtCore import QTimer
 
-        QTimer.singleShot(args.quit_after, window.close)
+        def report_and_close():  # what a smoke test of an install or bundle checks (packaging/build_bundle.sh)
+            icon_ok = not app.windowIcon().pixmap(32, 32).isNull()  # SVG rendering: Qt's svg plugins present
+            logging.getLogger("facerec-gui").info(
+                "window shown: %r %dx%d, visible %s, icon rendered %s, style sheet %d chars",
+                window.windowTitle(), window.width(), window.height(), window.isVisible(), icon_ok, len(app.styleSheet()),
+            )
+            window.close()
+
+        QTimer.singleShot(args.quit_after, report_and_close)
     code = app.exec()
     ctx.close()
     return code

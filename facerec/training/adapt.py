@@ -192,7 +192,10 @@ def register_adapt(sub, common) -> None:
 def adapt_store(store, analyzer, cfg: AdaptConfig | None = None) -> AdaptReport:
     """Personalise matching for the gallery in ``store`` (the embedder of ``analyzer``): the CLI's and the
     GUI's one entry point. Fits on the raw sample vectors, even when a head is already in place."""
+    from ..threads import require_torch
     from .head import AdaptedGalleryIndex
+
+    require_torch("personalisation (facerec adapt)")
 
     index = store.gallery_index(analyzer.model_id)
     if isinstance(index, AdaptedGalleryIndex):

@@ -69,6 +69,10 @@ def register(sub, common) -> None:
 
 
 def cmd_train(args, ctx) -> int:
+    from ..threads import require_torch
+
+    require_torch("facerec train")  # before any work: the standalone bundle has no torch
+
     import numpy as np
 
     from .model import CompactNet, load_weights_file, save_weights_file

@@ -29,11 +29,16 @@ from ..context import AppContext
 def model_choices() -> list[tuple[str, str]]:
     """(pack name, label) for every registered embedder pack."""
     from facerec.embedders import registry
+    from facerec.threads import torch_available
 
+    no_torch = not torch_available()  # the standalone bundle: the torch-based packs cannot run
     out = []
     for pack in registry.list_packs():
-        installed = registry.is_installed(pack)
-        out.append((pack.name, f"{pack.name}{'' if installed else ' (not installed)'}"))
+        if pack.needs_torch and no_torch:
+            note = " (needs PyTorch)"
+        else:
+            note = "" if registry.is_installed(pack) else " (not installed)"
+        out.append((pack.name, f"{pack.name}{note}"))
     return out
 
 
