@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QPushButton
 
 from facerec.config import resources_dir
 
@@ -13,6 +14,14 @@ from facerec.config import resources_dir
 def icon(name: str) -> QIcon:
     path = resources_dir() / "icons" / f"{name}.svg"
     return QIcon(str(path)) if path.exists() else QIcon()
+
+
+def icon_button(text: str, icon_name: str, slot, tip: str) -> QPushButton:
+    """A push button with an icon and a tooltip, calling ``slot`` when clicked."""
+    b = QPushButton(icon(icon_name), text)
+    b.setToolTip(tip)
+    b.clicked.connect(slot)
+    return b
 
 
 def style_sheet() -> str:

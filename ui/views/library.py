@@ -32,7 +32,7 @@ from facerec.tagging import TagProgress
 from .. import jobs, prompts
 from ..context import AppContext
 from ..images import placeholder_pixmap
-from ..resources import icon
+from ..resources import icon, icon_button
 from ..workers import TaskError
 
 ROLE = Qt.UserRole
@@ -116,12 +116,12 @@ class LibraryView(QWidget):
         self.group_title = QLabel("")
         self.group_title.setObjectName("viewTitle")
 
-        self.confirm_btn = self._button("Confirm", "check", self.confirm_selected, "The suggested name is right")
-        self.reject_btn = self._button("Reject", "cross", self.reject_selected, "The suggested name is wrong")
-        self.assign_btn = self._button("Assign to…", "person", self.assign_selected, "Name the selected faces (an existing or a new person)")
-        self.open_btn = self._button("Open photo", "photo", lambda: self.open_photo(self._first_selected()), "Show the photo with its faces")
-        self.promote_btn = self._button("Use confirmed as samples", "promote", self.promote_person, "Add this person's confirmed faces to their enrolment samples")
-        self.export_btn = self._button("Export…", "export", self.export, "Export the tags to CSV or JSON")
+        self.confirm_btn = icon_button("Confirm", "check", self.confirm_selected, "The suggested name is right")
+        self.reject_btn = icon_button("Reject", "cross", self.reject_selected, "The suggested name is wrong")
+        self.assign_btn = icon_button("Assign to…", "person", self.assign_selected, "Name the selected faces (an existing or a new person)")
+        self.open_btn = icon_button("Open photo", "photo", lambda: self.open_photo(self._first_selected()), "Show the photo with its faces")
+        self.promote_btn = icon_button("Use confirmed as samples", "promote", self.promote_person, "Add this person's confirmed faces to their enrolment samples")
+        self.export_btn = icon_button("Export…", "export", self.export, "Export the tags to CSV or JSON")
         for button, keys in ((self.confirm_btn, "Ctrl+Return"), (self.reject_btn, "Ctrl+Backspace"), (self.assign_btn, "Ctrl+T"), (self.open_btn, "Ctrl+O")):
             button.setShortcut(keys)
             button.setToolTip(f"{button.toolTip()} ({keys})")
@@ -165,12 +165,6 @@ class LibraryView(QWidget):
         lay.addWidget(split, 1)
         ctx.libraryChanged.connect(self.refresh)
         self.refresh()
-
-    def _button(self, text, icon_name, slot, tip) -> QPushButton:
-        b = QPushButton(icon(icon_name), text)
-        b.setToolTip(tip)
-        b.clicked.connect(slot)
-        return b
 
     # -- scanning -----------------------------------------------------------------------------------
     def browse(self) -> None:

@@ -24,7 +24,7 @@ from facerec.errors import FacerecError
 from .. import jobs, prompts
 from ..context import AppContext
 from ..images import jpeg_to_pixmap, placeholder_pixmap
-from ..resources import icon
+from ..resources import icon_button
 from ..workers import TaskError
 
 log = logging.getLogger(__name__)
@@ -65,14 +65,14 @@ class PeopleView(QWidget):
         self.samples.setMovement(QListView.Static)
         self.samples.setSelectionMode(QListWidget.ExtendedSelection)
 
-        self.new_btn = self._button("New person…", "person-add", self.new_person, "Enrol a new person from photos")
-        self.add_btn = self._button("Add photos…", "photo-add", self.add_photos, "Add photos of the selected person")
-        self.folder_btn = self._button("Add folder…", "folder", self.add_folder, "Add every photo in a folder")
-        self.webcam_btn = self._button("Webcam…", "camera", self.add_webcam, "Capture samples with a webcam")
-        self.remove_btn = self._button("Remove", "remove", self.remove_samples, "Remove the selected samples")
-        self.rename_btn = self._button("Rename…", "rename", self.rename_person, "Rename the selected person")
-        self.merge_btn = self._button("Merge into…", "merge", self.merge_person, "Merge the selected person into another")
-        self.delete_btn = self._button("Delete…", "delete", self.delete_person, "Delete the person and their face data")
+        self.new_btn = icon_button("New person…", "person-add", self.new_person, "Enrol a new person from photos")
+        self.add_btn = icon_button("Add photos…", "photo-add", self.add_photos, "Add photos of the selected person")
+        self.folder_btn = icon_button("Add folder…", "folder", self.add_folder, "Add every photo in a folder")
+        self.webcam_btn = icon_button("Webcam…", "camera", self.add_webcam, "Capture samples with a webcam")
+        self.remove_btn = icon_button("Remove", "remove", self.remove_samples, "Remove the selected samples")
+        self.rename_btn = icon_button("Rename…", "rename", self.rename_person, "Rename the selected person")
+        self.merge_btn = icon_button("Merge into…", "merge", self.merge_person, "Merge the selected person into another")
+        self.delete_btn = icon_button("Delete…", "delete", self.delete_person, "Delete the person and their face data")
         self.delete_btn.setObjectName("dangerButton")
 
         self.progress = QProgressBar()
@@ -125,12 +125,6 @@ class PeopleView(QWidget):
         self._wanted: str | None = None
         ctx.galleryChanged.connect(self.refresh)
         self.refresh()
-
-    def _button(self, text: str, icon_name: str, slot, tip: str) -> QPushButton:
-        b = QPushButton(icon(icon_name), text)
-        b.setToolTip(tip)
-        b.clicked.connect(slot)
-        return b
 
     # -- reading ------------------------------------------------------------------------------------
     def selected_person(self) -> str | None:
