@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import os as _os
 
-# torch's OpenMP workers spin while idle by default, costing several times the CPU of the inference itself
-# on a busy laptop; passive waiting must be chosen before torch is first imported (see detection.py).
+# torch's (and faiss's) OpenMP workers spin while idle by default, costing several times the CPU of the
+# inference itself on a busy laptop; passive waiting must be chosen before they are first imported, and
+# every facerec module imports this package first.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"

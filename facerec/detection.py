@@ -11,7 +11,6 @@ Two interchangeable backends give the same detections (to a fraction of a pixel;
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from dataclasses import dataclass
 
@@ -20,11 +19,6 @@ import numpy as np
 from .config import DetectorSettings
 
 log = logging.getLogger(__name__)
-
-# torch's OpenMP workers spin while waiting for work by default; on a busy machine (or next to a decode
-# thread) the spinning costs 5-10x the CPU time of the actual inference. Passive waiting must be chosen
-# before torch is first imported, which the pipeline modules never do at import time.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @dataclass
