@@ -7,9 +7,9 @@ loaded; ``torch_module()`` imports torch with that limit applied. Features that 
 with one clear ``TorchNotAvailableError`` instead of an import traceback.
 
 numpy's BLAS is held to one thread: its products here are small (crop resampling, gallery search), and
-OpenBLAS's idle threads spin for a while after every call, which measured as a whole core of wasted CPU
-during folder tagging and halved the throughput of two photos analysed in parallel
-(bench/tagging.py). A 100k-sample gallery search is as fast with one thread (bench/gallery.py).
+OpenBLAS's idle threads spin for a while after every call: during folder tagging they kept a second core
+busy doing nothing, taking it from the second photo being analysed. A 100k-sample gallery search is as
+fast with one thread (bench/gallery.py; a 1M-sample one uses the faiss index, facerec.matching).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def shared_among(workers: int) -> Iterator[None]:
     """While the block runs, each of ``workers`` parallel workers gets its share of the OpenCV threads.
 
     Analysing two photos at once, each on one thread, beats two threads on one photo at a time: MTCNN's
-    layers are too small to split well (bench/tagging.py: 21.5 vs 17.2 photos/s on 2 cores).
+    layers are too small to split well across threads.
     """
     total = _threads
     if total is None or workers <= 1:
