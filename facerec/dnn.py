@@ -2,8 +2,8 @@
 
 A ``cv2.dnn.Net`` keeps its activations inside, so two threads must never run the same copy at once.
 A caller takes an idle copy, makes a new one while there are fewer than ``max_copies``, or else waits
-for one. MTCNN's nets are a few MB, so every thread may have its own; a copy of SFace costs about
-180 MB of memory once it has run, so its pool is kept small.
+for one. MTCNN's nets are a few MB, so every thread may have its own; a copy of SFace holds its 37 MB of
+weights plus working buffers, so its pool is kept small.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ from .base import l2_normalize
 
 class SFaceEmbedder:
     """SFace on 112x112 chips aligned to the ArcFace template. Batched; thread-safe: up to ``max_copies``
-    threads embed at once (each copy of the network costs ~180 MB; embedding is a fifth of a photo's work)."""
+    threads embed at once (each copy holds its own 37 MB of weights and working buffers; embedding is a
+    smaller share of a photo's work than detection)."""
 
     template = ARCFACE_112
     dim = 128
