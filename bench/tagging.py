@@ -268,11 +268,10 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(root)
     try:
         labels = build_dataset(root, data, args.lfw_people, args.lfw_strangers, args.large)
-        env = dict(os.environ)
         sys.path.insert(0, str(REPO))
-        from facerec.config import models_dir
+        from facerec.config import keep_models_dir
 
-        env.setdefault("FACEREC_MODELS", str(models_dir()))  # the runs get their own FACEREC_HOME, not their own models
+        env = keep_models_dir(dict(os.environ))  # the runs get their own FACEREC_HOME, not their own models
         load_before = machine_load()
         fr = run_facerec(root, env, args.cpus)
         result: dict = {

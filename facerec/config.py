@@ -64,6 +64,15 @@ def models_dir() -> Path:
     return Path(env).expanduser() if env else data_dir() / "models"
 
 
+def keep_models_dir(env: dict | None = None) -> dict:
+    """Pin ``FACEREC_MODELS`` in ``env`` (default: this process's environment) to the models folder in use
+    now, so that a ``FACEREC_HOME`` set afterwards (a throwaway gallery for benchmarks or screenshots)
+    still finds the installed models. Returns ``env``."""
+    env = os.environ if env is None else env
+    env.setdefault("FACEREC_MODELS", str(models_dir()))
+    return env
+
+
 def default_db_path() -> Path:
     return data_dir() / "gallery.db"
 

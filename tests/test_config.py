@@ -45,3 +45,16 @@ def test_cpu_threads_default_option_and_reapplied_on_change(monkeypatch):
     analyzer.settings = Settings(threads=2)  # what the GUI does when the setting changes
     analyzer.apply_threads()
     assert cv2.getNumThreads() == 2
+
+
+def test_keep_models_dir_survives_a_new_home(tmp_path, monkeypatch):
+    from facerec.config import keep_models_dir
+
+    monkeypatch.delenv("FACEREC_MODELS")
+    before = models_dir()
+    env = keep_models_dir({})
+    assert env == {"FACEREC_MODELS": str(before)}
+    assert keep_models_dir({"FACEREC_MODELS": "/elsewhere"}) == {"FACEREC_MODELS": "/elsewhere"}  # an explicit choice wins
+    keep_models_dir()
+    monkeypatch.setenv("FACEREC_HOME", str(tmp_path / "throwaway"))
+    assert models_dir() == before

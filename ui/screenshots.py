@@ -43,9 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="facerec-shots-"))
+    from facerec.config import Settings, keep_models_dir, shared_data_dir
+
+    keep_models_dir()  # the throwaway gallery below still uses the installed models
     os.environ["FACEREC_HOME"] = str(tmp)
 
-    from facerec.config import Settings, shared_data_dir
     from facerec.enrolment import enrol_image
     from facerec.pipeline import FaceAnalyzer
 
