@@ -4,7 +4,8 @@ Where things live (all overridable):
 
 - ``FACEREC_HOME``: if set, every file below lives under it (tests and portable installs use it).
 - gallery database: ``<user data dir>/gallery.db``, or ``--db PATH`` / ``Settings.db_path``.
-- model weights: ``<user data dir>/models/``, or ``FACEREC_MODELS``.
+- model weights: ``<user data dir>/models/``, or ``FACEREC_MODELS``; with ``FACEREC_HOME`` set, also looked
+  for in the user-wide models folder (``model_search_dirs()``).
 - settings: ``<user config dir>/settings.json``.
 - shared test/benchmark data: ``FACEREC_DATA`` (default ``../shared/data`` next to the repository).
 - icons, style sheet, bundled weights: ``resources_dir()`` (read-only, shipped with the package).
@@ -62,6 +63,23 @@ def models_dir() -> Path:
     """Model weights; ``FACEREC_MODELS`` overrides (tests share one installed copy this way)."""
     env = os.environ.get("FACEREC_MODELS")
     return Path(env).expanduser() if env else data_dir() / "models"
+
+
+def user_models_dir() -> Path:
+    """The user-wide models folder (``<user data dir>/models``), whatever ``FACEREC_HOME`` says."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "models"
+
+
+def model_search_dirs() -> list[Path]:
+    """Every folder model weights are looked for in, first match wins: ``models_dir()`` (where installs go),
+    then, when ``FACEREC_HOME`` moved that away and ``FACEREC_MODELS`` is not set, the user-wide
+    ``user_models_dir()``, so a model installed once for the user is found by every ``FACEREC_HOME``."""
+    dirs = [models_dir()]
+    if not os.environ.get("FACEREC_MODELS") and _home_override() is not None and user_models_dir() != dirs[0]:
+        dirs.append(user_models_dir())
+    return dirs
 
 
 def keep_models_dir(env: dict | None = None) -> dict:

@@ -41,8 +41,8 @@ class TorchNotAvailableError(FacerecError):
         if getattr(sys, "frozen", False):
             how = (
                 "which the standalone facerec bundle does not include; to use it, install facerec with pip instead "
-                "(pip install -e \".[gui]\" in a source checkout; see packaging/INSTALL.md)"
+                "(pip install -e \".[gui,torch]\" in a source checkout; see packaging/INSTALL.md)"
             )
         else:
-            how = "which is not installed here; fix: pip install torch torchvision"
+            how = "which is not installed here (the default install leaves it out); fix: pip install -e \".[torch]\" in a source checkout, or pip install \"facerec[torch]\""
         super().__init__(f"{feature} needs PyTorch, {how}")

@@ -1,6 +1,7 @@
 """MTCNN's three networks (P-, R- and O-Net) as OpenCV DNN nets, built from facenet-pytorch's weights.
 
-The weights are the ``.pt`` files inside the facenet-pytorch wheel, read with :mod:`facerec.torch_weights`
+The weights are the ``.pt`` files inside the facenet-pytorch wheel (fetched without torch by ``install_weights``,
+or found in an installed facenet-pytorch), read with :mod:`facerec.torch_weights`
 (no torch import). Each network is written as a small ONNX graph in memory and loaded by ``cv2.dnn``.
 The dense layers become convolutions whose kernel covers the whole feature map, with facenet-pytorch's
 ``permute(0, 3, 2, 1)`` before flattening folded into the kernel layout, so a graph holds only Conv, PRelu,
@@ -12,12 +13,18 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
+import os
 import sys
+import tempfile
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from .config import model_search_dirs, models_dir
 from .dnn import NetPool
+from .errors import ModelNotInstalledError
 from .torch_weights import load_state_dict
 
 log = logging.getLogger(__name__)
@@ -53,25 +60,99 @@ SHA256 = {  # facenet-pytorch 2.5.3's data/*.pt: the weights the port was checke
 }
 
 
+WHEEL = "facenet-pytorch==2.5.3"
+"""The wheel on the package registry that holds MTCNN's weights (MIT); ``facerec models install`` fetches it
+without its dependencies (no torch) and keeps only the three ``.pt`` files."""
+WHEEL_MEMBER = "facenet_pytorch/data/{name}.pt"
+NETS = ("pnet", "rnet", "onet")
+
 BUNDLE_WEIGHTS_DIR = "facenet_pytorch/data"
 """Where a PyInstaller bundle (packaging/facerec.spec) carries the three ``.pt`` files, relative to its
 ``sys._MEIPASS``: the bundle leaves facenet-pytorch's code (and torch) out but keeps these weights."""
 
 
-def facenet_weights_dir() -> Path:
-    """The folder holding MTCNN's ``pnet.pt``, ``rnet.pt`` and ``onet.pt``: the ``data`` folder of the installed
-    facenet-pytorch package, found without importing it, else (a PyInstaller bundle, which leaves that package
-    out) ``BUNDLE_WEIGHTS_DIR`` inside the bundle."""
-    spec = importlib.util.find_spec("facenet_pytorch")
-    found = [Path(p) / "data" for p in (spec.submodule_search_locations or [])] if spec is not None else []
+def installed_weights_dir() -> Path:
+    """Where ``facerec models install`` puts MTCNN's weights: ``<models dir>/mtcnn``."""
+    return models_dir() / "mtcnn"
+
+
+def weights_dirs() -> list[Path]:
+    """Every folder MTCNN's weights are looked for in, first match wins: ``installed_weights_dir()`` (and the
+    user-wide models folder, see ``config.model_search_dirs``), the
+    ``data`` folder of an installed facenet-pytorch package (found without importing it), and
+    ``BUNDLE_WEIGHTS_DIR`` inside a PyInstaller bundle."""
+    found = [folder / "mtcnn" for folder in model_search_dirs()]
+    try:
+        spec = importlib.util.find_spec("facenet_pytorch")
+    except (ImportError, ValueError):
+        spec = None
+    found += [Path(p) / "data" for p in (spec.submodule_search_locations or [])] if spec is not None else []
     if getattr(sys, "_MEIPASS", None):
         found.append(Path(sys._MEIPASS) / BUNDLE_WEIGHTS_DIR)
-    for folder in found:
-        if folder.is_dir():
+    return found
+
+
+def find_weights_dir() -> Path | None:
+    """The first of ``weights_dirs()`` holding all three ``.pt`` files, or None (not verified here)."""
+    for folder in weights_dirs():
+        if all((folder / f"{name}.pt").is_file() for name in NETS):
             return folder
-    if found:
-        return found[0]  # load_nets names the missing files
-    raise RuntimeError("facenet-pytorch is not installed: MTCNN's weights come from it (pip install facenet-pytorch)")
+    return None
+
+
+def facenet_weights_dir() -> Path:
+    """The folder holding MTCNN's ``pnet.pt``, ``rnet.pt`` and ``onet.pt`` (see ``weights_dirs``); raises
+    ``ModelNotInstalledError`` naming every place looked in when none has them."""
+    folder = find_weights_dir()
+    if folder is not None:
+        return folder
+    places = ", ".join(str(p) for p in weights_dirs())
+    raise ModelNotInstalledError(
+        f"the face detector's weights (MTCNN) are not installed (looked in: {places}); fix: facerec models install mtcnn"
+    )
+
+
+def install_weights(wheel: str | os.PathLike, progress: Callable[[str], None] | None = None) -> Path:
+    """Extract the three ``.pt`` files from ``wheel`` (facenet-pytorch 2.5.3's; ``facerec.model_setup`` downloads
+    it without torch), check each one's sha256 and put them in ``installed_weights_dir()``. Returns that folder;
+    ``ModelNotInstalledError`` naming the file and the reason otherwise (nothing is changed then)."""
+    say = progress or (lambda msg: log.info("%s", msg))
+    wheel = Path(wheel)
+    if not wheel.is_file():
+        raise ModelNotInstalledError(f"{wheel}: no such file")
+    if not zipfile.is_zipfile(wheel):
+        raise ModelNotInstalledError(f"{wheel}: not a wheel (zip) file; expected {WHEEL}'s wheel")
+    dest = installed_weights_dir()
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest) as tmp, zipfile.ZipFile(wheel) as zf:
+        tmp_path = Path(tmp)
+        for name in NETS:
+            member = WHEEL_MEMBER.format(name=name)
+            try:
+                data = zf.read(member)
+            except KeyError:
+                raise ModelNotInstalledError(f"{wheel}: does not contain {member}; expected {WHEEL}'s wheel") from None
+            digest = hashlib.sha256(data).hexdigest()
+            if digest != SHA256[name]:
+                raise ModelNotInstalledError(f"{wheel}: {member} has sha256 {digest}, expected {SHA256[name]}; not installed")
+            (tmp_path / f"{name}.pt").write_bytes(data)
+        for name in NETS:
+            os.replace(tmp_path / f"{name}.pt", dest / f"{name}.pt")
+    say(f"mtcnn: installed the face detector's weights in {dest} (sha256 verified)")
+    return dest
+
+
+def check_weights(folder: Path) -> None:
+    """``ModelNotInstalledError`` unless ``folder`` holds the three expected ``.pt`` files (sha256)."""
+    for name in NETS:
+        path = folder / f"{name}.pt"
+        if not path.is_file():
+            raise ModelNotInstalledError(f"MTCNN weights missing: {path}; fix: facerec models install mtcnn --force")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != SHA256[name]:
+            raise ModelNotInstalledError(
+                f"MTCNN weights {path} are not the expected ones (sha256 {digest}); fix: facerec models install mtcnn --force"
+            )
 
 
 def _dense_kernel(w: np.ndarray, h: int, wd: int) -> np.ndarray:
@@ -136,16 +217,10 @@ def build_onnx(name: str, state: dict[str, np.ndarray]) -> bytes:
 
 
 def load_nets(weights_dir: Path | None = None) -> dict[str, NetPool]:
-    """``{"pnet": net, "rnet": net, "onet": net}`` built from facenet-pytorch's MTCNN weights."""
+    """``{"pnet": net, "rnet": net, "onet": net}`` built from facenet-pytorch's MTCNN weights (sha256-checked;
+    ``ModelNotInstalledError`` when a file is missing or altered)."""
     weights_dir = weights_dir or facenet_weights_dir()
-    nets = {}
-    for name in ("pnet", "rnet", "onet"):
-        path = weights_dir / f"{name}.pt"
-        if not path.is_file():
-            raise RuntimeError(f"MTCNN weights missing: {path} (reinstall facenet-pytorch==2.5.3)")
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if digest != SHA256[name]:
-            raise RuntimeError(f"MTCNN weights {path} are not the expected ones (sha256 {digest}); reinstall facenet-pytorch==2.5.3")
-        nets[name] = NetPool(build_onnx(name, load_state_dict(path)), name)
+    check_weights(weights_dir)
+    nets = {name: NetPool(build_onnx(name, load_state_dict(weights_dir / f"{name}.pt")), name) for name in NETS}
     log.debug("MTCNN nets built from %s", weights_dir)
     return nets

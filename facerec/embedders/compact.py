@@ -1,6 +1,10 @@
 """Our own compact embedder pack: a small MobileFaceNet-like network (128-d, 112x112 ArcFace-aligned
 input; see ``facerec.training.model``), trained with triplet loss on LFW (folds 1-9 identities) while
 distilling from SFace, by ``bench/train_compact.py``. Measured figures: ``bench/results/compact.json``.
+
+The pack ships as ONNX (``resources/models/compact-v1.onnx``, exported from ``compact-v1.pt`` by
+``python -m facerec.training.export``) and runs through OpenCV DNN, without torch; a ``.pt`` weights file
+(``--weights FILE`` from ``facerec train``) runs as a torch module.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..alignment import ARCFACE_112
+from ..dnn import NetPool
 from .base import l2_normalize, run_torch, standardize
 from .registry import ModelPack, WeightsSource, register
 
@@ -35,6 +40,41 @@ class TorchEmbedder:
         return l2_normalize(run_torch(self.model, chips, self.batch_size, self._lock, self.dim, standardize))
 
 
+class OnnxEmbedder:
+    """An ONNX embedder exported by ``facerec.training.export`` (RGB 0..255 in, scaling inside the graph), run
+    by OpenCV DNN on ArcFace-aligned 112x112 chips. Batched; thread-safe (up to ``max_copies`` threads at once)."""
+
+    template = ARCFACE_112
+
+    def __init__(self, weights: Path, model_id: str, threshold: float, batch_size: int = 64, max_copies: int = 2):
+        self.model_id = model_id
+        self.default_threshold = threshold
+        self.batch_size = batch_size
+        self._net = NetPool(Path(weights).read_bytes(), model_id, max_copies=max_copies)
+        self.dim = int(self._net.run(np.zeros((1, 3, 112, 112), np.float32))[0].reshape(1, -1).shape[1])
+
+    def embed(self, chips: np.ndarray) -> np.ndarray:
+        chips = np.asarray(chips, dtype=np.uint8)
+        if len(chips) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        out = []
+        for i in range(0, len(chips), self.batch_size):
+            blob = np.ascontiguousarray(chips[i : i + self.batch_size].transpose(0, 3, 1, 2), dtype=np.float32)
+            out.append(self._net.run(blob)[0].reshape(len(blob), -1).copy())
+        return l2_normalize(np.concatenate(out))
+
+
+def load(weights: Path, model_id: str, threshold: float):
+    """The pack's factory: ``OnnxEmbedder`` for an ``.onnx`` file (the shipped weights; no torch), else
+    ``TorchEmbedder`` (a ``.pt`` file from ``facerec train``; needs torch)."""
+    if Path(weights).suffix.lower() == ".onnx":
+        return OnnxEmbedder(weights, model_id, threshold)
+    from ..threads import require_torch
+
+    require_torch(f"the torch weights file {weights}")
+    return TorchEmbedder(weights, model_id, threshold)
+
+
 register(
     ModelPack(
         name="compact",
@@ -51,11 +91,10 @@ register(
         threshold=0.272,
         verification_threshold=0.470,
         source=WeightsSource(
-            filename="compact-v1.pt",
-            sha256="3c26315c2851b803986a5cf503c9adaed81d3cdb1226ffe323e19125b2c64bd2",
-            resource="models/compact-v1.pt",
+            filename="compact-v1.onnx",
+            sha256="661914b4f01b8cadc612c816e45417d9ea8d9c71ad433884799969f581995bac",
+            resource="models/compact-v1.onnx",
         ),
-        factory="facerec.embedders.compact:TorchEmbedder",
-        needs_torch=True,
+        factory="facerec.embedders.compact:load",
     )
 )
