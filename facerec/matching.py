@@ -50,6 +50,10 @@ class Match:
         return self.person_id is not None
 
 
+SAMPLE, CONFIRMED_FACE = 0, 1
+"""Kinds of evidence in a ``GalleryIndex`` (``sample_kind``): both count alike when matching."""
+
+
 class GalleryIndex:
     """Enrolled samples of one model in memory; exact search with one matrix product (or, for very large
     galleries with faiss installed, an inverted-file index; see the module docstring).
@@ -62,13 +66,15 @@ class GalleryIndex:
 
     def __init__(
         self, embeddings: np.ndarray, person_ids: np.ndarray, names: dict[int, str], model_id: str,
-        ann_min_samples: int | None = ANN_MIN_SAMPLES,
+        ann_min_samples: int | None = ANN_MIN_SAMPLES, kinds: np.ndarray | None = None,
     ):
         embeddings = np.asarray(embeddings, dtype=np.float32).reshape(len(person_ids), -1) if len(person_ids) else np.zeros((0, 0), np.float32)
         person_ids = np.asarray(person_ids, dtype=np.int64)
         order = np.argsort(person_ids, kind="stable")
         self.embeddings = np.ascontiguousarray(embeddings[order])
         self.sample_person = person_ids[order]
+        self.sample_kind = (np.zeros(len(person_ids), np.int8) if kinds is None else np.asarray(kinds, np.int8))[order]
+        """Per row: ``SAMPLE`` (an enrolment sample) or ``CONFIRMED_FACE`` (a library face the user confirmed)."""
         self.names = dict(names)
         self.model_id = model_id
         if len(self.sample_person):

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +30,21 @@ from .matching import GalleryIndex
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
-FACE_STATUSES = ("auto", "confirmed", "rejected", "unknown")
+SCHEMA_VERSION = 3
+
+
+class FaceStatus(StrEnum):
+    """A library face's state (the stored value; see facerec.library.review for what each means)."""
+
+    UNKNOWN = "unknown"
+    SUGGESTED = "auto"
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+    IGNORED = "ignored"
+
+
+FACE_STATUSES = tuple(s.value for s in FaceStatus)
+FACE_SOURCES = ("detected", "manual")
 
 _SCHEMA_V1 = """
 CREATE TABLE people (
@@ -88,7 +102,62 @@ INSERT INTO id_counters(name, value) SELECT 'faces', COALESCE(MAX(id), 0) FROM f
 """Version 2: face ids are never reused (a rescan re-inserts a photo's faces; a window holding an old
 face id must get "no such face", never another face that took the id)."""
 
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
+_SCHEMA_V3 = """
+CREATE TEMP TABLE _sample_faces AS SELECT id, face_id FROM samples WHERE face_id IS NOT NULL;
+CREATE TABLE faces_v3 (
+    id INTEGER PRIMARY KEY,
+    photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+    box TEXT NOT NULL,
+    landmarks TEXT,
+    score REAL NOT NULL,
+    model_id TEXT NOT NULL,
+    embedding BLOB NOT NULL,
+    person_id INTEGER REFERENCES people(id) ON DELETE SET NULL,
+    distance REAL,
+    status TEXT NOT NULL DEFAULT 'unknown' CHECK (status IN ('auto', 'confirmed', 'rejected', 'unknown', 'ignored')),
+    source TEXT NOT NULL DEFAULT 'detected' CHECK (source IN ('detected', 'manual'))
+);
+INSERT INTO faces_v3(id, photo_id, box, landmarks, score, model_id, embedding, person_id, distance, status)
+    SELECT id, photo_id, box, landmarks, score, model_id, embedding, person_id, distance, status FROM faces;
+DROP TABLE faces;
+ALTER TABLE faces_v3 RENAME TO faces;
+CREATE INDEX faces_photo ON faces(photo_id);
+CREATE INDEX faces_person ON faces(person_id, status);
+UPDATE samples SET face_id = (SELECT t.face_id FROM _sample_faces t WHERE t.id = samples.id) WHERE id IN (SELECT id FROM _sample_faces);
+DROP TABLE _sample_faces;
+CREATE TABLE face_rejections (
+    face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    PRIMARY KEY (face_id, person_id)
+);
+CREATE INDEX face_rejections_person ON face_rejections(person_id);
+INSERT INTO face_rejections(face_id, person_id) SELECT id, person_id FROM faces WHERE status = 'rejected' AND person_id IS NOT NULL;
+ALTER TABLE people ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE people ADD COLUMN feature_face_id INTEGER REFERENCES faces(id) ON DELETE SET NULL;
+ALTER TABLE photos ADD COLUMN taken_at TEXT;
+ALTER TABLE photos ADD COLUMN min_face_size INTEGER;
+CREATE INDEX photos_taken ON photos(taken_at);
+CREATE TABLE operations (
+    id INTEGER PRIMARY KEY,
+    created_at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    summary TEXT NOT NULL
+);
+CREATE TABLE operation_rows (
+    op_id INTEGER NOT NULL REFERENCES operations(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    tbl TEXT NOT NULL,
+    row_id INTEGER NOT NULL,
+    before TEXT,
+    PRIMARY KEY (op_id, seq)
+)
+"""
+"""Version 3, the library (facerec.library): faces may be 'ignored' and drawn by hand (source 'manual');
+per-person rejections (a face rejected for someone is never suggested for them again); hidden people and a
+feature face; the EXIF date taken of photos (NULL: not read yet, '': none) and the minimum face size they
+were scanned with; the undo log (operations, each with before-images of the rows it changed)."""
+
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
 """Schema version -> SQL that brings version-1 to it. Add an entry (and a test) for every change."""
 
 
@@ -122,6 +191,10 @@ class PhotoRecord:
     height: int | None
     model_id: str | None
     error: str | None
+    taken_at: str | None = None
+    """EXIF date taken, 'YYYY-MM-DD HH:MM:SS'; '' when the photo has none; None when not read yet."""
+    min_face_size: int | None = None
+    """The detector's minimum face size the photo was scanned with (None: not recorded)."""
 
 
 @dataclass
@@ -136,6 +209,8 @@ class FaceRecord:
     distance: float | None
     status: str
     landmarks: list[list[float]] | None = None
+    source: str = "detected"
+    """'detected' by a scan, or 'manual' (a box drawn by hand)."""
 
 
 @dataclass
@@ -326,13 +401,14 @@ class GalleryStore:
             return Person(person.id, new)
 
     def merge_people(self, source: str | int, target: str | int) -> Person:
-        """Move every sample and face of ``source`` to ``target`` and delete ``source``."""
+        """Move every sample, face and rejection of ``source`` to ``target`` and delete ``source``."""
         with self.transaction() as conn:
             src, dst = self.get_person(source), self.get_person(target)
             if src.id == dst.id:
                 raise StoreError(f"cannot merge {src.name!r} into itself")
             conn.execute("UPDATE samples SET person_id = ? WHERE person_id = ?", (dst.id, src.id))
             conn.execute("UPDATE faces SET person_id = ? WHERE person_id = ?", (dst.id, src.id))
+            conn.execute("INSERT OR IGNORE INTO face_rejections(face_id, person_id) SELECT face_id, ? FROM face_rejections WHERE person_id = ?", (dst.id, src.id))
             conn.execute("DELETE FROM people WHERE id = ?", (src.id,))
             conn.execute("UPDATE people SET updated_at = ? WHERE id = ?", (time.time(), dst.id))
             return dst
@@ -346,6 +422,7 @@ class GalleryStore:
                 "UPDATE faces SET person_id = NULL, distance = NULL, status = 'unknown' WHERE person_id = ?", (person.id,)
             )
             conn.execute("DELETE FROM people WHERE id = ?", (person.id,))
+            conn.execute("DELETE FROM operations")  # the undo log may hold their data: it goes too
         self.checkpoint()
         return person
 
@@ -429,20 +506,30 @@ class GalleryStore:
         rows = self._conn().execute("SELECT model_id, COUNT(*) FROM samples GROUP BY model_id").fetchall()
         return {r[0]: r[1] for r in rows}
 
-    def gallery_index(self, model_id: str) -> GalleryIndex:
-        """All samples of one model as an in-memory search index."""
-        rows = self._conn().execute(
-            "SELECT s.person_id, s.embedding, p.name FROM samples s JOIN people p ON p.id = s.person_id WHERE s.model_id = ?",
+    def gallery_index(self, model_id: str, include_confirmed: bool = True) -> GalleryIndex:
+        """The evidence of one model as an in-memory search index: every enrolment sample and (with
+        ``include_confirmed``, the library's policy, see facerec.library.review) every face the user
+        confirmed for a person that is not already a sample; ``sample_kind`` tells them apart."""
+        conn = self._conn()
+        rows = conn.execute(
+            "SELECT s.person_id, s.embedding, p.name, 0 AS kind FROM samples s JOIN people p ON p.id = s.person_id WHERE s.model_id = ?",
             (model_id,),
         ).fetchall()
+        if include_confirmed:
+            rows += conn.execute(
+                """SELECT f.person_id, f.embedding, p.name, 1 AS kind FROM faces f JOIN people p ON p.id = f.person_id
+                   WHERE f.status = 'confirmed' AND f.model_id = ? AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.face_id = f.id)""",
+                (model_id,),
+            ).fetchall()
         if not rows:
             return GalleryIndex.empty(model_id)
-        emb = np.stack([_vec(r["embedding"]) for r in rows])
+        emb = np.frombuffer(b"".join(r["embedding"] for r in rows), dtype="<f4").reshape(len(rows), -1)
         pids = np.array([r["person_id"] for r in rows], dtype=np.int64)
+        kinds = np.array([r["kind"] for r in rows], dtype=np.int8)
         names = {r["person_id"]: r["name"] for r in rows}
         from .training.head import adapt_index  # the personalisation head of `facerec adapt`, if any
 
-        return adapt_index(self.path, GalleryIndex(emb, pids, names, model_id))
+        return adapt_index(self.path, GalleryIndex(emb, pids, names, model_id, kinds=kinds))
 
     # -- photos and faces -------------------------------------------------------------------------
     def get_photo(self, path: str) -> PhotoRecord | None:
@@ -460,12 +547,16 @@ class GalleryStore:
         model_id: str | None,
         faces: Sequence[NewFace] = (),
         error: str | None = None,
+        taken_at: str | None = None,
+        min_face_size: int | None = None,
     ) -> int:
         """Store one scanned photo and its faces atomically, replacing an earlier scan of the same path.
 
-        Faces the user confirmed or rejected in an earlier scan keep their decision when the same face
-        (same box, within a few pixels) is found again. A face matched to a person who has been deleted
+        Faces the user confirmed, rejected or ignored in an earlier scan keep their decision (and the people
+        they were rejected for) when the same face (same box, within a few pixels) is found again; faces
+        drawn by hand (source 'manual') are kept as they are. A face matched to a person who has been deleted
         since the scan read the gallery (another window, another process) is stored as unknown.
+        ``taken_at``: the EXIF date taken ('YYYY-MM-DD HH:MM:SS', '' when the photo has none).
         """
         with self.transaction() as conn:
             matched = {f.person_id for f in faces if f.person_id is not None}
@@ -474,36 +565,42 @@ class GalleryStore:
                 present = {r[0] for r in conn.execute(f"SELECT id FROM people WHERE id IN ({marks})", sorted(matched))}
                 faces = [f if f.person_id is None or f.person_id in present else dataclasses.replace(f, person_id=None) for f in faces]
             old = conn.execute("SELECT id FROM photos WHERE path = CAST(? AS TEXT)", (_path_param(path),)).fetchone()
-            decided: list[tuple[list[float], int | None, str]] = []
+            decided: list[tuple[list[float], int | None, str, list[int]]] = []
             if old:
                 for r in conn.execute(
-                    "SELECT box, person_id, status FROM faces WHERE photo_id = ? AND status IN ('confirmed', 'rejected')", (old["id"],)
+                    """SELECT id, box, person_id, status FROM faces WHERE photo_id = ? AND source = 'detected'
+                       AND (status IN ('confirmed', 'rejected', 'ignored') OR id IN (SELECT face_id FROM face_rejections))""",
+                    (old["id"],),
                 ):
-                    decided.append((json.loads(r["box"]), r["person_id"], r["status"]))
+                    rejected = [x[0] for x in conn.execute("SELECT person_id FROM face_rejections WHERE face_id = ?", (r["id"],))]
+                    decided.append((json.loads(r["box"]), r["person_id"], r["status"], rejected))
                 conn.execute(
                     """UPDATE photos SET size = ?, mtime_ns = ?, content_hash = ?, width = ?, height = ?, model_id = ?,
-                       error = ?, scanned_at = ? WHERE id = ?""",
-                    (size, mtime_ns, content_hash, width, height, model_id, error, time.time(), old["id"]),
+                       error = ?, scanned_at = ?, taken_at = COALESCE(?, taken_at), min_face_size = ? WHERE id = ?""",
+                    (size, mtime_ns, content_hash, width, height, model_id, error, time.time(), taken_at, min_face_size, old["id"]),
                 )
                 photo_id = int(old["id"])
-                conn.execute("DELETE FROM faces WHERE photo_id = ?", (photo_id,))
+                conn.execute("DELETE FROM faces WHERE photo_id = ? AND source = 'detected'", (photo_id,))
             else:
                 cur = conn.execute(
-                    """INSERT INTO photos(path, size, mtime_ns, content_hash, width, height, model_id, error, scanned_at)
-                       VALUES (CAST(? AS TEXT), ?, ?, ?, ?, ?, ?, ?, ?)""",
-                    (_path_param(path), size, mtime_ns, content_hash, width, height, model_id, error, time.time()),
+                    """INSERT INTO photos(path, size, mtime_ns, content_hash, width, height, model_id, error, scanned_at, taken_at, min_face_size)
+                       VALUES (CAST(? AS TEXT), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    (_path_param(path), size, mtime_ns, content_hash, width, height, model_id, error, time.time(), taken_at, min_face_size),
                 )
                 photo_id = int(cur.lastrowid)
-            last_id = conn.execute(
-                "SELECT MAX((SELECT value FROM id_counters WHERE name = 'faces'), COALESCE((SELECT MAX(id) FROM faces), 0))"
-            ).fetchone()[0]
+            last_id = self._last_face_id(conn)
             for face in faces:
                 last_id += 1
                 box = _round_box(face.box)
                 person_id, status, distance = face.person_id, ("auto" if face.person_id is not None else "unknown"), face.distance
-                for dbox, dperson, dstatus in decided:
+                carried: list[int] = []
+                for dbox, dperson, dstatus, drejected in decided:
                     if _same_box(box, dbox):
-                        person_id, status = dperson, dstatus
+                        carried = drejected
+                        if dstatus in ("confirmed", "rejected", "ignored"):
+                            person_id, status = dperson, dstatus
+                        elif person_id in drejected:  # never suggested again for someone it was rejected for
+                            person_id, status = None, "unknown"
                         break
                 conn.execute(
                     """INSERT INTO faces(id, photo_id, box, landmarks, score, model_id, embedding, person_id, distance, status)
@@ -521,8 +618,39 @@ class GalleryStore:
                         status,
                     ),
                 )
+                conn.executemany("INSERT OR IGNORE INTO face_rejections(face_id, person_id) SELECT ?, id FROM people WHERE id = ?", [(last_id, p) for p in carried])
             conn.execute("UPDATE id_counters SET value = ? WHERE name = 'faces'", (last_id,))
             return photo_id
+
+    @staticmethod
+    def _last_face_id(conn: sqlite3.Connection) -> int:
+        """The largest face id ever given (ids are never reused); the next face takes this + 1."""
+        return int(conn.execute(
+            "SELECT MAX((SELECT value FROM id_counters WHERE name = 'faces'), COALESCE((SELECT MAX(id) FROM faces), 0))"
+        ).fetchone()[0])
+
+    def add_face(
+        self, photo_id: int, box: Sequence[float], embedding: np.ndarray, model_id: str,
+        landmarks: Sequence[Sequence[float]] | None = None, score: float = 0.0, source: str = "manual",
+    ) -> int:
+        """Insert one face into a stored photo (a face drawn by hand: facerec.library.manual). Returns its id."""
+        if source not in FACE_SOURCES:
+            raise StoreError(f"unknown face source {source!r}")
+        with self.transaction() as conn:
+            if conn.execute("SELECT 1 FROM photos WHERE id = ?", (photo_id,)).fetchone() is None:
+                raise StoreError(f"no photo with id {photo_id}")
+            face_id = self._last_face_id(conn) + 1
+            conn.execute(
+                """INSERT INTO faces(id, photo_id, box, landmarks, score, model_id, embedding, person_id, distance, status, source)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, 'unknown', ?)""",
+                (
+                    face_id, photo_id, json.dumps(_round_box(box)),
+                    json.dumps(np.round(np.asarray(landmarks, dtype=float), 2).tolist()) if landmarks is not None else None,
+                    float(score), model_id, _blob(embedding), source,
+                ),
+            )
+            conn.execute("UPDATE id_counters SET value = ? WHERE name = 'faces'", (face_id,))
+            return face_id
 
     def photo_faces(self, path: str) -> list[FaceRecord]:
         return self.faces(where="ph.path = CAST(? AS TEXT)", params=(_path_param(path),))
@@ -547,7 +675,7 @@ class GalleryStore:
         if where:
             clauses.append(where)
             args.extend(params)
-        sql = """SELECT f.id, f.photo_id, ph.path, f.box, f.landmarks, f.score, f.person_id, p.name, f.distance, f.status
+        sql = """SELECT f.id, f.photo_id, ph.path, f.box, f.landmarks, f.score, f.person_id, p.name, f.distance, f.status, f.source
                  FROM faces f JOIN photos ph ON ph.id = f.photo_id LEFT JOIN people p ON p.id = f.person_id"""
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
@@ -558,7 +686,7 @@ class GalleryStore:
             FaceRecord(
                 r["id"], r["photo_id"], r["path"], json.loads(r["box"]), r["score"], r["person_id"],
                 r["name"] if r["status"] in ("auto", "confirmed") else None, r["distance"], r["status"],
-                json.loads(r["landmarks"]) if r["landmarks"] else None,
+                json.loads(r["landmarks"]) if r["landmarks"] else None, r["source"],
             )
             for r in self._conn().execute(sql, args).fetchall()
         ]
@@ -574,7 +702,9 @@ class GalleryStore:
         return np.stack(out) if out else np.zeros((0, 0), np.float32)
 
     def set_face(self, face_id: int, status: str, person: str | int | None = None) -> None:
-        """Record the user's decision on a face: confirm (as ``person``), reject the suggestion, or mark unknown."""
+        """Record the user's decision on a face: confirm (as ``person``), reject the suggestion (remembered for
+        that person: facerec.library.review never suggests them again), ignore, or mark unknown. Storage only:
+        facerec.library.review.decide logs it for undo and re-matches the library."""
         if status not in FACE_STATUSES:
             raise StoreError(f"unknown face status {status!r}")
         with self.transaction() as conn:
@@ -587,9 +717,12 @@ class GalleryStore:
                 person_id = found.id if found else self.add_person(str(person)).id
             if status == "confirmed" and person_id is None:
                 raise StoreError(f"face {face_id}: confirming needs a person")
-            if status == "unknown":
+            if status in ("unknown", "ignored"):
                 person_id = None
-            conn.execute("UPDATE faces SET status = ?, person_id = ? WHERE id = ?", (status, person_id, face_id))
+            if status == "rejected" and person_id is not None:
+                conn.execute("INSERT OR IGNORE INTO face_rejections(face_id, person_id) VALUES (?, ?)", (face_id, person_id))
+            distance = "distance" if status in ("auto", "rejected") else "NULL"
+            conn.execute(f"UPDATE faces SET status = ?, person_id = ?, distance = {distance} WHERE id = ?", (status, person_id, face_id))
 
     def promote_confirmed(self, person: str | int, thumbnail_for=None) -> int:
         """Turn a person's confirmed faces into enrolment samples (once each). Returns how many were added."""
@@ -702,4 +835,7 @@ def _same_box(a: Sequence[float], b: Sequence[float], tol: float = 0.25) -> bool
 
 
 def _photo(r: sqlite3.Row) -> PhotoRecord:
-    return PhotoRecord(r["id"], r["path"], r["size"], r["mtime_ns"], r["content_hash"], r["width"], r["height"], r["model_id"], r["error"])
+    return PhotoRecord(
+        r["id"], r["path"], r["size"], r["mtime_ns"], r["content_hash"], r["width"], r["height"], r["model_id"], r["error"],
+        r["taken_at"], r["min_face_size"],
+    )

@@ -22,6 +22,8 @@ from pathlib import Path
 from .errors import ImageError
 from .files import file_digest, iter_image_files
 from .imaging import LoadedImage
+from .library.dates import read_date_taken
+from .library.review import MatchPolicy, rematch
 from .pipeline import FaceAnalyzer
 from .store import GalleryStore, NewFace
 from .threads import shared_among
@@ -81,6 +83,7 @@ class _Loaded:
     digest: str | None = None
     error: str | None = None
     faces: list | None = None
+    taken_at: str | None = None
 
 
 def _records_from_store(store: GalleryStore, path: str, error: str | None) -> TagResult:
@@ -117,7 +120,8 @@ def tag_folder(
     files = list(iter_image_files(folder, recursive=recursive, on_error=on_walk_error))
     model_id = analyzer.model_id
     gallery = store.gallery_index(model_id)
-    store.rematch(gallery, analyzer.threshold_for(gallery))
+    rematch(store, MatchPolicy.from_analyzer(analyzer), index=gallery)  # the library follows the gallery and threshold
+    min_face_size = int(analyzer.settings.detector.min_face_size)
     total = len(files) + len(walk_errors)
     t0 = time.monotonic()
     counts = {"done": 0, "skipped": 0, "errors": 0, "faces": 0}
@@ -142,7 +146,7 @@ def tag_folder(
             yield TagResult(str(path), error=f"cannot access file ({exc.strerror or exc})")
             continue
         rec = store.get_photo(str(path))
-        if not force and rec and rec.size == st.st_size and rec.mtime_ns == st.st_mtime_ns and rec.model_id == model_id:
+        if not force and rec and rec.size == st.st_size and rec.mtime_ns == st.st_mtime_ns and rec.model_id == model_id and rec.min_face_size in (None, min_face_size):
             counts["done"] += 1
             counts["skipped"] += 1
             counts["errors"] += rec.error is not None
@@ -174,7 +178,7 @@ def tag_folder(
                 submit_next()
                 if cancel.is_set():
                     break
-                result = _save(item, store, model_id)
+                result = _save(item, store, model_id, min_face_size)
                 item.image = item.faces = None  # ``todo`` still lists this item: drop the pixels so memory stays flat
                 counts["done"] += 1
                 counts["errors"] += result.error is not None
@@ -191,6 +195,7 @@ def _analyse(item: _Loaded, analyzer: FaceAnalyzer, gallery) -> _Loaded:
     try:
         item.image = analyzer.load(item.path)
         item.digest = file_digest(item.path)
+        item.taken_at = read_date_taken(item.path)
     except ImageError as exc:
         item.error = exc.reason
         return item
@@ -205,15 +210,18 @@ def _analyse(item: _Loaded, analyzer: FaceAnalyzer, gallery) -> _Loaded:
     return item
 
 
-def _save(item: _Loaded, store: GalleryStore, model_id: str) -> TagResult:
+def _save(item: _Loaded, store: GalleryStore, model_id: str, min_face_size: int | None = None) -> TagResult:
     """Record one analysed photo (or its error) in the store, in its own transaction."""
     path = str(item.path)
     if item.image is None:
         reason = item.error or "unreadable"
-        store.save_photo(path, item.size, item.mtime_ns, None, None, None, model_id, error=reason)
+        store.save_photo(path, item.size, item.mtime_ns, None, None, None, model_id, error=reason, min_face_size=min_face_size)
         return TagResult(path, error=reason)
     if item.error is not None:
-        store.save_photo(path, item.size, item.mtime_ns, item.digest, *item.image.full_size, model_id, error=item.error)
+        store.save_photo(
+            path, item.size, item.mtime_ns, item.digest, *item.image.full_size, model_id, error=item.error,
+            taken_at=item.taken_at, min_face_size=min_face_size,
+        )
         return TagResult(path, error=item.error)
     new_faces = [
         NewFace(
@@ -222,7 +230,10 @@ def _save(item: _Loaded, store: GalleryStore, model_id: str) -> TagResult:
         )
         for f in item.faces
     ]
-    store.save_photo(path, item.size, item.mtime_ns, item.digest, *item.image.full_size, model_id, new_faces)
+    store.save_photo(
+        path, item.size, item.mtime_ns, item.digest, *item.image.full_size, model_id, new_faces,
+        taken_at=item.taken_at, min_face_size=min_face_size,
+    )
     # Read back: decisions the user made on an earlier scan of this photo are kept by save_photo.
     result = _records_from_store(store, path, None)
     result.skipped = False

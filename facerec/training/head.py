@@ -63,7 +63,7 @@ class AdaptedGalleryIndex(GalleryIndex):
     """A gallery index whose samples and queries both go through a ``ProjectionHead``."""
 
     def __init__(self, raw: GalleryIndex, head: ProjectionHead):
-        super().__init__(head.apply(raw.embeddings), raw.sample_person, raw.names, raw.model_id, raw.ann_min_samples)
+        super().__init__(head.apply(raw.embeddings), raw.sample_person, raw.names, raw.model_id, raw.ann_min_samples, raw.sample_kind)
         self.raw = raw
         self.head = head
         self.distance_scale = float(head.scale)

@@ -1,0 +1,76 @@
+"""The date a photo was taken, from its EXIF block, as stored in ``photos.taken_at``.
+
+Stored as text ``'YYYY-MM-DD HH:MM:SS'`` (camera local time, as EXIF gives it), so ranges compare as
+strings; ``''`` when the photo has no usable date; NULL until read. Scans read it (``facerec.tagging``);
+photos scanned before the library existed get it lazily (``fill_missing_dates``, run by a date search).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+
+from ..store import GalleryStore
+
+log = logging.getLogger(__name__)
+
+_EXIF_IFD = 0x8769
+_DATE_TIME_ORIGINAL, _DATE_TIME_DIGITIZED, _DATE_TIME = 0x9003, 0x9004, 0x0132
+_PATTERN = re.compile(r"(\d{4})[:\-](\d{2})[:\-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
+
+
+def read_date_taken(path: str | os.PathLike) -> str:
+    """'YYYY-MM-DD HH:MM:SS' from EXIF DateTimeOriginal (else DateTimeDigitized, else DateTime); '' when
+    the file has none or cannot be read (reading stops at the header: no pixels are decoded)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            exif = img.getexif()
+            sub = exif.get_ifd(_EXIF_IFD) if exif else {}
+            for raw in (sub.get(_DATE_TIME_ORIGINAL), sub.get(_DATE_TIME_DIGITIZED), exif.get(_DATE_TIME) if exif else None):
+                date = normalise_date(raw)
+                if date:
+                    return date
+    except Exception as exc:  # a broken EXIF block or an unreadable file: no date, never an error
+        log.debug("%s: no EXIF date (%s)", path, exc)
+    return ""
+
+
+def normalise_date(raw) -> str:
+    """An EXIF or ISO date-time as 'YYYY-MM-DD HH:MM:SS'; '' when it is not one (e.g. '0000:00:00 00:00:00')."""
+    if isinstance(raw, bytes):
+        raw = raw.decode("ascii", "replace")
+    m = _PATTERN.search(str(raw or ""))
+    if not m or m.group(1) == "0000":
+        return ""
+    y, mo, d, h, mi, s = m.groups()
+    return f"{y}-{mo}-{d} {h}:{mi}:{s}"
+
+
+def parse_bound(text: str, end: bool = False) -> str:
+    """A --from/--to value ('2019', '2019-06', '2019-06-01', or with a time) as a comparable bound: the
+    start of that period, or with ``end`` its last second. Raises ValueError for anything else."""
+    text = text.strip()
+    m = re.fullmatch(r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2}))?)?)?)?", text)
+    if not m:
+        raise ValueError(f"not a date: {text!r} (use YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DD HH:MM)")
+    y, mo, d, h, mi, s = m.groups()
+    if end:
+        return f"{y}-{mo or '12'}-{d or '31'} {h or '23'}:{mi or '59'}:{s or '59'}"
+    return f"{y}-{mo or '01'}-{d or '01'} {h or '00'}:{mi or '00'}:{s or '00'}"
+
+
+def fill_missing_dates(store: GalleryStore, limit: int | None = None) -> int:
+    """Read the date taken of stored photos that have not had it read yet (scanned before version 3).
+    Returns how many were filled."""
+    conn = store._conn()
+    sql = "SELECT id, path FROM photos WHERE taken_at IS NULL AND error IS NULL"
+    rows = conn.execute(sql + (f" LIMIT {int(limit)}" if limit else "")).fetchall()
+    if not rows:
+        return 0
+    dates = [(read_date_taken(r["path"]), r["id"]) for r in rows]
+    with store.transaction() as c:
+        c.executemany("UPDATE photos SET taken_at = ? WHERE id = ? AND taken_at IS NULL", dates)
+    return len(dates)

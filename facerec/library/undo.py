@@ -1,0 +1,205 @@
+"""The undo log: every library operation keeps the before-images of the rows it changed, in the gallery.
+
+An *operation* (a decision on faces, an assignment, a merge, a sample removal, an ignore, a face drawn by
+hand...) runs in one transaction together with its log entry, so the log survives a restart and can never
+disagree with the data. ``undo(store)`` takes the newest operation, puts back every row it touched exactly
+as it was (faces, people, samples, the people a face was rejected for, including the re-matching the
+operation caused), and drops the entry. Undo is a stack: the newest operation first.
+
+Usage (the API the CLI and the GUI both use)::
+
+    with operation(store, "assign", "face 12 -> Kit") as op:
+        op.keep("faces", [12])          # before changing a row: snapshot it (first snapshot wins)
+        ...change rows through op.conn...
+    undo(store)                         # -> UndoResult(kind="assign", summary="face 12 -> Kit", rows=...)
+    history(store)                      # -> [OperationInfo], newest first
+
+Not undoable: removing a person (it erases their face data, and the log with it; see
+``GalleryStore.delete_person``), scans, and settings. Rows an operation touched that a rescan has
+replaced since (a face whose photo is gone) are skipped by undo, with a note in ``UndoResult.skipped``.
+The log keeps the newest ``KEEP_OPERATIONS`` operations.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from ..store import GalleryStore
+
+log = logging.getLogger(__name__)
+
+KEEP_OPERATIONS = 1000
+"""The log keeps this many operations (older ones can no longer be undone)."""
+
+TABLES = ("people", "samples", "faces")
+"""Tables whose rows (by ``id``) an operation can snapshot; ``face_rejections`` is kept per face."""
+REJECTIONS = "face_rejections"
+
+
+@dataclass
+class OperationInfo:
+    id: int
+    created_at: float
+    kind: str
+    summary: str
+    rows: int
+
+
+@dataclass
+class UndoResult:
+    id: int
+    kind: str
+    summary: str
+    rows: int
+    """Rows put back."""
+    skipped: int = 0
+    """Rows that could not be put back (their photo was rescanned or removed since)."""
+
+
+def _encode(row: sqlite3.Row) -> str:
+    return json.dumps({k: ({"$b64": base64.b64encode(row[k]).decode()} if isinstance(row[k], bytes) else row[k]) for k in row.keys()})
+
+
+def _decode(text: str) -> dict:
+    return {k: (base64.b64decode(v["$b64"]) if isinstance(v, dict) else v) for k, v in json.loads(text).items()}
+
+
+class Operation:
+    """One operation being recorded: ``keep`` snapshots rows before they change (the first snapshot of a
+    row wins, so an operation that touches a row twice is undone to its state before the operation)."""
+
+    def __init__(self, conn: sqlite3.Connection, op_id: int):
+        self.conn = conn
+        self.id = op_id
+        self._seen: set[tuple[str, int]] = set()
+        self._seq = 0
+
+    @property
+    def rows(self) -> int:
+        return len(self._seen)
+
+    def _add(self, table: str, row_id: int, before: str | None) -> None:
+        self._seen.add((table, row_id))
+        self._seq += 1
+        self.conn.execute(
+            "INSERT INTO operation_rows(op_id, seq, tbl, row_id, before) VALUES (?, ?, ?, ?, ?)", (self.id, self._seq, table, row_id, before)
+        )
+
+    def keep(self, table: str, ids: Iterable[int]) -> None:
+        """Snapshot rows of ``table`` (one of ``TABLES``) by id; an id with no row yet is recorded as
+        absent, so undo deletes the row the operation creates (call ``created`` after inserting it)."""
+        if table not in TABLES:
+            raise ValueError(f"cannot keep rows of {table!r}")
+        todo = sorted({int(i) for i in ids if (table, int(i)) not in self._seen})
+        for start in range(0, len(todo), 500):
+            chunk = todo[start : start + 500]
+            rows = {r["id"]: r for r in self.conn.execute(f"SELECT * FROM {table} WHERE id IN ({','.join('?' * len(chunk))})", chunk)}
+            for i in chunk:
+                self._add(table, i, _encode(rows[i]) if i in rows else None)
+
+    def created(self, table: str, row_id: int) -> None:
+        """Record a row this operation inserted (undo deletes it)."""
+        if (table, row_id) not in self._seen:
+            self._add(table, int(row_id), None)
+
+    def keep_rejections(self, face_ids: Iterable[int]) -> None:
+        """Snapshot the people each face was rejected for."""
+        for fid in sorted({int(i) for i in face_ids if (REJECTIONS, int(i)) not in self._seen}):
+            people = [r[0] for r in self.conn.execute("SELECT person_id FROM face_rejections WHERE face_id = ? ORDER BY person_id", (fid,))]
+            self._add(REJECTIONS, fid, json.dumps(people))
+
+
+@contextlib.contextmanager
+def operation(store: GalleryStore, kind: str, summary: str) -> Iterator[Operation]:
+    """Run one undoable operation in one transaction; yields the ``Operation`` to record changes with.
+    An operation that kept no rows leaves no log entry."""
+    with store.transaction() as conn:
+        cur = conn.execute("INSERT INTO operations(created_at, kind, summary) VALUES (?, ?, ?)", (time.time(), kind, summary))
+        op = Operation(conn, int(cur.lastrowid))
+        yield op
+        if op.rows == 0:
+            conn.execute("DELETE FROM operations WHERE id = ?", (op.id,))
+        else:
+            conn.execute(
+                "DELETE FROM operations WHERE id <= (SELECT id FROM operations ORDER BY id DESC LIMIT 1 OFFSET ?)", (KEEP_OPERATIONS,)
+            )
+
+
+def history(store: GalleryStore, limit: int = 20) -> list[OperationInfo]:
+    """The newest undoable operations, newest first."""
+    rows = store._conn().execute(
+        """SELECT o.id, o.created_at, o.kind, o.summary, (SELECT COUNT(*) FROM operation_rows r WHERE r.op_id = o.id) AS n
+           FROM operations o ORDER BY o.id DESC LIMIT ?""",
+        (int(limit),),
+    ).fetchall()
+    return [OperationInfo(r["id"], r["created_at"], r["kind"], r["summary"], r["n"]) for r in rows]
+
+
+def undo(store: GalleryStore) -> UndoResult | None:
+    """Undo the newest operation (None when there is nothing to undo). Returns what was undone."""
+    with store.transaction() as conn:
+        top = conn.execute("SELECT id, kind, summary FROM operations ORDER BY id DESC LIMIT 1").fetchone()
+        if top is None:
+            return None
+        first: dict[tuple[str, int], str | None] = {}
+        for r in conn.execute("SELECT tbl, row_id, before FROM operation_rows WHERE op_id = ? ORDER BY seq", (top["id"],)):
+            first.setdefault((r["tbl"], r["row_id"]), r["before"])
+        restored = skipped = 0
+        for table in TABLES:  # rows that existed before: put back, parents first
+            for (tbl, row_id), before in first.items():
+                if tbl == table and before is not None:
+                    if _restore(conn, table, _decode(before)):
+                        restored += 1
+                    else:
+                        skipped += 1
+        for (tbl, face_id), before in first.items():
+            if tbl == REJECTIONS and before is not None:
+                if conn.execute("SELECT 1 FROM faces WHERE id = ?", (face_id,)).fetchone() is None:
+                    skipped += 1
+                    continue
+                conn.execute("DELETE FROM face_rejections WHERE face_id = ?", (face_id,))
+                conn.executemany(
+                    "INSERT INTO face_rejections(face_id, person_id) SELECT ?, id FROM people WHERE id = ?", [(face_id, p) for p in json.loads(before)]
+                )
+                restored += 1
+        for table in reversed(TABLES):  # rows the operation created: removed, children first
+            for (tbl, row_id), before in first.items():
+                if tbl == table and before is None:
+                    conn.execute(f"DELETE FROM {table} WHERE id = ?", (row_id,))
+                    restored += 1
+        conn.execute("DELETE FROM operations WHERE id = ?", (top["id"],))
+    if skipped:
+        log.warning("undo %s: %d rows were not put back (their photos were rescanned or removed since)", top["summary"], skipped)
+    return UndoResult(top["id"], top["kind"], top["summary"], restored, skipped)
+
+
+def _restore(conn: sqlite3.Connection, table: str, row: dict) -> bool:
+    """Put one row back as it was: update it in place, or insert it again with its id. False when it cannot
+    or must not come back (a detected face a rescan replaced, a face whose photo is gone)."""
+    cols = list(row)
+    if conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (row["id"],)).fetchone():
+        sets = ", ".join(f"{c} = ?" for c in cols if c != "id")
+        conn.execute(f"UPDATE {table} SET {sets} WHERE id = ?", [row[c] for c in cols if c != "id"] + [row["id"]])
+        return True
+    if table == "faces" and row.get("source") != "manual":
+        return False  # a detected face is only ever removed by a rescan, which found its successor
+    try:
+        conn.execute(f"INSERT INTO {table}({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", [row[c] for c in cols])
+    except sqlite3.IntegrityError as exc:
+        log.info("undo: %s row %s not put back (%s)", table, row["id"], exc)
+        return False
+    return True
+
+
+def clear(store: GalleryStore) -> None:
+    """Forget the whole undo log."""
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM operations")
+
