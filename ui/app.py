@@ -70,8 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow(ctx)
     window.show_page(args.page)
     window.show()
+    from PySide6.QtCore import QTimer
+
+    from .model_install import offer_install
+
+    # first run (or a model removed since): offer to install what is missing, once the window is up
+    QTimer.singleShot(0, lambda: offer_install(ctx, window))
     if args.quit_after:
-        from PySide6.QtCore import QTimer
 
         def report_and_close():  # what a smoke test of an install or bundle checks (packaging/build_bundle.sh)
             icon_ok = not app.windowIcon().pixmap(32, 32).isNull()  # SVG rendering: Qt's svg plugins present

@@ -67,6 +67,16 @@ class SettingsView(QWidget):
         self.model = QComboBox()
         for name, label in model_choices():
             self.model.addItem(label, name)
+        self.models_state = QLabel()
+        self.models_state.setWordWrap(True)
+        self.models_state.setObjectName("subtitle")
+        self.install_btn = QPushButton("Install…")
+        self.install_btn.setToolTip("Download and check the face detector's and the chosen face model's weights")
+        self.install_btn.clicked.connect(self.install_models)
+        self.model.currentIndexChanged.connect(lambda _=0: self._show_models_state())
+        ms = QHBoxLayout()
+        ms.addWidget(self.models_state, 1)
+        ms.addWidget(self.install_btn)
         self.gallery = QLineEdit()
         self.gallery_btn = QPushButton("Choose…")
         self.gallery_btn.clicked.connect(self._choose_gallery)
@@ -88,6 +98,7 @@ class SettingsView(QWidget):
         form.addRow("Minimum face size", self.min_face)
         form.addRow("Recognition threshold", th)
         form.addRow("Face model", self.model)
+        form.addRow("Model files", ms)
         form.addRow("CPU threads", self.threads)
         form.addRow("Gallery database", g)
 
@@ -133,6 +144,28 @@ class SettingsView(QWidget):
         i = self.model.findData(s.model)
         self.model.setCurrentIndex(max(0, i))
         self.gallery.setText(str(s.gallery_path))
+        self._show_models_state()
+
+    def _show_models_state(self) -> None:
+        """Whether the face detector and the chosen model are installed, and where they are looked for."""
+        from facerec import model_setup
+
+        model = self.model.currentData() or self.ctx.settings.model
+        missing = model_setup.missing(model)
+        places = ", ".join(str(p) for p in model_setup.where_looked())
+        if missing:
+            self.models_state.setText("Missing: " + "; ".join(r.what for r in missing) + f". Looked for in {places}.")
+        else:
+            self.models_state.setText(f"Installed (face detector and {model}). Looked for in {places}.")
+        self.install_btn.setEnabled(bool(missing))
+
+    def install_models(self) -> None:
+        from ..model_install import offer_install
+
+        dialog = offer_install(self.ctx, self, self.model.currentData() or self.ctx.settings.model)
+        if dialog is not None:
+            dialog.installed.connect(self._show_models_state)
+            dialog.finished.connect(lambda _=0: self._show_models_state())
 
     def edited(self) -> Settings:
         s = copy.deepcopy(self.ctx.settings)
