@@ -33,6 +33,7 @@ from .. import jobs, prompts
 from ..context import AppContext
 from ..images import placeholder_pixmap
 from ..resources import icon, icon_button
+from ..widgets.flow_layout import FlowLayout
 from ..workers import TaskError
 
 ROLE = Qt.UserRole
@@ -146,18 +147,16 @@ class LibraryView(QWidget):
         rl = QVBoxLayout(right)
         rl.setContentsMargins(8, 0, 0, 0)
         rl.addWidget(self.group_title)
-        bar = QHBoxLayout()
-        for b in (self.confirm_btn, self.reject_btn, self.assign_btn, self.open_btn):
+        bar = FlowLayout()  # wraps onto a second row in a narrow window; labels are never cut
+        for b in (self.confirm_btn, self.reject_btn, self.assign_btn, self.open_btn, self.promote_btn):
             bar.addWidget(b)
-        bar.addStretch(1)
-        bar.addWidget(self.promote_btn)
         rl.addLayout(bar)
         rl.addWidget(self.grid, 1)
         split = QSplitter()
         split.addWidget(left)
         split.addWidget(right)
         split.setStretchFactor(1, 1)
-        split.setSizes([280, 820])
+        split.setSizes([240, 860])
 
         lay = QVBoxLayout(self)
         lay.addLayout(top)

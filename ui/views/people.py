@@ -25,6 +25,7 @@ from .. import jobs, prompts
 from ..context import AppContext
 from ..images import jpeg_to_pixmap, placeholder_pixmap
 from ..resources import icon_button
+from ..widgets.flow_layout import FlowLayout
 from ..workers import TaskError
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class PeopleView(QWidget):
         self.webcam_btn = icon_button("Webcam…", "camera", self.add_webcam, "Capture samples with a webcam")
         self.remove_btn = icon_button("Remove", "remove", self.remove_samples, "Remove the selected samples")
         self.rename_btn = icon_button("Rename…", "rename", self.rename_person, "Rename the selected person")
-        self.merge_btn = icon_button("Merge into…", "merge", self.merge_person, "Merge the selected person into another")
+        self.merge_btn = icon_button("Merge…", "merge", self.merge_person, "Merge the selected person into another")
         self.delete_btn = icon_button("Delete…", "delete", self.delete_person, "Delete the person and their face data")
         self.delete_btn.setObjectName("dangerButton")
 
@@ -85,7 +86,7 @@ class PeopleView(QWidget):
         self.loading_label.setVisible(False)
 
         left = QWidget()
-        left.setMinimumWidth(240)
+        left.setMinimumWidth(220)
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
         head = QLabel("People")
@@ -100,11 +101,8 @@ class PeopleView(QWidget):
         rl.setContentsMargins(8, 0, 0, 0)
         rl.addWidget(self.title)
         rl.addWidget(self.subtitle)
-        bar = QHBoxLayout()
-        for b in (self.add_btn, self.folder_btn, self.webcam_btn, self.remove_btn):
-            bar.addWidget(b)
-        bar.addStretch(1)
-        for b in (self.rename_btn, self.merge_btn, self.delete_btn):
+        bar = FlowLayout()  # wraps onto a second row in a narrow window; labels are never cut
+        for b in (self.add_btn, self.folder_btn, self.webcam_btn, self.remove_btn, self.rename_btn, self.merge_btn, self.delete_btn):
             bar.addWidget(b)
         rl.addLayout(bar)
         rl.addWidget(self.samples, 1)
@@ -115,7 +113,7 @@ class PeopleView(QWidget):
         split.addWidget(left)
         split.addWidget(right)
         split.setStretchFactor(1, 1)
-        split.setSizes([280, 800])
+        split.setSizes([220, 860])
         lay = QHBoxLayout(self)
         lay.addWidget(split)
 
