@@ -338,7 +338,8 @@ class GalleryStore:
                 for statement in _split_sql(MIGRATIONS[target]):
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version={target}")
-            log.info("%s: migrated gallery schema to version %d", self.path, target)
+            # a new gallery is built by the same steps: only an upgrade of an existing one is news
+            (log.info if version > 0 else log.debug)("%s: migrated gallery schema to version %d", self.path, target)
 
     def keep_copy(self, label: str) -> Path:
         """Snapshot the database next to itself as ``<name>.<label>.db`` (owner-only), e.g. before a migration."""

@@ -215,3 +215,19 @@ def test_a_copy_is_kept_before_migrating(tmp_path, monkeypatch):
 def test_a_new_gallery_is_not_copied(tmp_path):
     GalleryStore(tmp_path / "gallery.db").close()
     assert [p.name for p in tmp_path.iterdir() if "before" in p.name] == []
+
+
+def test_only_an_upgrade_is_logged_at_info_level(tmp_path, caplog):
+    """A new gallery is built by the migration steps too; that is not news (no INFO line per step). Upgrading
+    an existing gallery is: one INFO line per step and one for the copy kept."""
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="facerec.store"):
+        GalleryStore(tmp_path / "new.db").close()
+    assert [r for r in caplog.records if r.levelno >= logging.INFO] == []
+    build_at_version(tmp_path / "old.db", 1)
+    with caplog.at_level(logging.INFO, logger="facerec.store"):
+        GalleryStore(tmp_path / "old.db").close()
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert sum("migrated gallery schema" in line for line in lines) == SCHEMA_VERSION - 1
+    assert any("kept a copy" in line for line in lines)
