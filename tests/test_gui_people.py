@@ -178,7 +178,7 @@ def test_enrol_from_webcam_captures(gui, qtbot, fr_faces, tmp_path):
     dlg.capture()
     qtbot.wait(100)
     dlg.capture()
-    assert len(dlg.frames) == 2 and dlg.count.text() == "2 capture(s)"
+    assert len(dlg.frames) == 2 and dlg.count.text() == "2 captures"
     dlg.accept()
     assert dlg.grabber is None
     view = window.people

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 
 import facerec
 from facerec.imaging import LoadedImage
+from facerec.wording import plural
 
 from .images import rgb_to_qimage
 from .widgets.boxes_view import KNOWN, UNKNOWN, BoxesView, BoxItem
@@ -88,7 +89,7 @@ class PhotoDialog(QDialog):
         buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
         lay.addWidget(self.view, 1)
-        lay.addWidget(QLabel(f"{len(faces)} face(s) · {path}"))
+        lay.addWidget(QLabel(f"{plural(len(faces), 'face')} · {path}"))
         lay.addWidget(buttons)
 
 
@@ -193,7 +194,7 @@ class CaptureDialog(QDialog):
     def capture(self) -> None:
         if self._last is not None:
             self.frames.append(self._last.copy())
-            self.count.setText(f"{len(self.frames)} capture(s)")
+            self.count.setText(plural(len(self.frames), "capture"))
             self.buttons.button(QDialogButtonBox.Ok).setEnabled(True)
 
     def done(self, result: int) -> None:

@@ -32,6 +32,8 @@ from facerec.tagging import TagProgress
 from .. import jobs, prompts
 from ..context import AppContext
 from ..images import placeholder_pixmap
+from facerec.wording import plural
+
 from ..resources import icon, icon_button
 from ..widgets.flow_layout import FlowLayout
 from ..workers import TaskError
@@ -433,7 +435,7 @@ class LibraryView(QWidget):
         name = key[1]
         self.ctx.tasks.start(
             jobs.promote, self.ctx.store, name,
-            on_result=lambda n: (self.progress_label.setText(f"{n} confirmed face(s) of {name} added as samples."), self.ctx.galleryChanged.emit()),
+            on_result=lambda n: (self.progress_label.setText(f"{plural(n, 'confirmed face')} of {name} added as samples."), self.ctx.galleryChanged.emit()),
             on_error=lambda e: prompts.error(self, "Use confirmed as samples", e.message, e.details),
         )
 

@@ -17,6 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from facerec.wording import plural
+
 from .. import jobs, prompts
 from ..context import AppContext
 from ..live_worker import LiveWorker
@@ -217,7 +219,7 @@ class LiveView(QWidget):
             BoxItem(f.track_id, tuple(float(v) for v in f.box), f.label, KNOWN if f.known else UNKNOWN) for f in frame.faces
         ])
         self.fps.setText(f"{frame.fps:.0f} fps")
-        self.status.setText(f"{len(frame.faces)} face(s) · {frame.latency_ms:.1f} ms per frame")
+        self.status.setText(f"{plural(len(frame.faces), 'face')} · {frame.latency_ms:.1f} ms per frame")
         selected = self.view.selected
         ids = [f.track_id for f in frame.faces]
         if [self.faces.item(i).data(Qt.UserRole) for i in range(self.faces.count())] != ids:

@@ -24,6 +24,8 @@ from facerec.errors import FacerecError
 from .. import jobs, prompts
 from ..context import AppContext
 from ..images import jpeg_to_pixmap, placeholder_pixmap
+from facerec.wording import plural
+
 from ..resources import icon_button
 from ..widgets.flow_layout import FlowLayout
 from ..workers import TaskError
@@ -186,7 +188,7 @@ class PeopleView(QWidget):
         chosen = None
         for row in rows:
             pix = QPixmap.fromImage(row.thumbnail) if row.thumbnail is not None else placeholder
-            item = QListWidgetItem(pix, f"{row.name}\n{row.samples} sample{'s' if row.samples != 1 else ''}", self.people)
+            item = QListWidgetItem(pix, f"{row.name}\n{plural(row.samples, 'sample')}", self.people)
             item.setData(ROLE_ID, row.name)
             if current is not None and chosen is None and row.name.casefold() == current.casefold():
                 chosen = item
@@ -228,7 +230,7 @@ class PeopleView(QWidget):
         faces = len(self.ctx.store.faces(person=person.id, status=("auto", "confirmed")))
         self.title.setText(person.name)
         self.subtitle.setText(
-            f"{len(samples)} sample{'s' if len(samples) != 1 else ''} · found in {faces} library face{'s' if faces != 1 else ''}. "
+            f"{plural(len(samples), 'sample')} · found in {plural(faces, 'library face')}. "
             "Drop photos here to add more."
         )
         for s in samples:
@@ -320,11 +322,11 @@ class PeopleView(QWidget):
         self.ctx.galleryChanged.emit()
         self._select(report.person)
         n = len(report.enrolled)
-        self.status.setText(f"{report.person}: {n} sample{'s' if n != 1 else ''} added.")
+        self.status.setText(f"{report.person}: {plural(n, 'sample')} added.")
         problems = [f"{_short(p)}: no face found" for p in report.no_face] + [f"{_short(p)}: {why}" for p, why in report.errors]
         if problems:
             head = "No face was found in this photo." if len(problems) == 1 and report.no_face and not report.errors else (
-                f"{len(problems)} photo(s) were not enrolled."
+                f"{plural(len(problems), 'photo')} {'was' if len(problems) == 1 else 'were'} not enrolled."
             )
             prompts.info(self, "Some photos were not used", f"{head}\n\n" + "\n".join(problems[:12]) + (
                 "\n…" if len(problems) > 12 else ""
@@ -367,7 +369,7 @@ class PeopleView(QWidget):
             return
         for sid in ids:
             self.ctx.store.remove_sample(sid)
-        self.status.setText(f"{len(ids)} sample(s) removed.")
+        self.status.setText(f"{plural(len(ids), 'sample')} removed.")
         self.ctx.galleryChanged.emit()
 
     def rename_person(self) -> None:

@@ -1,0 +1,19 @@
+"""How numbers are written for people, in one place (CLI and GUI): counts with the right plural, distances
+without a minus sign."""
+
+from __future__ import annotations
+
+import math
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``"1 sample"``, ``"2 samples"``, ``"0 samples"``; ``many`` for irregular plurals (``plural(2, "person", "people")``)."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def distance(d: float | None, digits: int = 3) -> str:
+    """A cosine distance as text: ``"-"`` when there is none (no gallery, NaN, infinite); never ``"-0.000"``
+    (rounding noise below zero is shown as 0)."""
+    if d is None or not math.isfinite(d):
+        return "-"
+    return f"{max(0.0, d):.{digits}f}"
