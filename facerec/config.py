@@ -125,6 +125,11 @@ class DetectorSettings:
     """``opencv`` (torch-free, the default) or ``torch`` (facenet-pytorch's own MTCNN; always used on GPU)."""
 
 
+def is_database_url(db: object) -> bool:
+    """A ``postgresql://`` gallery URL (facerec.database), not a file path."""
+    return isinstance(db, str) and db.startswith(("postgresql://", "postgres://"))
+
+
 @dataclass
 class Settings:
     model: str = "sface"
@@ -137,13 +142,17 @@ class Settings:
     """Large photos are decoded reduced (JPEG draft mode) to about this longer side."""
     max_pixels: int = 150_000_000
     """Images with more pixels than this are refused (decompression-bomb guard)."""
-    db_path: Path | None = None
+    db_path: Path | str | None = None
+    """The gallery: a SQLite file (default: in the data folder) or a ``postgresql://`` URL of a shared one."""
     threads: int = field(default_factory=default_threads)
     """CPU threads for detection and embedding; a folder scan analyses this many photos at once."""
     device: str = "cpu"
 
     @property
-    def gallery_path(self) -> Path:
+    def gallery_path(self) -> Path | str:
+        """The gallery: a SQLite file, or a PostgreSQL URL (``postgresql://...``, kept as text)."""
+        if is_database_url(self.db_path):
+            return str(self.db_path)
         return Path(self.db_path) if self.db_path else default_db_path()
 
     def to_dict(self) -> dict:
@@ -162,7 +171,7 @@ class Settings:
         detector = DetectorSettings(**{k: v for k, v in det.items() if k in known})
         known = {f.name for f in dataclasses.fields(cls)} - {"detector"}
         s = cls(detector=detector, **{k: v for k, v in d.items() if k in known})
-        if s.db_path:
+        if s.db_path and not is_database_url(s.db_path):
             s.db_path = Path(s.db_path)
         return s
 

@@ -1,4 +1,5 @@
-"""The gallery and library database: one SQLite file (WAL, foreign keys, versioned schema).
+"""The gallery and library database: one SQLite file (WAL, foreign keys, versioned schema), or a shared
+PostgreSQL database (``postgresql://...``): the same SQL and guarantees, see ``facerec.database``.
 
 Tables: ``people``; ``samples`` (enrolment embeddings with model id, source path and hash, box, thumbnail);
 ``photos`` (scanned files with size, mtime, content hash, error); ``faces`` (detections in photos with
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .database import Database, open_database
 from .errors import StoreError
 from .matching import GalleryIndex
 
@@ -157,8 +159,9 @@ per-person rejections (a face rejected for someone is never suggested for them a
 feature face; the EXIF date taken of photos (NULL: not read yet, '': none) and the minimum face size they
 were scanned with; the undo log (operations, each with before-images of the rows it changed)."""
 
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
-"""Schema version -> SQL that brings version-1 to it. Add an entry (and a test) for every change."""
+MIGRATIONS: dict[int, str | dict[str, str]] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
+"""Schema version -> SQL that brings version-1 to it. Add an entry (and a test) for every change. Write it in
+SQLite's dialect (facerec.database translates it for PostgreSQL), or as {"sqlite": ..., "postgresql": ...}."""
 
 
 @dataclass
@@ -234,41 +237,38 @@ def _vec(blob: bytes) -> np.ndarray:
 
 
 class GalleryStore:
-    """Thread-safe access to one gallery database (one connection per thread)."""
+    """Thread-safe access to one gallery database (one connection per thread): a SQLite file path, or a
+    ``postgresql://`` URL (``location`` names it in messages; ``path`` is then this machine's side-file anchor)."""
 
     def __init__(self, path: str | os.PathLike, busy_timeout_s: float = 30.0):
-        self.path = Path(path)
+        self._db: Database = open_database(path, busy_timeout_s, MIGRATIONS.values())
+        self.path = self._db.path
+        self.location = self._db.label
         self.busy_timeout_s = busy_timeout_s
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        self._all: list = []
         self._all_lock = threading.Lock()
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new folder: owner-only
-        if not self.path.exists():
-            fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
-            os.close(fd)
-        with contextlib.suppress(OSError):
-            os.chmod(self.path, 0o600)
+        self._db.prepare()
         try:
             self._migrate()
-        except sqlite3.OperationalError as exc:  # locked past the timeout, disk full, I/O error...
+        except self._db.OperationalError as exc:  # locked past the timeout, disk full, I/O error, server down...
             self.close()
-            raise StoreError(f"{self.path}: cannot open the gallery ({exc})") from None
-        except sqlite3.DatabaseError as exc:  # "file is not a database", corruption
+            raise StoreError(f"{self.location}: cannot open the gallery ({exc})") from None
+        except self._db.DatabaseError as exc:  # "file is not a database", corruption
             self.close()
-            raise StoreError(f"{self.path}: not a facerec gallery database ({exc})") from None
+            raise StoreError(f"{self.location}: not a facerec gallery database ({exc})") from None
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._db.kind
 
     # -- connections and transactions -------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            conn.text_factory = _decode_text
-            self._retry_busy(lambda: conn.execute("PRAGMA journal_mode=WAL"))
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA secure_delete=ON")
-            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
+            conn = self._db.connect()
+            self._db.configure(conn, self._retry_busy)
             self._local.conn = conn
             with self._all_lock:
                 self._all.append(conn)
@@ -281,8 +281,8 @@ class GalleryStore:
         while True:
             try:
                 return op()
-            except sqlite3.OperationalError as exc:
-                if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
+            except self._db.OperationalError as exc:
+                if not self._db.is_busy(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
 
@@ -294,9 +294,9 @@ class GalleryStore:
             yield conn
             return
         try:
-            self._retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
-        except sqlite3.OperationalError as exc:
-            raise StoreError(f"{self.path}: database is busy or unavailable ({exc})") from None
+            self._retry_busy(lambda: self._db.begin(conn))
+        except self._db.OperationalError as exc:
+            raise StoreError(f"{self.location}: database is busy or unavailable ({exc})") from None
         try:
             yield conn
         except BaseException:
@@ -308,7 +308,7 @@ class GalleryStore:
     def close(self) -> None:
         with self._all_lock:
             for conn in self._all:
-                with contextlib.suppress(sqlite3.Error):
+                with contextlib.suppress(self._db.Error):
                     conn.close()
             self._all.clear()
         self._local = threading.local()
@@ -320,14 +320,14 @@ class GalleryStore:
         self.close()
 
     def schema_version(self) -> int:
-        return int(self._conn().execute("PRAGMA user_version").fetchone()[0])
+        return self._db.get_version(self._conn())
 
     def _migrate(self) -> None:
         conn = self._conn()
         version = self.schema_version()
         if version > SCHEMA_VERSION:
             raise StoreError(
-                f"{self.path}: schema version {version} is newer than this facerec supports ({SCHEMA_VERSION}); upgrade facerec"
+                f"{self.location}: schema version {version} is newer than this facerec supports ({SCHEMA_VERSION}); upgrade facerec"
             )
         if 0 < version < SCHEMA_VERSION:
             self.keep_copy(f"before-schema-{SCHEMA_VERSION}")
@@ -335,26 +335,21 @@ class GalleryStore:
             with self.transaction():
                 if self.schema_version() >= target:  # another process migrated it while we waited for the lock
                     continue
-                for statement in _split_sql(MIGRATIONS[target]):
+                for statement in self._db.script(MIGRATIONS[target]):
                     conn.execute(statement)
-                conn.execute(f"PRAGMA user_version={target}")
+                self._db.set_version(conn, target)
             # a new gallery is built by the same steps: only an upgrade of an existing one is news
-            (log.info if version > 0 else log.debug)("%s: migrated gallery schema to version %d", self.path, target)
+            (log.info if version > 0 else log.debug)("%s: migrated gallery schema to version %d", self.location, target)
 
-    def keep_copy(self, label: str) -> Path:
-        """Snapshot the database next to itself as ``<name>.<label>.db`` (owner-only), e.g. before a migration."""
-        dest = self.path.with_name(f"{self.path.stem}.{label}{self.path.suffix or '.db'}")
-        os.close(os.open(dest, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
-        target = sqlite3.connect(dest)
-        try:
-            self._conn().backup(target)
-        finally:
-            target.close()
-        log.info("%s: kept a copy as %s", self.path, dest)
-        return dest
+    def keep_copy(self, label: str) -> Path | str:
+        """Snapshot the database, e.g. before a migration: SQLite next to itself as ``<name>.<label>.db``
+        (owner-only, returns its Path); PostgreSQL into the schema ``facerec_<label>`` (returns its name)."""
+        dest = self._db.keep_copy(self._conn(), label)
+        log.info("%s: kept a copy as %s", self.location, dest)
+        return Path(dest) if self._db.kind == "sqlite" else dest
 
     def integrity_check(self) -> str:
-        return str(self._conn().execute("PRAGMA integrity_check").fetchone()[0])
+        return self._db.integrity_check(self._conn())
 
     # -- people -----------------------------------------------------------------------------------
     def add_person(self, name: str) -> Person:
@@ -428,9 +423,9 @@ class GalleryStore:
         return person
 
     def checkpoint(self) -> None:
-        """Fold the WAL into the main file and truncate it (so erased data leaves the WAL too)."""
-        with contextlib.suppress(sqlite3.Error):
-            self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        """Make erased rows unrecoverable from the files: SQLite folds the WAL into the main file and truncates
+        it (``secure_delete`` overwrote the freed pages); PostgreSQL rewrites the tables (VACUUM FULL)."""
+        self._db.erase_freed(self._conn())
 
     # -- samples ----------------------------------------------------------------------------------
     def add_sample(
@@ -702,6 +697,24 @@ class GalleryStore:
             out.append(_vec(row["embedding"]))
         return np.stack(out) if out else np.zeros((0, 0), np.float32)
 
+    def nearest_faces(self, embedding: np.ndarray, model_id: str, k: int = 10) -> list[tuple[int, float]]:
+        """The ``k`` library faces of ``model_id`` nearest to ``embedding``: [(face id, cosine distance)], nearest
+        first. PostgreSQL with pgvector answers from an HNSW index; otherwise an exact search of every face."""
+        if self._db.kind != "sqlite":
+            with self.transaction() as conn:
+                found = self._db.nearest_faces(conn, embedding, model_id, k)
+            if found is not None:
+                return found
+        query = np.asarray(embedding, dtype=np.float32).ravel()
+        query = query / max(float(np.linalg.norm(query)), 1e-12)
+        best: list[tuple[float, int]] = []
+        cur = self._conn().execute("SELECT id, embedding FROM faces WHERE model_id = ?", (model_id,))
+        while rows := cur.fetchmany(8192):
+            emb = np.stack([_vec(r[1]) for r in rows])
+            dist = 1.0 - (emb @ query) / np.maximum(np.linalg.norm(emb, axis=1), 1e-12)
+            best = sorted(best + list(zip(dist.tolist(), (int(r[0]) for r in rows))))[:k]
+        return [(fid, float(d)) for d, fid in best]
+
     def set_face(self, face_id: int, status: str, person: str | int | None = None) -> None:
         """Record the user's decision on a face: confirm (as ``person``), reject the suggestion (remembered for
         that person: facerec.library.review never suggests them again), ignore, or mark unknown. Storage only:
@@ -803,10 +816,6 @@ def _path_param(path: str | None) -> str | bytes | None:
             return path.encode("utf-8", "surrogateescape")
         except UnicodeEncodeError:  # a lone surrogate that did not come from the filesystem
             return path.encode("utf-8", "surrogatepass")
-
-
-def _decode_text(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")
 
 
 def _split_sql(script: str) -> list[str]:
