@@ -514,7 +514,7 @@ class GalleryStore:
         if include_confirmed:
             rows += conn.execute(
                 """SELECT f.person_id, f.embedding, p.name, 1 AS kind FROM faces f JOIN people p ON p.id = f.person_id
-                   WHERE f.status = 'confirmed' AND f.model_id = ? AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.face_id = f.id)""",
+                   WHERE f.status = 'confirmed' AND f.model_id = ? AND f.id NOT IN (SELECT face_id FROM samples WHERE face_id IS NOT NULL)""",
                 (model_id,),
             ).fetchall()
         if not rows:

@@ -138,3 +138,31 @@ def test_dates():
     assert normalise_date("2019:06:01 10:00:00") == "2019-06-01 10:00:00"
     assert normalise_date(b"0000:00:00 00:00:00") == ""
     assert parse_bound("2019") == "2019-01-01 00:00:00" and parse_bound("2019-06", end=True) == "2019-06-31 23:59:59"
+
+
+@pytest.mark.data
+def test_manual_face_from_the_detector_or_the_box(store, analyzer, fr_faces):
+    from facerec.library.manual import add_manual_face
+
+    path = str(fr_faces / "obama" / "obama.jpg")
+    found = analyzer.analyze(path)
+    (face,) = found
+    store.save_photo(path, 1, 1, "h", 0, 0, analyzer.model_id, [])  # the detector "missed" it
+    policy = MatchPolicy.from_analyzer(analyzer)
+    x1, y1, x2, y2 = (float(v) for v in face.box)
+    pad = 0.15 * (x2 - x1)
+    res = add_manual_face(store, analyzer, path, (x1 - pad, y1 - pad, x2 + pad, y2 + pad), "Obama", policy)
+    assert res.how == "detected"
+    stored = store.face_embeddings([res.face_id])[0]
+    assert 1 - float(stored @ face.embedding) < 0.1  # the same face (landmarks found in a crop differ a little)
+    (rec,) = store.photo_faces(path)
+    assert (rec.source, rec.person, rec.status) == ("manual", "Obama", "confirmed")
+    blank = add_manual_face(store, analyzer, path, (0, 0, 40, 40), policy=policy)  # no face there: a box crop
+    assert blank.how == "box" and blank.decision is None
+    store.save_photo(path, 2, 2, "h2", 0, 0, analyzer.model_id, [])  # a rescan keeps faces drawn by hand
+    assert {f.id for f in store.photo_faces(path)} == {res.face_id, blank.face_id}
+    undo.undo(store)
+    undo.undo(store)
+    assert store.photo_faces(path) == [] and store.find_person("Obama") is None
+    with pytest.raises(StoreError, match="not in the library"):
+        add_manual_face(store, analyzer, str(fr_faces / "biden" / "biden.jpg"), (0, 0, 50, 50), policy=policy)

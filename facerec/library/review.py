@@ -73,11 +73,11 @@ class MatchPolicy:
     threshold_for: Callable[[GalleryIndex], float]
 
     @classmethod
-    def fixed(cls, model_id: str, threshold: float) -> "MatchPolicy":
+    def fixed(cls, model_id: str, threshold: float) -> MatchPolicy:
         return cls(model_id, lambda index: float(threshold))
 
     @classmethod
-    def from_analyzer(cls, analyzer) -> "MatchPolicy":
+    def from_analyzer(cls, analyzer) -> MatchPolicy:
         """The analyzer's model and its threshold in force (user setting, else the calibrated size curve)."""
         return cls(analyzer.model_id, analyzer.threshold_for)
 

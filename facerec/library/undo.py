@@ -64,7 +64,7 @@ class UndoResult:
 
 
 def _encode(row: sqlite3.Row) -> str:
-    return json.dumps({k: ({"$b64": base64.b64encode(row[k]).decode()} if isinstance(row[k], bytes) else row[k]) for k in row.keys()})
+    return json.dumps({k: ({"$b64": base64.b64encode(row[k]).decode()} if isinstance(row[k], bytes) else row[k]) for k in row.keys()})  # noqa: SIM118 (sqlite3.Row)
 
 
 def _decode(text: str) -> dict:
