@@ -21,7 +21,7 @@ from pathlib import Path
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_FATAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
-COMMAND_MODULES: list[str] = ["facerec.training.cli", "facerec.backup_cli"]
+COMMAND_MODULES: list[str] = ["facerec.training.cli", "facerec.backup_cli", "facerec.xmp_cli"]
 """Modules adding subcommands: each defines ``register(subparsers)``; handlers take (args, ctx)."""
 
 log = logging.getLogger("facerec")
@@ -139,7 +139,19 @@ def cmd_people(args, ctx: Context) -> int:
                 return EXIT_OK
         store.delete_person(person.id)
         _out(f"removed {person.name} and erased their samples")
+    sync_xmp_after_decisions(ctx)
     return EXIT_OK
+
+
+def sync_xmp_after_decisions(ctx: Context) -> None:
+    """Rewrite the XMP files facerec wrote that a decision made stale (the ``xmp_sync`` setting)."""
+    from .library.xmp_sync import after_decisions
+
+    summary = after_decisions(ctx.store, ctx.settings)
+    if summary is not None and (summary.written or summary.removed):
+        _out(f"XMP kept in sync: {summary.written} files rewritten, {summary.removed} removed")
+    for path, reason in summary.errors if summary else []:
+        _err(f"error: {path}: {reason}")
 
 
 # -- identify -----------------------------------------------------------------------------------------

@@ -147,6 +147,13 @@ class Settings:
     threads: int = field(default_factory=default_threads)
     """CPU threads for detection and embedding; a folder scan analyses this many photos at once."""
     device: str = "cpu"
+    xmp_read_on_scan: bool = True
+    """A scan imports the face regions other apps wrote into sidecars or the photos' XMP (facerec.library.xmp_sync)."""
+    xmp_sidecar_style: str = "digikam"
+    """Name of new XMP sidecars: ``digikam`` (photo.jpg.xmp) or ``lightroom`` (photo.xmp)."""
+    xmp_sync: bool = True
+    """Rewrite the XMP files facerec wrote whenever a decision changes them (else they are reported stale
+    by ``facerec xmp status`` until ``facerec xmp write``)."""
 
     @property
     def gallery_path(self) -> Path | str:

@@ -32,7 +32,7 @@ from .matching import GalleryIndex
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class FaceStatus(StrEnum):
@@ -159,7 +159,30 @@ per-person rejections (a face rejected for someone is never suggested for them a
 feature face; the EXIF date taken of photos (NULL: not read yet, '': none) and the minimum face size they
 were scanned with; the undo log (operations, each with before-images of the rows it changed)."""
 
-MIGRATIONS: dict[int, str | dict[str, str]] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
+_SCHEMA_XMP = """
+CREATE TABLE xmp_written (
+    photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+    target TEXT NOT NULL,
+    embedded INTEGER NOT NULL DEFAULT 0,
+    suggestions INTEGER NOT NULL DEFAULT 0,
+    wanted TEXT NOT NULL,
+    written TEXT NOT NULL,
+    added TEXT NOT NULL,
+    created INTEGER NOT NULL DEFAULT 0,
+    written_at REAL NOT NULL,
+    PRIMARY KEY (photo_id, target)
+);
+CREATE TABLE xmp_read (
+    photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+    signature TEXT NOT NULL,
+    read_at REAL NOT NULL
+);
+"""
+"""XMP (facerec.library.xmp_sync): ``xmp_written`` = the sidecars / image XMP blocks facerec wrote and
+exactly what it put there (so a rewrite replaces only its own regions and keywords); ``xmp_read`` = the
+signature of the XMP last imported for a photo (so a scan imports a sidecar again only when it changed)."""
+
+MIGRATIONS: dict[int, str | dict[str, str]] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_XMP}
 """Schema version -> SQL that brings version-1 to it. Add an entry (and a test) for every change. Write it in
 SQLite's dialect (facerec.database translates it for PostgreSQL), or as {"sqlite": ..., "postgresql": ...}."""
 
@@ -226,6 +249,26 @@ class NewFace:
     embedding: np.ndarray
     person_id: int | None
     distance: float | None
+
+
+@dataclass
+class XmpRecord:
+    """One XMP file facerec wrote for a photo (a sidecar, or the image itself when ``embedded``)."""
+
+    photo_id: int
+    target: str
+    embedded: bool
+    suggestions: bool
+    """Whether unconfirmed suggestions were written too (then they count in ``wanted``)."""
+    wanted: list
+    """The regions facerec meant the file to name, as ``Region.key()`` lists (compared to tell if stale)."""
+    written: list
+    """The regions facerec itself put in the file (``Region.key()``), taken out again on a rewrite."""
+    added: list
+    """[keyword list, value] pairs facerec added to the file."""
+    created: bool
+    """facerec created the file (it may delete it again when nothing of its own is left)."""
+    written_at: float = 0.0
 
 
 def _blob(vec: np.ndarray) -> bytes:
@@ -792,6 +835,68 @@ class GalleryStore:
     def forget_photo(self, path: str) -> None:
         with self.transaction() as conn:
             conn.execute("DELETE FROM photos WHERE path = CAST(? AS TEXT)", (_path_param(path),))
+
+    # -- XMP records (facerec.library.xmp_sync) ----------------------------------------------------
+    def xmp_records(self, photo_ids: Sequence[int] | None = None) -> list[XmpRecord]:
+        """The XMP files facerec wrote, for these photos (default: all), ordered by photo id."""
+        sql = "SELECT * FROM xmp_written"
+        args: list = []
+        if photo_ids is not None:
+            ids = list(photo_ids)
+            if not ids:
+                return []
+            sql += f" WHERE photo_id IN ({','.join('?' * len(ids))})"
+            args = ids
+        rows = self._conn().execute(sql + " ORDER BY photo_id, target", args).fetchall()
+        return [
+            XmpRecord(
+                r["photo_id"], r["target"], bool(r["embedded"]), bool(r["suggestions"]), json.loads(r["wanted"]),
+                json.loads(r["written"]), json.loads(r["added"]), bool(r["created"]), r["written_at"],
+            )
+            for r in rows
+        ]
+
+    def xmp_records_exist(self) -> bool:
+        return self._conn().execute("SELECT 1 FROM xmp_written LIMIT 1").fetchone() is not None
+
+    def save_xmp_record(self, rec: XmpRecord) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                """INSERT INTO xmp_written(photo_id, target, embedded, suggestions, wanted, written, added, created, written_at)
+                   VALUES (?, CAST(? AS TEXT), ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(photo_id, target) DO UPDATE SET embedded = excluded.embedded, suggestions = excluded.suggestions,
+                   wanted = excluded.wanted, written = excluded.written, added = excluded.added, created = excluded.created,
+                   written_at = excluded.written_at""",
+                (
+                    rec.photo_id, _path_param(rec.target), int(rec.embedded), int(rec.suggestions), json.dumps(rec.wanted),
+                    json.dumps(rec.written), json.dumps(rec.added), int(rec.created), rec.written_at or time.time(),
+                ),
+            )
+
+    def delete_xmp_record(self, photo_id: int, target: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM xmp_written WHERE photo_id = ? AND target = CAST(? AS TEXT)", (photo_id, _path_param(target)))
+
+    def xmp_read_signature(self, photo_id: int) -> str | None:
+        row = self._conn().execute("SELECT signature FROM xmp_read WHERE photo_id = ?", (photo_id,)).fetchone()
+        return row["signature"] if row else None
+
+    def set_xmp_read(self, photo_id: int, signature: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                """INSERT INTO xmp_read(photo_id, signature, read_at) VALUES (?, CAST(? AS TEXT), ?)
+                   ON CONFLICT(photo_id) DO UPDATE SET signature = excluded.signature, read_at = excluded.read_at""",
+                (photo_id, _path_param(signature), time.time()),
+            )
+
+    def note_file_rewritten(self, path: str, size: int, mtime_ns: int, content_hash: str | None) -> None:
+        """A photo's file changed without its pixels changing (facerec wrote its XMP block): record the new
+        size, time and hash so the next scan does not analyse it again."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE photos SET size = ?, mtime_ns = ?, content_hash = ? WHERE path = CAST(? AS TEXT)",
+                (size, mtime_ns, content_hash, _path_param(path)),
+            )
 
     def stats(self) -> dict[str, int]:
         conn = self._conn()

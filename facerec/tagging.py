@@ -9,6 +9,7 @@ memory stays flat however large the folder; the calling thread writes results to
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -104,13 +105,18 @@ def tag_folder(
     force: bool = False,
     prefetch: int = 2,
     workers: int | None = None,
+    read_xmp: bool | None = None,
 ) -> Iterator[TagResult]:
     """Detect, embed and identify every photo under ``folder``; yield one ``TagResult`` per image file.
 
     Unreadable files yield a result with ``error`` set (and are remembered, so they are not retried
     until they change). Stops early, between photos, when ``cancel`` is set. ``workers`` photos are
     analysed at once (default: the analyzer's ``threads`` setting), with ``prefetch`` more queued.
+    ``read_xmp`` (default: the ``xmp_read_on_scan`` setting): import face regions other apps wrote into
+    the photos' XMP (facerec.library.xmp_sync), for new photos and for unchanged ones whose XMP changed.
     """
+    if read_xmp is None:
+        read_xmp = bool(getattr(analyzer.settings, "xmp_read_on_scan", False))
     cancel = cancel or threading.Event()
     walk_errors: list[TagResult] = []
 
@@ -150,6 +156,8 @@ def tag_folder(
             counts["done"] += 1
             counts["skipped"] += 1
             counts["errors"] += rec.error is not None
+            if read_xmp and rec.error is None:
+                _import_xmp(store, analyzer, str(path))
             result = _records_from_store(store, str(path), rec.error)
             counts["faces"] += len(result.faces)
             report(str(path))
@@ -179,6 +187,8 @@ def tag_folder(
                 if cancel.is_set():
                     break
                 result = _save(item, store, model_id, min_face_size)
+                if read_xmp and result.error is None and _import_xmp(store, analyzer, result.path):
+                    result = dataclasses.replace(_records_from_store(store, result.path, None), skipped=False)
                 item.image = item.faces = None  # ``todo`` still lists this item: drop the pixels so memory stays flat
                 counts["done"] += 1
                 counts["errors"] += result.error is not None
@@ -188,6 +198,17 @@ def tag_folder(
         finally:
             for fut in pending:  # the consumer stopped early, or a cancel: photos not yet started are dropped
                 fut.cancel()
+
+
+def _import_xmp(store: GalleryStore, analyzer: FaceAnalyzer, path: str) -> bool:
+    """Import the face regions of a photo's XMP (if it changed since last time); True when faces changed.
+    An unreadable sidecar is logged and the scan goes on."""
+    from .library.xmp_sync import import_photo_regions
+
+    outcome = import_photo_regions(store, analyzer, path, analyzer.settings.xmp_sidecar_style)
+    for source, reason in outcome.errors:
+        log.warning("%s: XMP not imported: %s", source, reason)
+    return bool(outcome.confirmed or outcome.added)
 
 
 def _analyse(item: _Loaded, analyzer: FaceAnalyzer, gallery) -> _Loaded:

@@ -81,9 +81,48 @@ def survives_v2(store: GalleryStore) -> None:
     assert [(f.id, f.status) for f in store.photo_faces("/lib/v2.jpg")] == [(80, "confirmed"), (81, "rejected")]
 
 
-FILLERS: dict[int, Callable[[sqlite3.Connection], None]] = {1: fill_v1, 2: fill_v2}
+def fill_v3(conn: sqlite3.Connection) -> None:
+    """An ignored face drawn by hand, a hidden person, an undo operation."""
+    conn.execute("UPDATE people SET hidden = 1 WHERE id = 7")
+    conn.execute(
+        "INSERT INTO photos(id, path, size, mtime_ns, content_hash, width, height, model_id, error, scanned_at, taken_at, min_face_size) "
+        "VALUES (8, '/lib/v3.jpg', 10, 20, 'c3', 640, 480, 'sface-2021dec', NULL, 1, '2020-01-02T03:04:05', 20)"
+    )
+    conn.execute(
+        "INSERT INTO faces(id, photo_id, box, landmarks, score, model_id, embedding, person_id, distance, status, source) "
+        "VALUES (82, 8, '[100, 1, 140, 40]', NULL, 0.0, 'sface-2021dec', ?, NULL, NULL, 'ignored', 'manual')",
+        (EMB.tobytes(),),
+    )
+    conn.execute("INSERT INTO operations(id, created_at, kind, summary) VALUES (1, 1, 'ignore', 'ignore face 82')")
+
+
+def survives_v3(store: GalleryStore) -> None:
+    conn = store._conn()
+    assert [tuple(r) for r in conn.execute("SELECT status, source FROM faces WHERE id = 82")] == [("ignored", "manual")]
+    assert conn.execute("SELECT hidden FROM people WHERE id = 7").fetchone()[0] == 1
+    assert conn.execute("SELECT summary FROM operations WHERE id = 1").fetchone()[0] == "ignore face 82"
+
+
+def fill_v4(conn: sqlite3.Connection) -> None:
+    """XMP facerec wrote (what it put in the file) and XMP it imported."""
+    conn.execute(
+        "INSERT INTO xmp_written(photo_id, target, embedded, suggestions, wanted, written, added, created, written_at) "
+        "VALUES (7, '/lib/v2.jpg.xmp', 0, 0, '[[\"Linus\", 0.1, 0.1, 0.2, 0.2]]', '[[\"Linus\", 0.1, 0.1, 0.2, 0.2, \"mwg\"]]', "
+        "'[[\"person\", \"Linus\"]]', 1, 5)"
+    )
+    conn.execute("INSERT INTO xmp_read(photo_id, signature, read_at) VALUES (7, '/lib/v2.jpg.xmp:10:20', 5)")
+
+
+def survives_v4(store: GalleryStore) -> None:
+    (rec,) = store.xmp_records()
+    assert (rec.photo_id, rec.target, rec.written, rec.added, rec.created) == (
+        7, "/lib/v2.jpg.xmp", [["Linus", 0.1, 0.1, 0.2, 0.2, "mwg"]], [["person", "Linus"]], True)
+    assert store.xmp_read_signature(7) == "/lib/v2.jpg.xmp:10:20"
+
+
+FILLERS: dict[int, Callable[[sqlite3.Connection], None]] = {1: fill_v1, 2: fill_v2, 3: fill_v3, 4: fill_v4}
 """Old schema version -> writes representative data using exactly that version's tables."""
-SURVIVES: dict[int, Callable[[GalleryStore], None]] = {1: survives_v1, 2: survives_v2}
+SURVIVES: dict[int, Callable[[GalleryStore], None]] = {1: survives_v1, 2: survives_v2, 3: survives_v3, 4: survives_v4}
 """Old schema version -> checks, through the current API, that the filler's data survived migration."""
 
 

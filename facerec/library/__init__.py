@@ -6,7 +6,9 @@
 - ``people``: person pages (photos, counts, feature face, hide), merge/rename/remove with re-matching;
 - ``search``: photos by people (all / any / without), folder and date taken;
 - ``manual``: faces drawn by hand;
-- ``rescan``: what a rescan would redo after a model or minimum-face-size change.
+- ``rescan``: what a rescan would redo after a model or minimum-face-size change;
+- ``xmp`` / ``xmp_files`` / ``xmp_sync``: face regions in the photos' XMP (sidecars or embedded), written,
+  read on scans and by ``facerec import-tags``, kept in sync with decisions.
 
 ``facerec.library.api.Library`` bundles them for one gallery (the GUI's entry point).
 """
