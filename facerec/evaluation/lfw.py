@@ -97,8 +97,11 @@ def embed_images(
     paths: Iterable[str],
     progress: Callable[[int, int], None] | None = None,
     cache: Path | None = None,
+    embed_progress: Callable[[int, int], None] | None = None,
 ) -> EmbeddingSet:
-    """Embed the central face of each image (LFW-style), caching the result in an ``.npz`` file."""
+    """Embed the central face of each image (LFW-style), caching the result in an ``.npz`` file. ``progress(i, n)``
+    follows detection and alignment, image by image; ``embed_progress(done, n)`` then follows the embedding of
+    the n chips, batch by batch (the longer part with a large model)."""
     paths = list(dict.fromkeys(paths))
     model_id = analyzer.model_id
     if cache is None:
@@ -114,7 +117,12 @@ def embed_images(
     chips, how = central_face_chips(
         paths, lambda p: analyzer.load(p).rgb, lambda rgb: analyzer.detect(LoadedImage.from_array(rgb)), analyzer.embedder.template, progress
     )
-    emb = np.concatenate([analyzer.embedder.embed(chips[i : i + 256]) for i in range(0, len(chips), 256)])
+    parts = []
+    for i in range(0, len(chips), 256):
+        parts.append(analyzer.embedder.embed(chips[i : i + 256]))
+        if embed_progress:
+            embed_progress(min(i + 256, len(chips)), len(chips))
+    emb = np.concatenate(parts)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, paths=np.array(paths), embeddings=emb, how=np.array(how), model_id=np.array(model_id))
     return EmbeddingSet(model_id, paths, emb, how)
