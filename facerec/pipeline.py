@@ -160,3 +160,18 @@ def chip_thumbnail(chip: np.ndarray, size: int = 96, quality: int = 85) -> bytes
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=quality)
     return buf.getvalue()
+
+
+def threshold_in_force(settings: Settings, gallery_size: int) -> float:
+    """The identification threshold (cosine distance) used with ``settings`` against a gallery of
+    ``gallery_size`` samples, without loading a model: the user's threshold, else the pack's calibrated
+    gallery-size curve (never looser than its 1:1 LFW threshold), else the pack's fixed threshold. The same
+    number ``FaceAnalyzer.threshold_for`` gives; the CLI and the GUI show this one."""
+    if settings.threshold is not None:
+        return float(settings.threshold)
+    from .embedders.registry import get_pack
+
+    pack = get_pack(settings.model)
+    if pack.threshold_curve is None:
+        return float(pack.threshold)
+    return min(size_threshold(pack.threshold_curve, gallery_size), pack.verification_threshold)

@@ -38,3 +38,31 @@ def test_toolbar_labels_are_never_cut(qtbot, tmp_path, width):
     finally:
         window.close()
         ctx.close()
+
+
+def test_one_threshold_is_shown_everywhere(qtbot, tmp_path, analyzer, fr_faces):
+    """Settings, Live (before it starts) and the analyzer agree on the threshold in force, and it follows the
+    gallery's size."""
+    from facerec.enrolment import enrol_image
+    from facerec.pipeline import threshold_in_force
+    from ui.app import create_app
+    from ui.main_window import MainWindow
+
+    create_app()
+    ctx = make_ctx(tmp_path / "gallery.db", analyzer)
+    window = MainWindow(ctx)
+    qtbot.addWidget(window)
+    try:
+        for n, photo in enumerate(["obama/obama.jpg", "biden/biden.jpg", "obama/obama2.jpg"], 1):
+            enrol_image(ctx.store, analyzer, photo.split("/")[0], str(fr_faces / photo))
+            ctx.galleryChanged.emit()
+            gallery = ctx.store.gallery_index(analyzer.model_id)
+            expected = analyzer.threshold_for(gallery)
+            assert len(gallery) == n
+            assert threshold_in_force(ctx.settings, n) == pytest.approx(expected)
+            assert window.settings.threshold.value() == pytest.approx(expected, abs=5e-4)
+            assert window.live.threshold_label.text() == f"threshold {expected:.3f}"
+            assert window.live.threshold == pytest.approx(expected)
+    finally:
+        window.close()
+        ctx.close()

@@ -46,6 +46,15 @@ class AppContext(QObject):
         a = self.analyzer
         return self.store.gallery_index(a.model_id)
 
+    def threshold_in_force(self) -> tuple[float, int]:
+        """(the identification threshold in force for this gallery and model, the gallery's sample count),
+        without loading a model (``facerec.pipeline.threshold_in_force``)."""
+        from facerec.embedders.registry import get_pack
+        from facerec.pipeline import threshold_in_force
+
+        size = len(self.store.gallery_index(get_pack(self.settings.model).model_id))
+        return threshold_in_force(self.settings, size), size
+
     def apply_settings(self, new: Settings) -> None:
         """Save ``new`` and reopen what it changes (the gallery file, the analyzer)."""
         old = self.settings

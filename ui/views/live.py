@@ -111,21 +111,25 @@ class LiveView(QWidget):
         self._auto_threshold = True
         """While the user has not moved the slider, it follows the default for the gallery."""
         self._programmatic = False
+        self._exact: float | None = None
         self._sync_threshold()
         ctx.settingsChanged.connect(self._sync_threshold)
         ctx.galleryChanged.connect(self._gallery_changed)
 
     # -- controls -----------------------------------------------------------------------------------
     def _sync_threshold(self) -> None:
+        """The slider and label show the threshold in force (the user's, else the calibrated one for this
+        gallery's size): the same number as Settings and ``facerec models list``."""
         t = self.ctx.settings.threshold
         self._auto_threshold = t is None
         if t is None:
-            t = 0.5 if self.ctx._analyzer is None else self.ctx.analyzer.threshold_for(self.ctx.store.gallery_index(self.ctx.analyzer.model_id))
+            t, _ = self.ctx.threshold_in_force()
         self._set_threshold(t)
 
     def _set_threshold(self, t: float) -> None:
         self._programmatic = True
         try:
+            self._exact = float(t)  # the slider has 1/100 steps; the label and the worker get the exact value
             self.strictness.setValue(max(0, min(100, threshold_to_slider(t))))
             self._strictness_changed(self.strictness.value())
         finally:
@@ -137,12 +141,13 @@ class LiveView(QWidget):
 
     @property
     def threshold(self) -> float:
-        return slider_to_threshold(self.strictness.value())
+        return self._exact if self._exact is not None else slider_to_threshold(self.strictness.value())
 
     def _strictness_changed(self, value: int) -> None:
         if not self._programmatic:
             self._auto_threshold = False  # the user's choice from now on
-        self.threshold_label.setText(f"threshold {self.threshold:.2f}")
+            self._exact = None
+        self.threshold_label.setText(f"threshold {self.threshold:.3f}")
         if self.worker is not None:
             self.worker.set_threshold(self.threshold)
 
@@ -206,6 +211,8 @@ class LiveView(QWidget):
             self.status.setText("Stopped.")
 
     def _gallery_changed(self) -> None:
+        if self._auto_threshold:
+            self._sync_threshold()  # the calibrated threshold follows the gallery's size
         if self.worker is not None:
             self.worker.set_gallery(self.ctx.gallery_index())
 

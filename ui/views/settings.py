@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from facerec.config import Settings
+from facerec.wording import plural
 
 from .. import prompts
 from ..context import AppContext
@@ -61,7 +62,7 @@ class SettingsView(QWidget):
         self.threshold = QDoubleSpinBox()
         self.threshold.setRange(0.05, 1.5)
         self.threshold.setSingleStep(0.01)
-        self.threshold.setDecimals(2)
+        self.threshold.setDecimals(3)
         self.threshold.setToolTip("Cosine distance: a face is named when its nearest person is at most this far")
         self.default_threshold.toggled.connect(lambda on: self.threshold.setEnabled(not on))
         self.model = QComboBox()
@@ -133,18 +134,29 @@ class SettingsView(QWidget):
         lay.addStretch(1)
         self.load()
         ctx.settingsChanged.connect(self.load)
+        ctx.galleryChanged.connect(self._show_threshold)
 
     def load(self) -> None:
         s = self.ctx.settings
         self.min_face.setValue(s.detector.min_face_size)
         self.threads.setValue(s.threads)
         self.default_threshold.setChecked(s.threshold is None)
-        self.threshold.setValue(s.threshold if s.threshold is not None else 0.5)
         self.threshold.setEnabled(s.threshold is not None)
+        self._show_threshold()
         i = self.model.findData(s.model)
         self.model.setCurrentIndex(max(0, i))
         self.gallery.setText(str(s.gallery_path))
         self._show_models_state()
+
+    def _show_threshold(self) -> None:
+        """The threshold box shows the threshold in force (the user's, else the calibrated one for this
+        gallery's size: the number Live and ``facerec models list`` show)."""
+        in_force, samples = self.ctx.threshold_in_force()
+        if self.default_threshold.isChecked():
+            self.threshold.setValue(in_force)
+        self.default_threshold.setToolTip(
+            f"Calibrated for this gallery of {plural(samples, 'sample')}: {in_force:.3f} now; stricter as the gallery grows"
+        )
 
     def _show_models_state(self) -> None:
         """Whether the face detector and the chosen model are installed, and where they are looked for."""
