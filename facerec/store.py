@@ -32,7 +32,7 @@ from .matching import GalleryIndex
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 class FaceStatus(StrEnum):
@@ -182,7 +182,19 @@ CREATE TABLE xmp_read (
 exactly what it put there (so a rewrite replaces only its own regions and keywords); ``xmp_read`` = the
 signature of the XMP last imported for a photo (so a scan imports a sidecar again only when it changed)."""
 
-MIGRATIONS: dict[int, str | dict[str, str]] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_XMP}
+_SCHEMA_GROUPS = """
+CREATE TABLE face_groups (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    manual INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+);
+ALTER TABLE faces ADD COLUMN group_id INTEGER REFERENCES face_groups(id) ON DELETE SET NULL;
+CREATE INDEX faces_group ON faces(group_id);
+"""
+"""Groups of unknown faces with stable ids (facerec.library.grouping); ``manual`` marks groups the user merged
+or split. A group id is never reused (AUTOINCREMENT)."""
+
+MIGRATIONS: dict[int, str | dict[str, str]] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_XMP, 5: _SCHEMA_GROUPS}
 """Schema version -> SQL that brings version-1 to it. Add an entry (and a test) for every change. Write it in
 SQLite's dialect (facerec.database translates it for PostgreSQL), or as {"sqlite": ..., "postgresql": ...}."""
 
@@ -820,6 +832,59 @@ class GalleryStore:
             with self.transaction() as conn:
                 conn.executemany("UPDATE faces SET person_id = ?, status = ?, distance = ? WHERE id = ?", updates)
         return len(updates)
+
+    # -- groups of unknown faces (facerec.library.grouping) ----------------------------------------
+    def grouping_pool(self, model_id: str, statuses: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Faces of ``model_id`` with one of ``statuses``: (face ids N int64, group ids N int64 with 0 for none,
+        embeddings N x D float32), ordered by face id."""
+        marks = ",".join("?" * len(statuses))
+        rows = self._conn().execute(
+            f"SELECT id, group_id, embedding FROM faces WHERE model_id = ? AND status IN ({marks}) ORDER BY id",
+            (model_id, *statuses),
+        ).fetchall()
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+        gids = np.fromiter((r[1] or 0 for r in rows), np.int64, len(rows))
+        return ids, gids, np.stack([_vec(r[2]) for r in rows])
+
+    def group_flags(self) -> dict[int, bool]:
+        """Group id -> manual (merged or split by the user)."""
+        return {int(r[0]): bool(r[1]) for r in self._conn().execute("SELECT id, manual FROM face_groups")}
+
+    def group_members(self, group_ids: Sequence[int]) -> dict[int, list[int]]:
+        """Group id -> its face ids (ascending); ids without faces are left out."""
+        out: dict[int, list[int]] = {}
+        marks = ",".join("?" * len(group_ids))
+        for r in self._conn().execute(f"SELECT group_id, id FROM faces WHERE group_id IN ({marks}) ORDER BY id", [int(g) for g in group_ids]):
+            out.setdefault(int(r[0]), []).append(int(r[1]))
+        return out
+
+    def apply_groups(
+        self,
+        moves: dict[int, int],
+        create: dict[int, bool],
+        manual: Sequence[int] = (),
+        statuses: Sequence[str] = ("unknown", "rejected"),
+    ) -> dict[int, int]:
+        """In one transaction: make the groups of ``create`` (negative key -> manual flag), put each face of
+        ``moves`` into its group (a negative id names a created one; faces gone meanwhile are skipped), mark
+        ``manual`` groups, take faces whose status left ``statuses`` out of their group, and delete groups
+        left without faces. Returns the created groups' ids by key."""
+        now = time.time()
+        with self.transaction() as conn:
+            real = {
+                key: int(conn.execute("INSERT INTO face_groups(manual, created_at) VALUES (?, ?)", (int(flag), now)).lastrowid)
+                for key, flag in sorted(create.items(), reverse=True)
+            }
+            conn.executemany(
+                "UPDATE faces SET group_id = ? WHERE id = ?", [(real[g] if g < 0 else int(g), int(f)) for f, g in moves.items()]
+            )
+            conn.executemany("UPDATE face_groups SET manual = 1 WHERE id = ?", [(int(g),) for g in manual])
+            marks = ",".join("?" * len(statuses))
+            conn.execute(f"UPDATE faces SET group_id = NULL WHERE group_id IS NOT NULL AND status NOT IN ({marks})", list(statuses))
+            conn.execute("DELETE FROM face_groups WHERE id NOT IN (SELECT group_id FROM faces WHERE group_id IS NOT NULL)")
+        return real
 
     def photos(self, under: str | None = None) -> list[PhotoRecord]:
         if under:

@@ -127,7 +127,7 @@ SURVIVES: dict[int, Callable[[GalleryStore], None]] = {1: survives_v1, 2: surviv
 
 
 def build_at_version(path: Path, version: int) -> dict[str, int]:
-    """A gallery created by applying migrations 1..version, filled with that version's data."""
+    """A gallery created by applying migrations 1..version, each followed by its version's data."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("BEGIN")

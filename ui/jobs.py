@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtGui import QImage
 
-from facerec.clustering import Cluster, cluster_embeddings
 from facerec.enrolment import enrol_face
 from facerec.errors import FacerecError
 from facerec.files import file_digest, iter_image_files
 from facerec.imaging import LoadedImage
+from facerec.library.grouping import list_groups, update_groups
 from facerec.pipeline import Face, FaceAnalyzer, chip_thumbnail
 from facerec.store import FaceRecord, GalleryStore
 from facerec.tagging import TagProgress, tag_folder
@@ -170,27 +170,38 @@ class LibraryGroups:
     photos: int
     errors: int
     clustered: bool = True
+    group_ids: list[int] = field(default_factory=list)
+    """The stored group id of each of ``unknown_clusters`` (facerec.library.grouping), 0 for ungrouped faces."""
 
 
-def library_groups(control, store: GalleryStore, threshold: float, cluster: bool = True) -> LibraryGroups:
-    """The library as the views show it: suggestions, faces by person, unknown faces grouped by likeness
-    (without ``cluster``, all unknown faces in one group: cheap, for refreshes while a scan runs)."""
+def library_groups(control, store: GalleryStore, model_id: str, threshold: float, cluster: bool = True) -> LibraryGroups:
+    """The library as the views show it: suggestions, faces by person, unknown faces in their stored groups,
+    brought up to date first (new faces join groups; without ``cluster``, the stored groups as they are and new
+    faces in one more group: cheap, for refreshes while a scan runs)."""
+    if cluster:
+        update_groups(store, model_id, threshold)
     faces = store.faces()
     review = [f for f in faces if f.status == "auto"]
     by_person: dict[str, list[FaceRecord]] = {}
     for f in faces:
         if f.status in ("auto", "confirmed") and f.person:
             by_person.setdefault(f.person, []).append(f)
-    unknown = [f for f in faces if f.status in ("unknown", "rejected")]
+    unknown = {f.id: f for f in faces if f.status in ("unknown", "rejected")}
     clusters: list[list[FaceRecord]] = []
-    if unknown and not cluster:
-        clusters = [unknown]
-    elif unknown:
-        emb = store.face_embeddings([f.id for f in unknown])
-        groups: list[Cluster] = cluster_embeddings(emb, threshold, ids=list(range(len(unknown))), max_exact=800)
-        clusters = [[unknown[i] for i in c.members] for c in groups]
+    group_ids: list[int] = []
+    grouped: set[int] = set()
+    for g in list_groups(store, model_id):
+        members = [unknown[i] for i in g.face_ids if i in unknown]
+        if members:
+            clusters.append(members)
+            group_ids.append(g.id)
+            grouped.update(f.id for f in members)
+    rest = [f for i, f in unknown.items() if i not in grouped]
+    if rest:
+        clusters.append(rest)
+        group_ids.append(0)
     photos = store.photos()
-    return LibraryGroups(review, by_person, clusters, len(photos), sum(1 for p in photos if p.error), cluster)
+    return LibraryGroups(review, by_person, clusters, len(photos), sum(1 for p in photos if p.error), cluster, group_ids)
 
 
 def face_thumbnails(control, items: list[tuple[int, str, list[float]]], size: int = 96) -> int:

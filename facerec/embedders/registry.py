@@ -81,6 +81,9 @@ class ModelPack:
     threshold_curve: tuple[float, float] | None = None
     """(a, b): default threshold ``a - b*log10(samples in the gallery)``, from bench/calibrate.py; ``threshold``
     is used when None. Strict for large galleries, more lenient for a few friends."""
+    grouping_threshold: float | None = None
+    """Average-linkage cut for grouping unknown faces (cosine distance), from bench/clustering.py;
+    ``verification_threshold`` is used when None."""
     needs_torch: bool = False
     """The embedder runs as a torch module: loading or installing the pack without torch stops with
     ``TorchNotAvailableError`` (the standalone bundle leaves torch out)."""

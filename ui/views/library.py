@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from facerec.errors import FacerecError
+from facerec.library.grouping import grouping_threshold, pack_model_id
 from facerec.store import FaceRecord
 from facerec.tagging import TagProgress
 
@@ -252,9 +253,9 @@ class LibraryView(QWidget):
         if self._groups_task is not None:
             self._groups_again = True
             return
-        threshold = self.ctx.settings.threshold if self.ctx.settings.threshold is not None else 0.5
+        model = self.ctx.settings.model
         self._groups_task = self.ctx.tasks.start(
-            jobs.library_groups, self.ctx.store, threshold, not self.scanning,
+            jobs.library_groups, self.ctx.store, pack_model_id(model), grouping_threshold(model), not self.scanning,
             on_result=self._groups_ready, on_error=lambda e: prompts.error(self, "Library", e.message, e.details),
             on_finished=self._groups_finished,
         )
@@ -287,9 +288,10 @@ class LibraryView(QWidget):
         unknown.setIcon(0, icon("unknown"))
         unknown.setData(0, ROLE, ("unknown", None))
         for i, cluster in enumerate(groups.unknown_clusters if groups.clustered else []):
-            if len(cluster) < 2:
+            gid = groups.group_ids[i] if i < len(groups.group_ids) else 0
+            if len(cluster) < 2 or not gid:
                 continue
-            child = QTreeWidgetItem([f"Look-alike group {i + 1} ({len(cluster)})"])
+            child = QTreeWidgetItem([f"Look-alike group {gid} ({len(cluster)})"])
             child.setData(0, ROLE, ("cluster", i))
             unknown.addChild(child)
         self.tree.addTopLevelItems([review, people, unknown])
