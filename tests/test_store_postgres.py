@@ -57,15 +57,17 @@ def test_names_are_case_insensitive_and_unique(store):
 def test_migrates_from_every_older_version(postgres_url, version, monkeypatch):
     """A PostgreSQL gallery made at an older schema version (by that version's migrations, filled with its
     data through the same fillers as the SQLite migration tests) opens, migrates and keeps everything."""
-    monkeypatch.setattr(store_mod, "SCHEMA_VERSION", version)
-    old = GalleryStore(postgres_url)
-    with old.transaction() as conn:
-        test_migrations.FILLERS[version](conn)
-    old.close()
+    for v in range(1, version + 1):  # each version's data written at that version (later fillers build on earlier data)
+        monkeypatch.setattr(store_mod, "SCHEMA_VERSION", v)
+        old = GalleryStore(postgres_url)
+        with old.transaction() as conn:
+            test_migrations.FILLERS[v](conn)
+        old.close()
     monkeypatch.setattr(store_mod, "SCHEMA_VERSION", SCHEMA_VERSION)
     with GalleryStore(postgres_url) as s:
         assert s.schema_version() == SCHEMA_VERSION
-        test_migrations.SURVIVES[version](s)
+        for v in range(1, version + 1):
+            test_migrations.SURVIVES[v](s)
         kept = s._conn().raw.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'facerec_before_schema_%'").fetchall()
         assert kept, "a copy of the old tables is kept before migrating"
         assert s.add_person("Newcomer").id > 2  # identities continue after rows inserted with explicit ids
