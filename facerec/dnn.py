@@ -62,3 +62,29 @@ class NetPool:
             return list(net.forward(outputs)) if outputs else [net.forward()]
         finally:
             self._release(net)
+
+
+class OrtModel:
+    """An ONNX model run by ONNX Runtime on the CPU, on the calling thread. One session serves every thread
+    (``InferenceSession.run`` is thread-safe and releases the GIL), so there are no copies to pool."""
+
+    def __init__(self, model: bytes, name: str = "model", threads: int = 1):
+        import onnxruntime as ort
+
+        self.name = name
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = max(1, int(threads))
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3  # SFace's initializers listed as inputs warn once per tensor otherwise
+        self._session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+
+    @property
+    def copies(self) -> int:
+        return 1
+
+    def run(self, blob: np.ndarray, outputs: list[str] | None = None) -> list[np.ndarray]:
+        """The named outputs (default: every output) for an N x C x H x W float32 blob."""
+        return self._session.run(outputs, {self._input: np.ascontiguousarray(blob, dtype=np.float32)})

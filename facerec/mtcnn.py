@@ -1,4 +1,5 @@
-"""MTCNN's detection cascade in numpy, running facenet-pytorch's networks through OpenCV's DNN module.
+"""MTCNN's detection cascade in numpy, running facenet-pytorch's networks through ONNX Runtime (or OpenCV's DNN
+module where ONNX Runtime is not installed; facerec.mtcnn_nets.RUNTIMES).
 
 A line-by-line port of ``facenet_pytorch.models.utils.detect_face`` (same pyramid, thresholds, box
 regression, non-maximum suppression and landmark decoding) for one image, so that detection needs
@@ -51,9 +52,15 @@ def _resample(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     return cv2.resize(img, (out_w, out_h), interpolation=cv2.INTER_AREA)
 
 
-def _blob(images: list[np.ndarray]) -> np.ndarray:
-    """H x W x 3 float32 images (0..255) -> N x 3 x H x W network input, scaled as MTCNN was trained."""
-    return ((np.stack(images) - 127.5) * 0.0078125).transpose(0, 3, 1, 2).copy()
+def _blob(images: np.ndarray | list[np.ndarray]) -> np.ndarray:
+    """N x H x W x 3 float32 images (0..255) -> N x 3 x H x W network input, scaled as MTCNN was trained."""
+    return ((np.asarray(images) - 127.5) * 0.0078125).transpose(0, 3, 1, 2).copy()
+
+
+NMS_MATRIX_MAX = 400
+"""Up to this many boxes, non-maximum suppression computes all overlaps at once (an n x n matrix) and
+walks it (about 10x faster on the few hundred boxes of a pyramid level); above, it computes one row per
+kept box (the matrix costs more than it saves)."""
 
 
 def _nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, method: str = "union") -> np.ndarray:
@@ -62,27 +69,48 @@ def _nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, method: str = 
     ``union`` is torchvision's ``nms`` (the first two stages); ``min`` is facenet-pytorch's
     ``nms_numpy(..., "Min")`` (the last stage), areas counted inclusively and equal scores taken in
     the same order as there (the last of an ascending ``argsort``), so the same box wins a tie.
+    Shape: 1-d int64 array of indices into ``boxes``.
     """
     if len(boxes) == 0:
         return np.zeros(0, np.int64)
-    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
     one = 1.0 if method == "min" else 0.0
-    area = (x2 - x1 + one) * (y2 - y1 + one)
     order = np.argsort(scores)[::-1] if method == "min" else np.argsort(-scores, kind="stable")
-    keep = []
-    while order.size:
-        i = order[0]
-        keep.append(i)
-        rest = order[1:]
+    b = boxes[order]
+    x1, y1, x2, y2 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+    area = (x2 - x1 + one) * (y2 - y1 + one)
+
+    def overlap(i: int, rest) -> np.ndarray:
         w = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + one)
         h = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + one)
         inter = w * h
+        return inter / np.minimum(area[i], area[rest]) if method == "min" else inter / (area[i] + area[rest] - inter)
+
+    n = len(b)
+    if n <= NMS_MATRIX_MAX:
+        # the same elementwise arithmetic as the per-row form, for every pair at once
+        w = np.maximum(0.0, np.minimum(x2[:, None], x2[None]) - np.maximum(x1[:, None], x1[None]) + one)
+        h = np.maximum(0.0, np.minimum(y2[:, None], y2[None]) - np.maximum(y1[:, None], y1[None]) + one)
+        inter = w * h
         if method == "min":
-            overlap = inter / np.minimum(area[i], area[rest])
+            over = inter / np.minimum(area[:, None], area[None])
         else:
-            overlap = inter / (area[i] + area[rest] - inter)
-        order = rest[overlap <= threshold]
-    return np.asarray(keep, np.int64)
+            over = inter / (area[:, None] + area[None] - inter)
+        suppress = over > threshold
+        alive = np.ones(n, bool)
+        keep = []
+        for i in range(n):
+            if alive[i]:
+                keep.append(i)
+                alive &= ~suppress[i]  # also clears i and boxes already decided, which are not visited again
+        return order[np.asarray(keep, np.int64)]
+    keep = []
+    rest = np.arange(n)
+    while rest.size:
+        i = rest[0]
+        keep.append(i)
+        rest = rest[1:]
+        rest = rest[overlap(i, rest) <= threshold]
+    return order[np.asarray(keep, np.int64)]
 
 
 def _rerec(boxes: np.ndarray) -> np.ndarray:
@@ -125,7 +153,8 @@ def _crops(img: np.ndarray, boxes: np.ndarray, size: int) -> tuple[list[np.ndarr
 
 
 class OpenCVMTCNN:
-    """The MTCNN cascade on OpenCV DNN nets. Thread-safe: concurrent callers run separate copies of the nets
+    """The MTCNN cascade in numpy and OpenCV, its nets run by ONNX Runtime or OpenCV DNN. Thread-safe: one ONNX
+    Runtime session serves concurrent callers, OpenCV callers run separate copies of the nets
     (facerec.dnn.NetPool), so several threads detect in parallel."""
 
     def __init__(self, min_face_size: int = 20, thresholds=(0.6, 0.7, 0.7), factor: float = 0.709):

@@ -54,11 +54,14 @@ def test_weights_reader_refuses_anything_but_tensors(tmp_path):
         load_state_dict(tmp_path / "junk.pt")
 
 
-def test_opencv_nets_equal_facenet_pytorch_nets():
+@pytest.mark.parametrize("runtime", ["opencv", "onnxruntime"])
+def test_opencv_nets_equal_facenet_pytorch_nets(runtime):
     torch = pytest.importorskip("torch")
+    if runtime == "onnxruntime":
+        pytest.importorskip("onnxruntime")
     from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
 
-    nets = load_nets()
+    nets = load_nets(runtimes=dict.fromkeys(("pnet", "rnet", "onet"), runtime))
     rng = np.random.default_rng(0)
     cases = [("pnet", PNet, (1, 3, 117, 93)), ("pnet", PNet, (1, 3, 12, 12)), ("rnet", RNet, (7, 3, 24, 24)), ("onet", ONet, (3, 3, 48, 48))]
     outputs = {"pnet": ["reg", "prob"], "rnet": ["reg", "prob"], "onet": ["reg", "landmarks", "prob"]}
@@ -122,6 +125,25 @@ def test_detecting_and_embedding_never_import_torch(fr_faces, sface_installed):
     assert out.returncode == 0, out.stderr[-2000:]
     count, modules = out.stdout.split()
     assert int(count) >= 2 and modules == "[]"
+
+
+def test_nms_matrix_and_row_forms_agree(monkeypatch):
+    """Non-maximum suppression keeps the same boxes, in the same order, whether it builds the overlap matrix
+    (few boxes) or works row by row (many), for both overlap measures and with tied scores."""
+    from facerec import mtcnn
+
+    rng = np.random.default_rng(5)
+    for n in (1, 2, 17, 150, 399):
+        xy = rng.uniform(0, 200, (n, 2)).astype(np.float32)
+        boxes = np.concatenate([xy, xy + rng.uniform(8, 50, (n, 2)).astype(np.float32)], 1)
+        scores = rng.choice(rng.uniform(0.6, 1, 12), n).astype(np.float32)  # ties
+        for method, threshold in (("union", 0.5), ("union", 0.7), ("min", 0.7)):
+            matrix = mtcnn._nms(boxes, scores, threshold, method)
+            monkeypatch.setattr(mtcnn, "NMS_MATRIX_MAX", 0)
+            rows = mtcnn._nms(boxes, scores, threshold, method)
+            monkeypatch.undo()
+            np.testing.assert_array_equal(matrix, rows)
+            assert len(set(matrix.tolist())) == len(matrix) and scores[matrix[0]] == scores.max()
 
 
 def test_altered_mtcnn_weights_are_refused(tmp_path):
