@@ -904,15 +904,16 @@ class GalleryStore:
     # -- XMP records (facerec.library.xmp_sync) ----------------------------------------------------
     def xmp_records(self, photo_ids: Sequence[int] | None = None) -> list[XmpRecord]:
         """The XMP files facerec wrote, for these photos (default: all), ordered by photo id."""
-        sql = "SELECT * FROM xmp_written"
-        args: list = []
-        if photo_ids is not None:
-            ids = list(photo_ids)
-            if not ids:
-                return []
-            sql += f" WHERE photo_id IN ({','.join('?' * len(ids))})"
-            args = ids
-        rows = self._conn().execute(sql + " ORDER BY photo_id, target", args).fetchall()
+        if photo_ids is None:
+            rows = self._conn().execute("SELECT * FROM xmp_written ORDER BY photo_id, target").fetchall()
+        else:
+            ids = sorted(set(photo_ids))
+            rows = []
+            for start in range(0, len(ids), 500):  # bound parameters are limited
+                chunk = ids[start : start + 500]
+                rows += self._conn().execute(
+                    f"SELECT * FROM xmp_written WHERE photo_id IN ({','.join('?' * len(chunk))}) ORDER BY photo_id, target", chunk
+                ).fetchall()
         return [
             XmpRecord(
                 r["photo_id"], r["target"], bool(r["embedded"]), bool(r["suggestions"]), json.loads(r["wanted"]),

@@ -9,6 +9,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from .wording import plural
+
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 
 
@@ -57,7 +59,7 @@ def cmd_xmp(args, ctx) -> int:
         for path, reason in summary.errors:
             _err(f"error: {path}: {reason}")
         where = "into the photos (embedded XMP)" if args.embed else f"as {style} sidecars"
-        _out(f"wrote {summary.written} XMP files {where}, {summary.unchanged} already current, {summary.removed} removed, "
+        _out(f"wrote {plural(summary.written, 'XMP file')} {where}, {summary.unchanged} already current, {summary.removed} removed, "
              f"{len(summary.errors)} failed ({summary.seconds:.2f} s)")
     return EXIT_PARTIAL if summary.errors else EXIT_OK
 
@@ -100,12 +102,13 @@ def cmd_import_tags(args, ctx) -> int:
         return EXIT_PARTIAL if outcome.errors else EXIT_OK
     for path, reason in outcome.errors:
         _err(f"error: {path}: {reason}")
-    _out(f"{outcome.photos} photos with named face regions, {outcome.regions} regions: {outcome.confirmed} detected faces confirmed, "
-         f"{outcome.added} faces added from region boxes, {outcome.already} already confirmed, {outcome.kept} left as decided in facerec")
+    _out(f"{plural(outcome.photos, 'photo')} with named face regions, {plural(outcome.regions, 'region')}: "
+         f"{plural(outcome.confirmed, 'detected face')} confirmed, {plural(outcome.added, 'face')} added from region boxes, "
+         f"{outcome.already} already confirmed, {outcome.kept} left as decided in facerec")
     if people:
-        _out(f"{len(people)} new people:")
+        _out(f"{plural(len(people), 'new person', 'new people')}:")
         for p in people:
-            _out(f"  {p.name}: {p.sample_count} samples, {p.face_count} tagged faces")
+            _out(f"  {p.name}: {plural(p.sample_count, 'sample')}, {plural(p.face_count, 'tagged face')}")
     return EXIT_PARTIAL if outcome.errors else EXIT_OK
 
 

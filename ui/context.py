@@ -33,6 +33,9 @@ class AppContext(QObject):
         self._lock = threading.Lock()
         self.tasks = TaskRunner(self)
         self.galleryChanged.connect(self.libraryChanged)
+        self._xmp_task = None
+        self._xmp_again = False
+        self.libraryChanged.connect(self.sync_xmp)
 
     @property
     def analyzer(self) -> FaceAnalyzer:
@@ -73,6 +76,28 @@ class AppContext(QObject):
                     self._analyzer.detector.set_min_face_size(new.detector.min_face_size)
         self.settingsChanged.emit()
         self.libraryChanged.emit()
+
+    def sync_xmp(self) -> None:
+        """After decisions: rewrite the XMP files facerec wrote that are now stale (in the background;
+        the ``xmp_sync`` setting; a no-op when facerec has written none)."""
+        if not self.settings.xmp_sync:
+            return
+        if self._xmp_task is not None:
+            self._xmp_again = True
+            return
+        from . import jobs
+
+        def finished() -> None:
+            self._xmp_task = None
+            if self._xmp_again:
+                self._xmp_again = False
+                self.sync_xmp()
+
+        def done(summary) -> None:
+            for path, reason in summary.errors if summary else []:
+                log.warning("%s: XMP not rewritten: %s", path, reason)
+
+        self._xmp_task = self.tasks.start(jobs.sync_xmp, self.store, self.settings, on_result=done, on_finished=finished)
 
     def close(self) -> None:
         self.tasks.cancel_all()

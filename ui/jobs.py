@@ -242,6 +242,20 @@ def export_tags(control, store: GalleryStore, path: str) -> str:
     return path
 
 
+def write_xmp(control, store: GalleryStore, folder: str | None, style: str):
+    """``facerec xmp write``: each photo's named faces into its XMP sidecar (under ``folder``, or everywhere)."""
+    from facerec.library.xmp_sync import write_xmp as write
+
+    return write(store, folder or None, style=style, progress=lambda done, total: control.progress((done, total)), cancel=control.cancel_event)
+
+
+def sync_xmp(control, store: GalleryStore, settings):
+    """Rewrite the XMP files facerec wrote that decisions made stale (the ``xmp_sync`` setting); None when off."""
+    from facerec.library.xmp_sync import after_decisions
+
+    return after_decisions(store, settings)
+
+
 def promote(control, store: GalleryStore, person: str) -> int:
     """Turn a person's confirmed faces into samples, with a thumbnail cropped from each photo."""
     from facerec.imaging import load_image

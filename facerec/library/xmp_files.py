@@ -136,18 +136,23 @@ def xmp_signature(photo: str | os.PathLike, prefer: SidecarStyle | str = Sidecar
 
 
 # -- writing ----------------------------------------------------------------------------------------
-def write_atomic(path: str | os.PathLike, data: bytes, mode_like: str | os.PathLike | None = None) -> None:
-    """Replace ``path`` with ``data`` atomically (temporary file in the same folder, fsync, rename).
+def write_atomic(path: str | os.PathLike, data: bytes, mode_like: str | os.PathLike | None = None, sync_folder: bool = True) -> None:
+    """Replace ``path`` with ``data`` atomically (temporary file in the same folder, rename). An existing
+    file is replaced only once the new content is synced to disk (a power cut cannot leave it empty); a
+    new file is not synced (all it can lose is facerec's own output, written again by the next write).
     An existing file keeps its permission bits; a new one takes those of ``mode_like`` (the photo), less
-    any execute bits, else owner read/write only."""
+    any execute bits, else owner read/write only. ``sync_folder`` off: the caller calls ``fsync_folder``
+    once after many files (the rename is atomic either way; the folder sync makes it durable)."""
     target = Path(path)
+    replacing = target.exists()
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if target.exists():
+            if replacing:  # the old file may hold other apps' data: the new one is on disk before it goes
+                f.flush()
+                os.fsync(f.fileno())
+        if replacing:
             shutil.copymode(target, tmp)
         elif mode_like is not None:
             os.chmod(tmp, os.stat(mode_like).st_mode & 0o666)
@@ -156,7 +161,8 @@ def write_atomic(path: str | os.PathLike, data: bytes, mode_like: str | os.PathL
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _fsync_dir(target.parent)
+    if sync_folder:
+        fsync_folder(target.parent)
 
 
 def exiftool_path() -> str | None:
@@ -188,10 +194,11 @@ def embed_packet(photo: str | os.PathLike, packet: bytes) -> None:
             os.fsync(f.fileno())
         shutil.copymode(target, out)
         os.replace(out, target)
-    _fsync_dir(target.parent)
+    fsync_folder(target.parent)
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
+    """Make the renames in ``folder`` durable (POSIX; elsewhere a no-op)."""
     if os.name != "posix":
         return
     with contextlib.suppress(OSError):

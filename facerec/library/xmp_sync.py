@@ -36,6 +36,7 @@ from .xmp_files import (
     SidecarStyle,
     embed_packet,
     embedded_packet,
+    fsync_folder,
     read_photo_xmp,
     read_sidecar,
     sidecar_path,
@@ -49,6 +50,8 @@ MATCH_IOU = 0.3
 """A region and a detected face overlapping at least this much (or each holding the other's centre) are
 the same face. Apps draw face boxes of different sizes (digiKam's include hair), hence the low bar."""
 NAMED = (FaceStatus.CONFIRMED.value,)
+BATCH = 200
+"""Photos written per store transaction by ``write_xmp``."""
 WITH_SUGGESTIONS = (FaceStatus.CONFIRMED.value, FaceStatus.SUGGESTED.value)
 
 
@@ -208,10 +211,12 @@ def write_xmp(
     summary = WriteSummary()
     photos = store.photos(os.fspath(folder) if folder else None)
     records: dict[int, list[XmpRecord]] = {}
-    for rec in store.xmp_records([p.id for p in photos]) if photos else []:
+    for rec in store.xmp_records(None if folder is None else [p.id for p in photos]) if photos else []:
         records.setdefault(rec.photo_id, []).append(rec)
+    if only_written:
+        photos = [p for p in photos if p.id in records]
     plain = wanted_regions(store, photos, False)
-    with_sugg = wanted_regions(store, photos, True) if suggestions or records else plain
+    with_sugg = wanted_regions(store, photos, True) if suggestions or any(r.suggestions for rs in records.values() for r in rs) else plain
     jobs: list[tuple[PhotoRecord, str, bool, bool, XmpRecord | None]] = []
     for photo in photos:
         if photo.id not in plain:
@@ -226,25 +231,37 @@ def write_xmp(
             continue
         if (with_sugg if suggestions else plain)[photo.id]:
             jobs.append((photo, target, embedded, suggestions, None))
-    for i, (photo, target, emb, sugg, rec) in enumerate(jobs):
+    synced: set[Path] = set()
+    for start in range(0, len(jobs), BATCH):
         if cancel is not None and cancel.is_set():
             break
-        wanted = (with_sugg if sugg else plain)[photo.id]
-        try:
-            outcome = write_photo_xmp(store, photo, wanted, target, emb, sugg, rec, force=force)
-        except (XmpError, OSError) as exc:
-            reason = exc.reason if isinstance(exc, XmpError) else f"cannot write ({exc.strerror or exc})"
-            log.warning("%s: %s", target, reason)
-            summary.errors.append((target, reason))
-            outcome = None
-        if outcome == "written":
-            summary.written += 1
-        elif outcome == "removed":
-            summary.removed += 1
-        elif outcome == "unchanged":
-            summary.unchanged += 1
-        if progress:
-            progress(i + 1, len(jobs))
+        # One store transaction per batch: committing (with a disk sync) once per photo would cost more
+        # than writing the sidecars. Should the process die inside a batch, the sidecars written are
+        # complete files; only facerec's records of them are lost (their regions then count as another
+        # app's: kept, never doubled).
+        with store.transaction():
+            for i in range(start, min(start + BATCH, len(jobs))):
+                photo, target, emb, sugg, rec = jobs[i]
+                wanted = (with_sugg if sugg else plain)[photo.id]
+                try:
+                    outcome = write_photo_xmp(store, photo, wanted, target, emb, sugg, rec, force=force, sync_folder=False)
+                except (XmpError, OSError) as exc:
+                    reason = exc.reason if isinstance(exc, XmpError) else f"cannot write ({exc.strerror or exc})"
+                    log.warning("%s: %s", target, reason)
+                    summary.errors.append((target, reason))
+                    outcome = None
+                if outcome in ("written", "removed"):
+                    synced.add(Path(target).parent)
+                if outcome == "written":
+                    summary.written += 1
+                elif outcome == "removed":
+                    summary.removed += 1
+                elif outcome == "unchanged":
+                    summary.unchanged += 1
+                if progress:
+                    progress(i + 1, len(jobs))
+    for parent in synced:  # the renames are on disk before this returns
+        fsync_folder(parent)
     summary.seconds = time.perf_counter() - t0
     return summary
 
@@ -258,9 +275,11 @@ def write_photo_xmp(
     suggestions: bool = False,
     record: XmpRecord | None = None,
     force: bool = False,
+    sync_folder: bool = True,
 ) -> str:
     """Bring one XMP file in line with ``wanted``; returns ``written``, ``unchanged`` or ``removed``.
-    Raises ``XmpError`` (an unreadable existing file is never overwritten) or ``OSError``."""
+    Raises ``XmpError`` (an unreadable existing file is never overwritten) or ``OSError``. With
+    ``sync_folder`` off the caller syncs the folder afterwards (once for many files)."""
     keys = _keys(wanted)
     exists = Path(target).exists()
     if record is not None and not force and exists and record.wanted == keys:
@@ -289,7 +308,7 @@ def write_photo_xmp(
         st = os.stat(photo.path)
         store.note_file_rewritten(photo.path, st.st_size, st.st_mtime_ns, file_digest(photo.path))
     else:
-        write_atomic(target, data, mode_like=photo.path)
+        write_atomic(target, data, mode_like=photo.path, sync_folder=sync_folder)
     if not wanted and not result.written and not result.added and record is not None:
         store.delete_xmp_record(photo.id, target)
     else:

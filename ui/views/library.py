@@ -126,6 +126,11 @@ class LibraryView(QWidget):
         self.open_btn = icon_button("Open photo", "photo", lambda: self.open_photo(self._first_selected()), "Show the photo with its faces")
         self.promote_btn = icon_button("Use confirmed as samples", "promote", self.promote_person, "Add this person's confirmed faces to their enrolment samples")
         self.export_btn = icon_button("Export…", "export", self.export, "Export the tags to CSV or JSON")
+        self.xmp_btn = icon_button(
+            "Write XMP", "export", self.write_xmp,
+            "Write the confirmed names into XMP sidecars next to the photos (MWG and Microsoft face regions, "
+            "people keywords) for digiKam, Lightroom, Immich…; other fields in them are kept",
+        )
         for button, keys in ((self.confirm_btn, "Ctrl+Return"), (self.reject_btn, "Ctrl+Backspace"), (self.assign_btn, "Ctrl+T"), (self.open_btn, "Ctrl+O")):
             button.setShortcut(keys)
             button.setToolTip(f"{button.toolTip()} ({keys})")
@@ -146,6 +151,7 @@ class LibraryView(QWidget):
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addWidget(self.tree, 1)
         ll.addWidget(self.export_btn)
+        ll.addWidget(self.xmp_btn)
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(8, 0, 0, 0)
@@ -460,6 +466,26 @@ class LibraryView(QWidget):
             jobs.export_tags, self.ctx.store, path,
             on_result=lambda p: self.progress_label.setText(f"Tags exported to {p}."),
             on_error=lambda e: prompts.error(self, "Export", e.message, e.details),
+        )
+
+    def write_xmp(self) -> None:
+        """Write XMP sidecars for the photos of the folder above (every scanned photo when it is empty)."""
+        folder = self.folder.text().strip()
+        folder = os.path.abspath(folder) if folder else None
+        self.xmp_btn.setEnabled(False)
+        self.progress_label.setText("Writing XMP sidecars…")
+
+        def done(summary) -> None:
+            failed = f", {len(summary.errors)} failed (first: {summary.errors[0][0]}: {summary.errors[0][1]})" if summary.errors else ""
+            self.progress_label.setText(
+                f"XMP: {plural(summary.written, 'sidecar')} written, {summary.unchanged} already current, {summary.removed} removed{failed}."
+            )
+
+        self.ctx.tasks.start(
+            jobs.write_xmp, self.ctx.store, folder, self.ctx.settings.xmp_sidecar_style,
+            on_progress=lambda p: self.progress_label.setText(f"Writing XMP sidecars… {p[0]} / {p[1]}"),
+            on_result=done, on_error=lambda e: prompts.error(self, "Write XMP", e.message, e.details),
+            on_finished=lambda: self.xmp_btn.setEnabled(True),
         )
 
     def shutdown(self) -> None:

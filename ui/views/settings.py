@@ -102,6 +102,18 @@ class SettingsView(QWidget):
         form.addRow("Model files", ms)
         form.addRow("CPU threads", self.threads)
         form.addRow("Gallery database", g)
+        self.xmp_read = QCheckBox("Read face regions other apps wrote (digiKam, Lightroom, Picasa…) when scanning")
+        self.xmp_sync = QCheckBox("Keep the XMP files facerec wrote in step with your decisions")
+        self.xmp_style = QComboBox()
+        self.xmp_style.addItem("photo.jpg.xmp (digiKam, darktable, Immich)", "digikam")
+        self.xmp_style.addItem("photo.xmp (Lightroom)", "lightroom")
+        self.xmp_style.setMaximumWidth(360)
+        xmp = QVBoxLayout()
+        xmp.setSpacing(6)
+        xmp.addWidget(self.xmp_read)
+        xmp.addWidget(self.xmp_sync)
+        xmp.addWidget(self.xmp_style)
+        form.addRow("Photo metadata (XMP)", xmp)
 
         self.save_btn = QPushButton("Save")
         self.save_btn.setObjectName("primaryButton")
@@ -146,6 +158,9 @@ class SettingsView(QWidget):
         i = self.model.findData(s.model)
         self.model.setCurrentIndex(max(0, i))
         self.gallery.setText(str(s.gallery_path))
+        self.xmp_read.setChecked(s.xmp_read_on_scan)
+        self.xmp_sync.setChecked(s.xmp_sync)
+        self.xmp_style.setCurrentIndex(max(0, self.xmp_style.findData(s.xmp_sidecar_style)))
         self._show_models_state()
 
     def _show_threshold(self) -> None:
@@ -185,6 +200,9 @@ class SettingsView(QWidget):
         s.threads = self.threads.value()
         s.threshold = None if self.default_threshold.isChecked() else round(self.threshold.value(), 3)
         s.model = self.model.currentData() or s.model
+        s.xmp_read_on_scan = self.xmp_read.isChecked()
+        s.xmp_sync = self.xmp_sync.isChecked()
+        s.xmp_sidecar_style = self.xmp_style.currentData() or s.xmp_sidecar_style
         path = self.gallery.text().strip()
         s.db_path = Path(path).expanduser() if path and Path(path).expanduser() != s.gallery_path else s.db_path
         return s
