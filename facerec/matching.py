@@ -87,6 +87,16 @@ class GalleryIndex:
         self._ann = None
         self._ann_lock = threading.Lock()
 
+    def __getstate__(self) -> dict:
+        """Picklable (sent to cluster workers, facerec.ray_tagging): without the lock and the faiss index."""
+        state = self.__dict__.copy()
+        state["_ann"], state["_ann_lock"] = None, None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._ann_lock = threading.Lock()
+
     @classmethod
     def empty(cls, model_id: str = "") -> "GalleryIndex":
         return cls(np.zeros((0, 0), np.float32), np.zeros(0, np.int64), {}, model_id)

@@ -106,6 +106,7 @@ def tag_folder(
     prefetch: int = 2,
     workers: int | None = None,
     read_xmp: bool | None = None,
+    remote=None,
 ) -> Iterator[TagResult]:
     """Detect, embed and identify every photo under ``folder``; yield one ``TagResult`` per image file.
 
@@ -114,6 +115,8 @@ def tag_folder(
     analysed at once (default: the analyzer's ``threads`` setting), with ``prefetch`` more queued.
     ``read_xmp`` (default: the ``xmp_read_on_scan`` setting): import face regions other apps wrote into
     the photos' XMP (facerec.library.xmp_sync), for new photos and for unchanged ones whose XMP changed.
+    ``remote`` (e.g. ``facerec.ray_tagging.RayAnalysis``) analyses the photos elsewhere instead of in local
+    threads: it has ``workers`` and ``submit(item, gallery) -> Future[item]``; results are still saved here.
     """
     if read_xmp is None:
         read_xmp = bool(getattr(analyzer.settings, "xmp_read_on_scan", False))
@@ -166,7 +169,7 @@ def tag_folder(
         todo.append(_Loaded(path, st.st_size, st.st_mtime_ns))
     report()
 
-    workers = max(1, int(workers or analyzer.settings.threads))
+    workers = max(1, int(workers or (remote.workers if remote is not None else analyzer.settings.threads)))
     pending: deque[Future] = deque()
     queued = iter(todo)
 
@@ -174,7 +177,7 @@ def tag_folder(
         if not cancel.is_set():
             item = next(queued, None)
             if item is not None:
-                pending.append(pool.submit(_analyse, item, analyzer, gallery))
+                pending.append(remote.submit(item, gallery) if remote is not None else pool.submit(_analyse, item, analyzer, gallery))
 
     analyzer.apply_threads()
     with shared_among(workers), ThreadPoolExecutor(workers, thread_name_prefix="facerec-tag") as pool:

@@ -1,0 +1,137 @@
+"""Tagging on a real Ray cluster: a head and a worker node (``ray start`` on 127.0.0.1, one CPU each) started by
+this module, the gallery on a real PostgreSQL server (pgserver). The cluster finds the same faces and names as
+the local tagger; a worker killed mid-run loses only its photos in flight, and every photo is written once;
+cancel and resume work as on one machine."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+from facerec.enrolment import enrol_image
+from facerec.store import GalleryStore
+from facerec.tagging import tag_folder
+from postgres_server import postgres_server, postgres_url  # noqa: F401
+
+from facerec.ray_tagging import RayAnalysis, connect, tag_folder_on_ray
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.data,
+    pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="Ray is not installed (pip install 'facerec[cluster]')"),
+]
+
+PEOPLE = {
+    "Obama": "obama/obama.jpg",
+    "Biden": "biden/biden.jpg",
+    "Kit Harington": "kit_harington/john1.jpeg",
+    "Rose Leslie": "rose_leslie/img1.jpg",
+    "Alex Lacamoire": "alex_lacamoire/img1.jpg",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(sface_installed):
+    """``host:port`` of a two-node Ray cluster on this machine; stopped (and its files removed) afterwards."""
+    ray_bin = str(Path(sys.executable).with_name("ray"))
+    temp = tempfile.mkdtemp(prefix="fr-ray-", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
+    # Token authentication, as a real cluster should run: the head, the worker node and this driver share a token.
+    secrets = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": os.urandom(32).hex(), "RAY_USAGE_STATS_ENABLED": "0",
+               "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
+    env = dict(os.environ, **secrets)
+    port = _free_port()
+    common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--object-store-memory=200000000", "--disable-usage-stats"]
+    head = [ray_bin, "start", "--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={temp}", *common]
+    subprocess.run(head, env=env, check=True, capture_output=True, timeout=180)
+    address = f"127.0.0.1:{port}"
+    try:
+        subprocess.run([ray_bin, "start", f"--address={address}", *common], env=env, check=True, capture_output=True, timeout=180)
+        saved = {k: os.environ.get(k) for k in secrets}
+        os.environ.update(secrets)  # before ray's first import in this process: it reads the token once
+        connect(address)
+        yield address
+    finally:
+        import ray
+
+        ray.shutdown()
+        for k, v in locals().get("saved", {}).items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+        subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _enrolled(target, analyzer, fr_faces) -> GalleryStore:
+    store = GalleryStore(target)
+    for name, photo in PEOPLE.items():
+        enrol_image(store, analyzer, name, fr_faces / photo)
+    return store
+
+
+def _tags(results) -> dict[str, list[tuple]]:
+    return {r.path: sorted((tuple(round(v) for v in f.box), f.person) for f in r.faces) for r in results}
+
+
+def test_cluster_finds_the_same_faces_and_names_as_the_local_tagger(ray_cluster, analyzer, fr_faces, postgres_url, tmp_path):
+    import ray
+
+    assert len(ray.nodes()) == 2 and ray.cluster_resources()["CPU"] == 2
+    local = _enrolled(tmp_path / "local.db", analyzer, fr_faces)
+    shared = _enrolled(postgres_url, analyzer, fr_faces)
+    expected = _tags(tag_folder(fr_faces, local, analyzer))
+    progress = []
+    on_cluster = list(tag_folder_on_ray(fr_faces, shared, analyzer, address=ray_cluster, workers=2, progress=progress.append))
+    assert _tags(on_cluster) == expected
+    assert not [r for r in on_cluster if r.error]
+    named = {p for faces in expected.values() for _, p in faces} - {None}
+    assert named == set(PEOPLE)  # every enrolled person is found somewhere
+    assert progress[-1].done == progress[-1].total == len(expected)
+    assert shared.stats()["photos"] == len(expected) and shared.stats()["faces"] == local.stats()["faces"]
+    # A rerun writes nothing: every photo is unchanged (resume)
+    again = list(tag_folder_on_ray(fr_faces, shared, analyzer, address=ray_cluster, workers=2))
+    assert all(r.skipped for r in again) and _tags(again) == expected
+    local.close()
+    shared.close()
+
+
+def test_killed_worker_loses_only_its_photos_in_flight(ray_cluster, analyzer, fr_faces, postgres_url):
+    store = _enrolled(postgres_url, analyzer, fr_faces)
+    analysis = RayAnalysis(analyzer.settings, workers=2)
+    pids = analysis.pids()
+    cancel = threading.Event()
+    killed = []
+    results = []
+    for res in tag_folder_on_ray(fr_faces, store, analyzer, cancel=cancel, analysis=analysis):
+        results.append(res)
+        if len(results) == 3:
+            os.kill(pids[1], signal.SIGKILL)  # one worker dies with photos in flight
+            killed.append(pids[1])
+        if len(results) == 12:
+            cancel.set()  # stop between photos...
+    assert len(results) == 12
+    resumed = list(tag_folder_on_ray(fr_faces, store, analyzer, analysis=analysis))  # ...and resume
+    assert sum(r.skipped for r in resumed) == 12
+    done = results + [r for r in resumed if not r.skipped]
+    paths = [r.path for r in done]
+    assert len(paths) == len(set(paths)) == len(resumed)  # every photo exactly once
+    assert not [r for r in done if r.error]
+    assert store.stats()["photos"] == len(resumed)
+    assert len({f.id for f in store.faces()}) == store.stats()["faces"]
+    assert killed and killed[0] not in analysis.pids()  # the dead worker was replaced
+    analysis.close()
+    store.close()
