@@ -114,3 +114,7 @@ def test_decisions_from_the_command_line(tmp_path, fr_faces, sface_installed):
     offer = json.loads(facerec(db, "--min-face-size", "40", "rescan", "--json").stdout)
     assert offer["outdated"] == offer["total"] > 0
     assert json.loads(facerec(db, "rescan", "--json").stdout)["outdated"] == 0
+    assert "rescanned" in facerec(db, "--min-face-size", "40", "rescan").stdout
+    assert json.loads(facerec(db, "--min-face-size", "40", "rescan", "--json").stdout)["outdated"] == 0
+    kept = {(f["path"], f["status"]) for f in json.loads(facerec(db, "faces", "list", "--json").stdout)}
+    assert {(by_id[i]["path"], s) for i, s in zip(ids[:2], ("confirmed", "rejected"))} <= kept  # decisions carried over
