@@ -21,9 +21,12 @@ from .cli import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, _err, _fmt_dist,
 
 
 def _policy(ctx):
+    """The model and threshold in force (from the settings: no model is loaded for a decision)."""
     from .library.review import MatchPolicy
 
-    return MatchPolicy.from_analyzer(ctx.analyzer)
+    if getattr(ctx.args, "weights", None):
+        return MatchPolicy.from_analyzer(ctx.analyzer)
+    return MatchPolicy.from_settings(ctx.settings)
 
 
 def _status(text: str) -> str:

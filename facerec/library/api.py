@@ -42,8 +42,9 @@ class Library:
 
     @property
     def policy(self) -> MatchPolicy:
-        """The model and threshold in force now (read on every call, so a settings change applies at once)."""
-        return MatchPolicy.from_analyzer(self.analyzer)
+        """The model and threshold in force now (read on every call, so a settings change applies at once;
+        no model is loaded for it)."""
+        return MatchPolicy.from_settings(self.analyzer.settings)
 
     def decide(self, face_ids: Sequence[int], action: Action | str, person: str | int | None = None) -> DecisionResult:
         return decide(self.store, self.policy, face_ids, action, person)

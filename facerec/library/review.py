@@ -77,6 +77,14 @@ class MatchPolicy:
         return cls(model_id, lambda index: float(threshold))
 
     @classmethod
+    def from_settings(cls, settings) -> MatchPolicy:
+        """The settings' model pack and threshold in force, without loading the model (CLI decisions)."""
+        from ..embedders.registry import get_pack
+        from ..pipeline import threshold_in_force
+
+        return cls(get_pack(settings.model).model_id, lambda index: threshold_in_force(settings, len(index)))
+
+    @classmethod
     def from_analyzer(cls, analyzer) -> MatchPolicy:
         """The analyzer's model and its threshold in force (user setting, else the calibrated size curve)."""
         return cls(analyzer.model_id, analyzer.threshold_for)
