@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .cli import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, _err, _fmt_dist, _out
+from .cli import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, _err, _fmt_dist, _out, sync_xmp_after_decisions
 
 
 def _policy(ctx):
@@ -76,6 +76,8 @@ def cmd_faces(args, ctx) -> int:
         _out(f"{verb} {len(res.changed)} face{'s' if len(res.changed) != 1 else ''} ({', '.join(map(str, res.changed))})")
     if res.rematch is not None:
         _out(f"re-matched {res.rematch.examined} undecided faces: {res.rematch.changed} changed, {res.rematch.suggested} suggested")
+    if res.changed:
+        sync_xmp_after_decisions(ctx)
     return EXIT_PARTIAL if res.refused else EXIT_OK
 
 
@@ -120,6 +122,8 @@ def _faces_add(args, ctx) -> int:
     how = "detector found it within the box" if res.how == "detected" else "aligned from the box"
     named = f", assigned to {args.name}" if args.name else ""
     _out(f"added face {res.face_id} ({how}){named}")
+    if args.name:
+        sync_xmp_after_decisions(ctx)
     return EXIT_OK
 
 
@@ -199,6 +203,7 @@ def cmd_undo(args, ctx) -> int:
         _out("nothing to undo")
         return EXIT_OK
     _out(f"undid: {res.summary}")
+    sync_xmp_after_decisions(ctx)
     if res.skipped:
         _err(f"warning: {res.skipped} rows could not be put back (their photos were rescanned or removed since)")
     return EXIT_OK
