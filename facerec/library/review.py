@@ -164,7 +164,7 @@ def rematch(store: GalleryStore, policy: MatchPolicy, op: Operation | None = Non
             new = (r["person_id"], r["status"], old_dist)  # stays "not X" until someone else matches
         else:
             new = (None, FaceStatus.UNKNOWN.value, dist)
-        if new != (r["person_id"], r["status"], old_dist):
+        if new[:2] != (r["person_id"], r["status"]) or not _same_distance(new[2], old_dist):
             updates.append((*new, r["id"]))
     if updates:
         if op is not None:
@@ -251,6 +251,11 @@ def rematch_logged(store: GalleryStore, policy: MatchPolicy, summary: str) -> Re
     """``rematch`` as its own undoable operation (after a threshold change, a new person...)."""
     with operation(store, "rematch", summary) as op:
         return rematch(store, policy, op)
+
+
+def _same_distance(a: float | None, b: float | None) -> bool:
+    """Equal up to float32 noise (a scan stores float32 distances, re-matching computes them again)."""
+    return (a is None) == (b is None) and (a is None or abs(a - b) < 1e-5)
 
 
 def _ids_text(ids: Sequence[int]) -> str:
