@@ -20,7 +20,7 @@ from facerec.library.xmp_files import read_embedded, read_sidecar, sidecar_path
 from facerec.library.xmp_sync import XmpState, after_decisions, write_xmp, xmp_status
 from facerec.tagging import tag_folder
 
-pytestmark = pytest.mark.data
+pytestmark = [pytest.mark.data, pytest.mark.slow]
 needs_exiftool = pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool not installed (CI installs libimage-exiftool-perl)")
 TOL = 0.005
 """Boxes read back must be within 0.5% of the image size."""
@@ -37,12 +37,17 @@ def _confirm_all(store, names=None):
             store.set_face(f.id, "confirmed", (names or {}).get((Path(path).name, i), f"P{i}"))
 
 
-def _rotated_copy(src: Path, dst: Path) -> None:
-    """``dst`` shows the same upright picture as ``src``, stored turned and marked EXIF orientation 6."""
+STORED_AS = {3: Image.Transpose.ROTATE_180, 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
+"""EXIF orientation -> how the upright picture is stored for a viewer applying that orientation to show it upright."""
+
+
+def _rotated_copy(src: Path, dst: Path, orientation: int = 6) -> None:
+    """``dst`` shows the same upright picture as ``src``, stored turned and marked with an EXIF orientation
+    (6: displayed by turning the stored pixels 90 degrees clockwise)."""
     up = Image.open(src).convert("RGB")
     exif = Image.Exif()
-    exif[0x0112] = 6  # display = stored pixels rotated 90 degrees clockwise
-    up.transpose(Image.Transpose.ROTATE_90).save(dst, quality=95, exif=exif.tobytes())
+    exif[0x0112] = orientation
+    up.transpose(STORED_AS[orientation]).save(dst, quality=95, exif=exif.tobytes())
 
 
 def _normalised(store, path):
@@ -50,11 +55,13 @@ def _normalised(store, path):
     return {f.person: Region.from_pixels(f.person, f.box, photo.width, photo.height).box for f in store.photo_faces(str(path))}
 
 
-def test_round_trip_with_an_exif_rotated_photo(tmp_path, store, analyzer, fr_faces):
+@pytest.mark.parametrize("orientation", [6, 3, 8, 5])
+def test_round_trip_with_an_exif_rotated_photo(tmp_path, store, analyzer, fr_faces, orientation):
     lib = tmp_path / "lib"
     lib.mkdir()
     shutil.copy(fr_faces / "_group" / "obama_and_biden.jpg", lib / "up.jpg")
-    _rotated_copy(fr_faces / "_group" / "obama_and_biden.jpg", lib / "turned.jpg")
+    _rotated_copy(fr_faces / "_group" / "obama_and_biden.jpg", lib / "turned.jpg", orientation)
+    assert analyzer.load(lib / "turned.jpg").full_size == (2000, 1428)  # shown upright
     _scan(store, analyzer, lib)
     _confirm_all(store)
     summary = write_xmp(store, lib)
@@ -251,3 +258,32 @@ def test_a_named_region_without_a_detected_face_becomes_a_face_of_its_own(tmp_pa
     (made,) = store.photo_faces(str(photo))
     assert made.person == "Barack Obama" and made.status == "confirmed"
     assert import_photo_regions(store, analyzer, str(photo)).regions == 0  # unchanged XMP: not imported twice
+
+
+def test_cli_xmp_status_and_write_with_suggestions(tmp_path, analyzer, fr_faces, capsys):
+    from facerec.cli import main
+    from facerec.enrolment import enrol_image
+    from facerec.store import GalleryStore
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    photo = lib / "obama.jpg"
+    shutil.copy(fr_faces / "obama" / "obama2.jpg", photo)
+    db = tmp_path / "g.db"
+    with GalleryStore(db) as store:
+        enrol_image(store, analyzer, "Obama", fr_faces / "obama" / "obama.jpg")
+        _scan(store, analyzer, lib)
+        assert [f.status for f in store.photo_faces(str(photo))] == ["auto"]  # a suggestion, not confirmed
+
+    def run(*argv) -> dict:
+        capsys.readouterr()
+        assert main([*argv, "--db", str(db), "--json"]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    assert run("xmp", "status", str(lib))["counts"]["unwritten"] == 0  # nothing confirmed: nothing to write
+    assert run("xmp", "status", str(lib), "--include-suggestions")["counts"]["unwritten"] == 1
+    assert run("xmp", "write", str(lib))["written"] == 0
+    assert run("xmp", "write", str(lib), "--include-suggestions", "--style", "lightroom")["written"] == 1
+    assert [r.name for r in read_sidecar(lib / "obama.xmp").regions()] == ["Obama"]
+    status = run("xmp", "status", str(lib))
+    assert status["counts"]["current"] == 1 and status["photos"][0]["xmp"] == str(lib / "obama.xmp")

@@ -110,17 +110,20 @@ class ImportOutcome:
     """Regions on faces the user had decided otherwise in facerec (left as decided)."""
     people: list[str] = field(default_factory=list)
     """People who did not exist in the gallery before."""
+    named: list[str] = field(default_factory=list)
+    """Everyone a region named (new or not)."""
     errors: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, other: ImportOutcome) -> None:
         for name in ("photos", "regions", "confirmed", "added", "already", "kept"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.people.extend(p for p in other.people if p not in self.people)
+        self.named.extend(p for p in other.named if p not in self.named)
         self.errors.extend(other.errors)
 
     def to_dict(self) -> dict:
         return {"photos": self.photos, "regions": self.regions, "confirmed": self.confirmed, "added": self.added,
-                "already": self.already, "kept": self.kept, "new_people": self.people,
+                "already": self.already, "kept": self.kept, "new_people": self.people, "named": self.named,
                 "errors": [{"path": p, "error": e} for p, e in self.errors]}
 
 
@@ -410,6 +413,8 @@ def import_photo_regions(
             assert region.name
             if store.find_person(region.name) is None and region.name not in outcome.people:
                 outcome.people.append(region.name)
+            if region.name not in outcome.named:
+                outcome.named.append(region.name)
             if face is None:
                 _add_region_face(store, analyzer, photo, region, outcome)
             elif face.status == FaceStatus.CONFIRMED and same_name(face.person, region.name):
@@ -472,9 +477,10 @@ def import_tags(
         except FacerecError as exc:
             total.errors.append((result.path, str(exc)))
     if promote and not cancel.is_set():
-        names = {f.person for f in store.faces(status="confirmed") if f.person}
-        for name in sorted(names):
-            store.promote_confirmed(name, thumbnail_for=_thumbnail)
+        for name in total.named:  # the people the regions named: their confirmed faces become samples
+            person = store.find_person(name)
+            if person is not None:
+                store.promote_confirmed(person.id, thumbnail_for=_thumbnail)
     return total
 
 
