@@ -21,7 +21,7 @@ from pathlib import Path
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_FATAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
-COMMAND_MODULES: list[str] = ["facerec.training.cli", "facerec.backup_cli", "facerec.xmp_cli", "facerec.library_cli"]
+COMMAND_MODULES: list[str] = ["facerec.training.cli", "facerec.backup_cli", "facerec.xmp_cli", "facerec.library_cli", "facerec.likeness_cli"]
 """Modules adding subcommands: each defines ``register(subparsers)``; handlers take (args, ctx)."""
 
 log = logging.getLogger("facerec")

@@ -752,6 +752,24 @@ class GalleryStore:
             out.append(_vec(row["embedding"]))
         return np.stack(out) if out else np.zeros((0, 0), np.float32)
 
+    def sample_vectors(self, model_id: str) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """Every enrolment sample of ``model_id`` as stored (no personalisation head): (sample ids N int64,
+        person names, embeddings N x D float32)."""
+        rows = self._conn().execute(
+            "SELECT s.id, p.name, s.embedding FROM samples s JOIN people p ON p.id = s.person_id WHERE s.model_id = ? ORDER BY s.id",
+            (model_id,),
+        ).fetchall()
+        if not rows:
+            return np.zeros(0, np.int64), [], np.zeros((0, 0), np.float32)
+        return np.array([r[0] for r in rows], np.int64), [str(r[1]) for r in rows], np.stack([_vec(r[2]) for r in rows])
+
+    def face_model(self, face_id: int) -> str:
+        """The model id whose embedding face ``face_id`` holds (StoreError when there is no such face)."""
+        row = self._conn().execute("SELECT model_id FROM faces WHERE id = ?", (int(face_id),)).fetchone()
+        if row is None:
+            raise StoreError(f"no face with id {face_id}")
+        return str(row[0])
+
     def nearest_faces(self, embedding: np.ndarray, model_id: str, k: int = 10) -> list[tuple[int, float]]:
         """The ``k`` library faces of ``model_id`` nearest to ``embedding``: [(face id, cosine distance)], nearest
         first. PostgreSQL with pgvector answers from an HNSW index; otherwise an exact search of every face."""

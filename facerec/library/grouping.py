@@ -429,3 +429,22 @@ def split_group(store, group_id: int, face_ids: Sequence[int]) -> int:
         raise StoreError(f"splitting group {group_id} needs some, but not all, of its {len(members)} faces")
     real = store.apply_groups({f: -1 for f in face_ids}, {-1: True}, manual=[int(group_id)])
     return real[-1]
+
+
+def decide_group(store, group_id: int, action: str, person: str | None = None, policy=None):
+    """Name (``assign``, with ``person``) or ``ignore`` every face of a group, as one undoable decision of
+    facerec.library.review (which re-matches the library with ``policy``); the emptied group is dropped.
+    Returns review's DecisionResult."""
+    from .review import Action, decide
+
+    action = Action(action)
+    if action not in (Action.ASSIGN, Action.IGNORE):
+        raise StoreError(f"a group can be named or ignored, not {action.value!r}")
+    if action is Action.ASSIGN and not person:
+        raise StoreError("naming a group needs a person's name")
+    members = store.group_members([int(group_id)]).get(int(group_id))
+    if not members:
+        raise StoreError(f"no group with id {group_id}")
+    result = decide(store, policy, members, action, person)
+    store.apply_groups({}, {})  # faces that left the pool leave their group; an empty group goes
+    return result
