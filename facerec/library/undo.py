@@ -63,8 +63,14 @@ class UndoResult:
     """Rows that could not be put back (their photo was rescanned or removed since)."""
 
 
-def _encode(row: sqlite3.Row) -> str:
-    return json.dumps({k: ({"$b64": base64.b64encode(row[k]).decode()} if isinstance(row[k], bytes) else row[k]) for k in row.keys()})  # noqa: SIM118 (sqlite3.Row)
+_UNCHANGING = {"faces": ("embedding", "box", "landmarks")}
+"""Columns no operation changes, left out of snapshots (a re-matching's log entry would be ten times bigger)."""
+
+
+def _encode(row, skip: tuple[str, ...] = ()) -> str:
+    return json.dumps(
+        {k: ({"$b64": base64.b64encode(row[k]).decode()} if isinstance(row[k], bytes) else row[k]) for k in row.keys() if k not in skip}  # noqa: SIM118 (sqlite3.Row)
+    )
 
 
 def _decode(text: str) -> dict:
@@ -102,7 +108,7 @@ class Operation:
             chunk = todo[start : start + 500]
             rows = {r["id"]: r for r in self.conn.execute(f"SELECT * FROM {table} WHERE id IN ({','.join('?' * len(chunk))})", chunk)}
             for i in chunk:
-                self._add(table, i, _encode(rows[i]) if i in rows else None)
+                self._add(table, i, _encode(rows[i], _UNCHANGING.get(table, ())) if i in rows else None)
 
     def created(self, table: str, row_id: int) -> None:
         """Record a row this operation inserted (undo deletes it)."""
