@@ -309,6 +309,9 @@ def restore_gallery(source: str | os.PathLike, gallery: str | os.PathLike) -> Re
             log.info("kept the current gallery as %s", kept)
         else:
             _private_file(gallery)
+        with GalleryStore(db) as restored:  # this facerec's schema, and a new epoch: running scans see the change
+            restored.new_epoch()
+            restored.checkpoint()
         src = _connect(db, readonly=True)
         dst = _connect(gallery)
         try:

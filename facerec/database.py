@@ -87,7 +87,7 @@ class Database:
         """The statements of one migration for this backend."""
         if isinstance(migration, dict):
             migration = migration.get(self.kind, migration.get("sql", ""))
-        return [s.strip() for s in migration.split(";") if s.strip()]
+        return split_statements(migration, sqlite=self.kind == "sqlite")
 
     def keep_copy(self, conn, label: str) -> str:
         raise NotImplementedError
@@ -169,6 +169,21 @@ class SqliteDatabase(Database):
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
+def split_statements(script: str, sqlite: bool = True) -> list[str]:
+    """The statements of a script, split at semicolons that end a statement: not inside a trigger's
+    ``BEGIN ...; END`` (SQLite) nor a ``$$ ... $$`` body (PostgreSQL functions, DO blocks)."""
+    out, buf = [], ""
+    for piece in script.split(";"):
+        buf += piece + ";"
+        if buf.count("$$") % 2 == 0 and (not sqlite or sqlite3.complete_statement(buf)):
+            if buf.strip(" \n\t;"):
+                out.append(buf.strip().rstrip(";").strip())
+            buf = ""
+    if buf.strip(" \n\t;"):
+        out.append(buf.strip().rstrip(";").strip())
+    return out
+
+
 def _decode_text(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
@@ -243,9 +258,9 @@ class PostgresDatabase(Database):
         for table in sorted(self.dialect.id_tables):  # rows inserted with explicit ids: identities continue after them
             if conn.raw.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is not None:
                 conn.raw.execute(
-                    f"""SELECT setval(seq, GREATEST((SELECT COALESCE(MAX(id), 0) FROM {table}), COALESCE((SELECT last_value FROM pg_sequences
-                           WHERE format('%I.%I', schemaname, sequencename) = seq), 0), 1))
-                        FROM pg_get_serial_sequence('{table}', 'id') AS seq WHERE seq IS NOT NULL"""
+                    f"""SELECT setval(seq, n) FROM (SELECT seq, GREATEST((SELECT COALESCE(MAX(id), 0) FROM {table}),
+                           COALESCE((SELECT last_value FROM pg_sequences WHERE format('%I.%I', schemaname, sequencename) = seq), 0)) AS n
+                        FROM pg_get_serial_sequence('{table}', 'id') AS seq) AS t WHERE seq IS NOT NULL AND n > 0"""
                 )
         conn.raw.execute("CREATE TABLE IF NOT EXISTS facerec_meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL)")
         conn.raw.execute(

@@ -31,6 +31,11 @@ class StoreError(FacerecError):
     """The gallery database refused an operation (unknown person, name taken, foreign model...)."""
 
 
+class GalleryChangedError(StoreError):
+    """The gallery changed (a person added, removed, renamed or merged, samples changed, a restore) since the
+    caller read it: match again against the current gallery (``GalleryStore.gallery_generation``) and retry."""
+
+
 class TorchNotAvailableError(FacerecError):
     """A feature needs PyTorch (training, personalisation, the torch-based model packs, the torch detector
     backend) and torch cannot be imported: the standalone bundle leaves it out, or it is not installed.

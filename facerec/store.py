@@ -16,6 +16,7 @@ import dataclasses
 import json
 import logging
 import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -26,13 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .database import Database, open_database
-from .errors import StoreError
+from .database import Database, open_database, split_statements
+from .errors import GalleryChangedError, StoreError
 from .matching import GalleryIndex
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 class FaceStatus(StrEnum):
@@ -46,7 +47,12 @@ class FaceStatus(StrEnum):
 
 
 FACE_STATUSES = tuple(s.value for s in FaceStatus)
-FACE_SOURCES = ("detected", "manual")
+FACE_SOURCES = ("detected", "manual", "kept")
+"""'detected' by the latest scan; 'manual': drawn by hand (stays as it is); 'kept': a face the user decided on
+that a rescan no longer detects, kept with its box, embedding and decision (a later scan that finds it again
+turns it back into 'detected', same id). Decisions are never dropped by a rescan."""
+MACHINE_STATUSES = ("auto", "unknown")
+"""Statuses the matcher sets; every other status (and any face with a per-person rejection) is a user decision."""
 
 _SCHEMA_V1 = """
 CREATE TABLE people (
@@ -194,7 +200,138 @@ CREATE INDEX faces_group ON faces(group_id);
 """Groups of unknown faces with stable ids (facerec.library.grouping); ``manual`` marks groups the user merged
 or split. A group id is never reused (AUTOINCREMENT)."""
 
-MIGRATIONS: dict[int, str | dict[str, str]] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_XMP, 5: _SCHEMA_GROUPS}
+
+_SCHEMA_V6_SQLITE = """
+CREATE TABLE people_v6 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    hidden INTEGER NOT NULL DEFAULT 0,
+    feature_face_id INTEGER REFERENCES faces(id) ON DELETE SET NULL
+);
+INSERT INTO people_v6(id, name, created_at, updated_at, hidden, feature_face_id)
+    SELECT id, name, created_at, updated_at, hidden, feature_face_id FROM people;
+CREATE TABLE faces_v6 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+    box TEXT NOT NULL,
+    landmarks TEXT,
+    score REAL NOT NULL,
+    model_id TEXT NOT NULL,
+    embedding BLOB NOT NULL,
+    person_id INTEGER REFERENCES people(id) ON DELETE SET NULL,
+    distance REAL,
+    status TEXT NOT NULL DEFAULT 'unknown' CHECK (status IN ('auto', 'confirmed', 'rejected', 'unknown', 'ignored')),
+    source TEXT NOT NULL DEFAULT 'detected' CHECK (source IN ('detected', 'manual', 'kept')),
+    group_id INTEGER REFERENCES face_groups(id) ON DELETE SET NULL
+);
+INSERT INTO faces_v6(id, photo_id, box, landmarks, score, model_id, embedding, person_id, distance, status, source, group_id)
+    SELECT id, photo_id, box, landmarks, score, model_id, embedding, person_id, distance, status, source, group_id FROM faces;
+CREATE TABLE samples_v6 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    model_id TEXT NOT NULL,
+    embedding BLOB NOT NULL,
+    source_path TEXT,
+    source_hash TEXT,
+    box TEXT,
+    thumbnail BLOB,
+    face_id INTEGER REFERENCES faces(id) ON DELETE SET NULL,
+    created_at REAL NOT NULL
+);
+INSERT INTO samples_v6(id, person_id, model_id, embedding, source_path, source_hash, box, thumbnail, face_id, created_at)
+    SELECT id, person_id, model_id, embedding, source_path, source_hash, box, thumbnail, face_id, created_at FROM samples;
+DROP TABLE samples;
+DROP TABLE faces;
+DROP TABLE people;
+ALTER TABLE people_v6 RENAME TO people;
+ALTER TABLE faces_v6 RENAME TO faces;
+ALTER TABLE samples_v6 RENAME TO samples;
+CREATE INDEX faces_photo ON faces(photo_id);
+CREATE INDEX faces_person ON faces(person_id, status);
+CREATE INDEX faces_group ON faces(group_id);
+CREATE INDEX samples_person ON samples(person_id);
+CREATE INDEX samples_model ON samples(model_id);
+DELETE FROM sqlite_sequence WHERE name IN ('people', 'faces', 'samples');
+INSERT INTO sqlite_sequence(name, seq) SELECT 'people', COALESCE(MAX(id), 0) FROM people;
+INSERT INTO sqlite_sequence(name, seq)
+    SELECT 'faces', MAX(COALESCE((SELECT MAX(id) FROM faces), 0), COALESCE((SELECT value FROM id_counters WHERE name = 'faces'), 0));
+INSERT INTO sqlite_sequence(name, seq) SELECT 'samples', COALESCE(MAX(id), 0) FROM samples;
+DROP TABLE id_counters;
+ALTER TABLE photos ADD COLUMN retry INTEGER NOT NULL DEFAULT 0;
+UPDATE photos SET retry = 1 WHERE error IS NOT NULL;
+CREATE TABLE gallery_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    epoch TEXT NOT NULL,
+    generation INTEGER NOT NULL
+);
+INSERT INTO gallery_state(id, epoch, generation) VALUES (1, lower(hex(randomblob(8))), 0);
+CREATE TRIGGER people_insert_gen AFTER INSERT ON people BEGIN UPDATE gallery_state SET generation = generation + 1; END;
+CREATE TRIGGER people_update_gen AFTER UPDATE ON people BEGIN UPDATE gallery_state SET generation = generation + 1; END;
+CREATE TRIGGER people_delete_gen AFTER DELETE ON people BEGIN UPDATE gallery_state SET generation = generation + 1; END;
+CREATE TRIGGER samples_insert_gen AFTER INSERT ON samples BEGIN UPDATE gallery_state SET generation = generation + 1; END;
+CREATE TRIGGER samples_update_gen AFTER UPDATE OF person_id, model_id, embedding ON samples
+    BEGIN UPDATE gallery_state SET generation = generation + 1; END;
+CREATE TRIGGER samples_delete_gen AFTER DELETE ON samples BEGIN UPDATE gallery_state SET generation = generation + 1; END;
+CREATE TRIGGER faces_confirmed_insert_gen AFTER INSERT ON faces WHEN NEW.status = 'confirmed'
+    BEGIN UPDATE gallery_state SET generation = generation + 1; END;
+CREATE TRIGGER faces_confirmed_update_gen AFTER UPDATE OF status, person_id ON faces
+    WHEN (OLD.status = 'confirmed' OR NEW.status = 'confirmed') AND (OLD.status IS NOT NEW.status OR OLD.person_id IS NOT NEW.person_id)
+    BEGIN UPDATE gallery_state SET generation = generation + 1; END;
+CREATE TRIGGER faces_confirmed_delete_gen AFTER DELETE ON faces WHEN OLD.status = 'confirmed'
+    BEGIN UPDATE gallery_state SET generation = generation + 1; END
+"""
+"""Version 6: ids are never reused (AUTOINCREMENT on people, faces and samples: a scan or a window holding
+an old id gets "no such person", never a person who took the id); ``gallery_state.generation`` counts every
+change to the evidence (people, samples, confirmed faces; triggers bump it) and ``gallery_state.epoch`` is
+new after a restore, so a running scan notices a change and re-matches before it writes; face source 'kept'
+(a decision whose face a rescan no longer detects); ``photos.retry`` marks failures of the file system
+(permissions, a drive gone) that the next scan tries again."""
+
+REBUILDS_TABLES = frozenset({3, 6})
+"""Migrations that rebuild tables: run with foreign keys off (so dropping the old table neither cascades nor
+nulls references), checked with ``foreign_key_check`` before they commit."""
+
+_SCHEMA_V6_POSTGRESQL = """
+SELECT setval(pg_get_serial_sequence('faces', 'id'), n) FROM (SELECT GREATEST(
+    (SELECT COALESCE(MAX(id), 0) FROM faces), (SELECT COALESCE(MAX(value), 0) FROM id_counters WHERE name = 'faces')) AS n) AS t WHERE n > 0;
+DROP TABLE id_counters;
+ALTER TABLE photos ADD COLUMN retry INTEGER NOT NULL DEFAULT 0;
+UPDATE photos SET retry = 1 WHERE error IS NOT NULL;
+DO $$ DECLARE c text; BEGIN
+    FOR c IN SELECT conname FROM pg_constraint WHERE conrelid = 'faces'::regclass AND contype = 'c'
+             AND position('source' in pg_get_constraintdef(oid)) > 0 LOOP
+        EXECUTE 'ALTER TABLE faces DROP CONSTRAINT ' || quote_ident(c);
+    END LOOP;
+END $$;
+ALTER TABLE faces ADD CONSTRAINT faces_source_check CHECK (source IN ('detected', 'manual', 'kept'));
+CREATE TABLE gallery_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    epoch TEXT NOT NULL,
+    generation INTEGER NOT NULL
+);
+INSERT INTO gallery_state(id, epoch, generation) VALUES (1, md5(random()::text), 0);
+CREATE FUNCTION facerec_bump_generation() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN UPDATE gallery_state SET generation = generation + 1; RETURN NULL; END $$;
+CREATE TRIGGER people_gen AFTER INSERT OR UPDATE OR DELETE ON people
+    FOR EACH STATEMENT EXECUTE FUNCTION facerec_bump_generation();
+CREATE TRIGGER samples_gen AFTER INSERT OR DELETE OR UPDATE OF person_id, model_id, embedding ON samples
+    FOR EACH STATEMENT EXECUTE FUNCTION facerec_bump_generation();
+CREATE TRIGGER faces_confirmed_insert_gen AFTER INSERT ON faces
+    FOR EACH ROW WHEN (NEW.status = 'confirmed') EXECUTE FUNCTION facerec_bump_generation();
+CREATE TRIGGER faces_confirmed_delete_gen AFTER DELETE ON faces
+    FOR EACH ROW WHEN (OLD.status = 'confirmed') EXECUTE FUNCTION facerec_bump_generation();
+CREATE TRIGGER faces_confirmed_update_gen AFTER UPDATE OF status, person_id ON faces
+    FOR EACH ROW WHEN ((OLD.status = 'confirmed' OR NEW.status = 'confirmed')
+                       AND (OLD.status IS DISTINCT FROM NEW.status OR OLD.person_id IS DISTINCT FROM NEW.person_id))
+    EXECUTE FUNCTION facerec_bump_generation()
+"""
+"""PostgreSQL's identity columns never reuse ids already: version 6 there adds the rest (no table rebuild)."""
+
+_SCHEMA_V6 = {"sqlite": _SCHEMA_V6_SQLITE, "postgresql": _SCHEMA_V6_POSTGRESQL}
+
+MIGRATIONS: dict[int, str | dict[str, str]] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_XMP, 5: _SCHEMA_GROUPS, 6: _SCHEMA_V6}
 """Schema version -> SQL that brings version-1 to it. Add an entry (and a test) for every change. Write it in
 SQLite's dialect (facerec.database translates it for PostgreSQL), or as {"sqlite": ..., "postgresql": ...}."""
 
@@ -387,12 +524,21 @@ class GalleryStore:
         if 0 < version < SCHEMA_VERSION:
             self.keep_copy(f"before-schema-{SCHEMA_VERSION}")
         for target in range(version + 1, SCHEMA_VERSION + 1):
-            with self.transaction():
-                if self.schema_version() >= target:  # another process migrated it while we waited for the lock
-                    continue
-                for statement in self._db.script(MIGRATIONS[target]):
-                    conn.execute(statement)
-                self._db.set_version(conn, target)
+            rebuild = target in REBUILDS_TABLES and self._db.kind == "sqlite"
+            if rebuild:
+                conn.execute("PRAGMA foreign_keys=OFF")  # a no-op inside a transaction: set it before
+            try:
+                with self.transaction():
+                    if self.schema_version() >= target:  # another process migrated it while we waited for the lock
+                        continue
+                    for statement in self._db.script(MIGRATIONS[target]):
+                        conn.execute(statement)
+                    if rebuild and conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                        raise StoreError(f"{self.location}: migration to schema {target} broke a reference; nothing was changed")
+                    self._db.set_version(conn, target)
+            finally:
+                if rebuild:
+                    conn.execute("PRAGMA foreign_keys=ON")
             # a new gallery is built by the same steps: only an upgrade of an existing one is news
             (log.info if version > 0 else log.debug)("%s: migrated gallery schema to version %d", self.location, target)
 
@@ -587,6 +733,19 @@ class GalleryStore:
         row = self._conn().execute("SELECT * FROM photos WHERE path = CAST(? AS TEXT)", (_path_param(path),)).fetchone()
         return _photo(row) if row else None
 
+    def gallery_generation(self) -> tuple[str, int]:
+        """The gallery's version as (epoch, change counter): the counter grows whenever a person, a sample or a
+        confirmed face is added, changed or removed, and a restore brings a new epoch. Read it before
+        ``gallery_index`` and pass it to ``save_photo``, so a scan never stores a match made against a gallery
+        that has changed since."""
+        row = self._conn().execute("SELECT epoch, generation FROM gallery_state WHERE id = 1").fetchone()
+        return str(row[0]), int(row[1])
+
+    def new_epoch(self) -> None:
+        """Mark the gallery as replaced (a restore): every reader's ``gallery_generation`` is out of date."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE gallery_state SET epoch = ?, generation = generation + 1 WHERE id = 1", (secrets.token_hex(8),))
+
     def save_photo(
         self,
         path: str,
@@ -600,85 +759,91 @@ class GalleryStore:
         error: str | None = None,
         taken_at: str | None = None,
         min_face_size: int | None = None,
+        retry: bool = False,
+        gallery_generation: tuple[str, int] | None = None,
     ) -> int:
         """Store one scanned photo and its faces atomically, replacing an earlier scan of the same path.
+        Returns the photo id.
 
-        Faces the user confirmed, rejected or ignored in an earlier scan keep their decision (and the people
-        they were rejected for) when the same face (same box, within a few pixels) is found again; faces
-        drawn by hand (source 'manual') are kept as they are. A face matched to a person who has been deleted
-        since the scan read the gallery (another window, another process) is stored as unknown.
+        A rescan carries the photo's earlier faces over to the new detections that overlap them best (IoU >=
+        ``CARRY_OVER_IOU``, one to one, the user's decisions first): such a face keeps its id, its decision and
+        the people it was rejected for (it is never suggested for them again). A decided face that is not
+        detected again is kept (source 'kept'), never dropped; undecided ones not found again are removed;
+        faces drawn by hand (source 'manual') stay as they are. With ``gallery_generation`` (read before the
+        gallery the faces were matched against), a gallery changed since raises ``GalleryChangedError`` and
+        nothing is written; a face matched to a person who is gone is stored as unknown in any case.
+        ``retry`` marks an ``error`` of the file system (permissions, a drive gone) for the next scan to retry.
         ``taken_at``: the EXIF date taken ('YYYY-MM-DD HH:MM:SS', '' when the photo has none).
         """
         with self.transaction() as conn:
+            if gallery_generation is not None and self.gallery_generation() != tuple(gallery_generation):
+                raise GalleryChangedError(f"{self.location}: the gallery changed while {path} was being matched")
             matched = {f.person_id for f in faces if f.person_id is not None}
-            if matched:
+            if matched:  # never store a face under a person who is not in the gallery
                 marks = ",".join("?" * len(matched))
                 present = {r[0] for r in conn.execute(f"SELECT id FROM people WHERE id IN ({marks})", sorted(matched))}
-                faces = [f if f.person_id is None or f.person_id in present else dataclasses.replace(f, person_id=None) for f in faces]
+                faces = [f if f.person_id is None or f.person_id in present else dataclasses.replace(f, person_id=None, distance=None) for f in faces]
             old = conn.execute("SELECT id FROM photos WHERE path = CAST(? AS TEXT)", (_path_param(path),)).fetchone()
-            decided: list[tuple[list[float], int | None, str, list[int]]] = []
+            earlier: list[sqlite3.Row] = []
+            rejected: dict[int, set[int]] = {}
             if old:
-                for r in conn.execute(
-                    """SELECT id, box, person_id, status FROM faces WHERE photo_id = ? AND source = 'detected'
-                       AND (status IN ('confirmed', 'rejected', 'ignored') OR id IN (SELECT face_id FROM face_rejections))""",
-                    (old["id"],),
-                ):
-                    rejected = [x[0] for x in conn.execute("SELECT person_id FROM face_rejections WHERE face_id = ?", (r["id"],))]
-                    decided.append((json.loads(r["box"]), r["person_id"], r["status"], rejected))
+                photo_id = int(old["id"])
                 conn.execute(
                     """UPDATE photos SET size = ?, mtime_ns = ?, content_hash = ?, width = ?, height = ?, model_id = ?,
-                       error = ?, scanned_at = ?, taken_at = COALESCE(?, taken_at), min_face_size = ? WHERE id = ?""",
-                    (size, mtime_ns, content_hash, width, height, model_id, error, time.time(), taken_at, min_face_size, old["id"]),
+                       error = ?, retry = ?, scanned_at = ?, taken_at = COALESCE(?, taken_at), min_face_size = ? WHERE id = ?""",
+                    (size, mtime_ns, content_hash, width, height, model_id, error, int(retry), time.time(), taken_at, min_face_size, photo_id),
                 )
-                photo_id = int(old["id"])
-                conn.execute("DELETE FROM faces WHERE photo_id = ? AND source = 'detected'", (photo_id,))
+                earlier = conn.execute(
+                    "SELECT id, box, person_id, distance, status FROM faces WHERE photo_id = ? AND source != 'manual' ORDER BY id",
+                    (photo_id,),
+                ).fetchall()
+                for fid, pid in conn.execute(
+                    "SELECT r.face_id, r.person_id FROM face_rejections r JOIN faces f ON f.id = r.face_id WHERE f.photo_id = ?", (photo_id,)
+                ):
+                    rejected.setdefault(int(fid), set()).add(int(pid))
             else:
                 cur = conn.execute(
-                    """INSERT INTO photos(path, size, mtime_ns, content_hash, width, height, model_id, error, scanned_at, taken_at, min_face_size)
-                       VALUES (CAST(? AS TEXT), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                    (_path_param(path), size, mtime_ns, content_hash, width, height, model_id, error, time.time(), taken_at, min_face_size),
+                    """INSERT INTO photos(path, size, mtime_ns, content_hash, width, height, model_id, error, retry, scanned_at, taken_at, min_face_size)
+                       VALUES (CAST(? AS TEXT), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    (_path_param(path), size, mtime_ns, content_hash, width, height, model_id, error, int(retry), time.time(), taken_at, min_face_size),
                 )
                 photo_id = int(cur.lastrowid)
-            last_id = self._last_face_id(conn)
-            for face in faces:
-                last_id += 1
-                box = _round_box(face.box)
-                person_id, status, distance = face.person_id, ("auto" if face.person_id is not None else "unknown"), face.distance
-                carried: list[int] = []
-                for dbox, dperson, dstatus, drejected in decided:
-                    if _same_box(box, dbox):
-                        carried = drejected
-                        if dstatus in ("confirmed", "rejected", "ignored"):
-                            person_id, status = dperson, dstatus
-                        elif person_id in drejected:  # never suggested again for someone it was rejected for
-                            person_id, status = None, "unknown"
-                        break
+            decided = [r["status"] not in MACHINE_STATUSES or r["id"] in rejected for r in earlier]
+            boxes = [_round_box(f.box) for f in faces]
+            pairs = carry_over([json.loads(r["box"]) for r in earlier], decided, boxes)
+            for i, face in enumerate(faces):
+                landmarks = json.dumps(np.round(np.asarray(face.landmarks, dtype=float), 2).tolist()) if face.landmarks is not None else None
+                distance = None if face.distance is None or not np.isfinite(face.distance) else float(face.distance)
+                person_id, status = face.person_id, ("auto" if face.person_id is not None else "unknown")
+                values = (json.dumps(boxes[i]), landmarks, float(face.score), model_id, _blob(face.embedding))
+                if i not in pairs:
+                    conn.execute(
+                        """INSERT INTO faces(photo_id, box, landmarks, score, model_id, embedding, person_id, distance, status, source)
+                           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'detected')""",
+                        (photo_id, *values, person_id, distance, status),
+                    )
+                    continue
+                prev = earlier[pairs[i]]
+                if prev["status"] not in MACHINE_STATUSES:  # the user's decision stays with the face
+                    if person_id != prev["person_id"]:
+                        distance = prev["distance"]
+                    person_id, status = prev["person_id"], prev["status"]
+                elif person_id in rejected.get(prev["id"], ()):  # never suggested again for someone it was rejected for
+                    person_id, status, distance = None, "unknown", None
                 conn.execute(
-                    """INSERT INTO faces(id, photo_id, box, landmarks, score, model_id, embedding, person_id, distance, status)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                    (
-                        last_id,
-                        photo_id,
-                        json.dumps(box),
-                        json.dumps(np.round(np.asarray(face.landmarks, dtype=float), 2).tolist()) if face.landmarks is not None else None,
-                        float(face.score),
-                        model_id,
-                        _blob(face.embedding),
-                        person_id,
-                        None if distance is None or not np.isfinite(distance) else float(distance),
-                        status,
-                    ),
+                    """UPDATE faces SET box = ?, landmarks = ?, score = ?, model_id = ?, embedding = ?, person_id = ?,
+                       distance = ?, status = ?, source = 'detected' WHERE id = ?""",
+                    (*values, person_id, distance, status, prev["id"]),
                 )
-                conn.executemany("INSERT OR IGNORE INTO face_rejections(face_id, person_id) SELECT ?, id FROM people WHERE id = ?", [(last_id, p) for p in carried])
-            conn.execute("UPDATE id_counters SET value = ? WHERE name = 'faces'", (last_id,))
+            carried = set(pairs.values())
+            for j, prev in enumerate(earlier):
+                if j in carried:
+                    continue
+                if decided[j]:
+                    conn.execute("UPDATE faces SET source = 'kept' WHERE id = ?", (prev["id"],))
+                else:
+                    conn.execute("DELETE FROM faces WHERE id = ?", (prev["id"],))
             return photo_id
-
-    @staticmethod
-    def _last_face_id(conn: sqlite3.Connection) -> int:
-        """The largest face id ever given (ids are never reused); the next face takes this + 1."""
-        return int(conn.execute(
-            "SELECT MAX((SELECT value FROM id_counters WHERE name = 'faces'), COALESCE((SELECT MAX(id) FROM faces), 0))"
-        ).fetchone()[0])
 
     def add_face(
         self, photo_id: int, box: Sequence[float], embedding: np.ndarray, model_id: str,
@@ -690,18 +855,16 @@ class GalleryStore:
         with self.transaction() as conn:
             if conn.execute("SELECT 1 FROM photos WHERE id = ?", (photo_id,)).fetchone() is None:
                 raise StoreError(f"no photo with id {photo_id}")
-            face_id = self._last_face_id(conn) + 1
-            conn.execute(
-                """INSERT INTO faces(id, photo_id, box, landmarks, score, model_id, embedding, person_id, distance, status, source)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, 'unknown', ?)""",
+            cur = conn.execute(
+                """INSERT INTO faces(photo_id, box, landmarks, score, model_id, embedding, person_id, distance, status, source)
+                   VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, 'unknown', ?)""",
                 (
-                    face_id, photo_id, json.dumps(_round_box(box)),
+                    photo_id, json.dumps(_round_box(box)),
                     json.dumps(np.round(np.asarray(landmarks, dtype=float), 2).tolist()) if landmarks is not None else None,
                     float(score), model_id, _blob(embedding), source,
                 ),
             )
-            conn.execute("UPDATE id_counters SET value = ? WHERE name = 'faces'", (face_id,))
-            return face_id
+            return int(cur.lastrowid)
 
     def photo_faces(self, path: str) -> list[FaceRecord]:
         return self.faces(where="ph.path = CAST(? AS TEXT)", params=(_path_param(path),))
@@ -1007,8 +1170,11 @@ def _path_param(path: str | None) -> str | bytes | None:
             return path.encode("utf-8", "surrogatepass")
 
 
-def _split_sql(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
+def _split_sql(script: str | dict) -> list[str]:
+    """The statements of a migration, as SQLite runs them (a trigger's ``BEGIN ...; END`` stays one)."""
+    if isinstance(script, dict):
+        script = script["sqlite"]
+    return split_statements(script, sqlite=True)
 
 
 def _clean_name(name: str) -> str:
@@ -1024,13 +1190,36 @@ def _round_box(box: Sequence[float] | None) -> list[float] | None:
     return None if box is None else [round(float(v), 1) for v in box]
 
 
-def _same_box(a: Sequence[float], b: Sequence[float], tol: float = 0.25) -> bool:
-    """Boxes overlap with IoU above ``1 - tol``."""
+CARRY_OVER_IOU = 0.5
+"""A rescanned face is the same face as an earlier one when their boxes overlap at least this much (IoU)."""
+
+
+def _iou(a: Sequence[float], b: Sequence[float]) -> float:
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = ix * iy
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return union > 0 and inter / union >= 1 - tol
+    return inter / union if union > 0 else 0.0
+
+
+def carry_over(
+    old_boxes: Sequence[Sequence[float]], old_decided: Sequence[bool], new_boxes: Sequence[Sequence[float]], min_iou: float = CARRY_OVER_IOU
+) -> dict[int, int]:
+    """Pair a rescan's detections with a photo's earlier faces, one to one by box overlap (IoU >= ``min_iou``):
+    the faces the user decided on are served first, then by IoU, best first. Returns {new index: old index}."""
+    candidates = [
+        (not old_decided[j], -iou, i, j)
+        for j, ob in enumerate(old_boxes)
+        for i, nb in enumerate(new_boxes)
+        if (iou := _iou(ob, nb)) >= min_iou
+    ]
+    pairs: dict[int, int] = {}
+    used: set[int] = set()
+    for _, _, i, j in sorted(candidates):
+        if i not in pairs and j not in used:
+            pairs[i] = j
+            used.add(j)
+    return pairs
 
 
 def _photo(r: sqlite3.Row) -> PhotoRecord:

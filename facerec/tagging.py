@@ -20,7 +20,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ImageError
+import numpy as np
+
+from .errors import GalleryChangedError, ImageError
 from .files import file_digest, iter_image_files
 from .imaging import LoadedImage
 from .library.dates import read_date_taken
@@ -85,6 +87,8 @@ class _Loaded:
     error: str | None = None
     faces: list | None = None
     taken_at: str | None = None
+    matched_at: tuple[str, int] | None = None
+    """The gallery generation the faces were matched against."""
 
 
 def _records_from_store(store: GalleryStore, path: str, error: str | None) -> TagResult:
@@ -128,8 +132,7 @@ def tag_folder(
 
     files = list(iter_image_files(folder, recursive=recursive, on_error=on_walk_error))
     model_id = analyzer.model_id
-    gallery = store.gallery_index(model_id)
-    rematch(store, MatchPolicy.from_analyzer(analyzer), index=gallery)  # the library follows the gallery and threshold
+    gallery = _Gallery(store, analyzer)  # and the library follows the gallery and threshold
     min_face_size = int(analyzer.settings.detector.min_face_size)
     total = len(files) + len(walk_errors)
     t0 = time.monotonic()
@@ -177,7 +180,10 @@ def tag_folder(
         if not cancel.is_set():
             item = next(queued, None)
             if item is not None:
-                pending.append(remote.submit(item, gallery) if remote is not None else pool.submit(_analyse, item, analyzer, gallery))
+                item.matched_at = gallery.generation
+                pending.append(
+                    remote.submit(item, gallery.index) if remote is not None else pool.submit(_analyse, item, analyzer, gallery.index)
+                )
 
     analyzer.apply_threads()
     with shared_among(workers), ThreadPoolExecutor(workers, thread_name_prefix="facerec-tag") as pool:
@@ -189,7 +195,7 @@ def tag_folder(
                 submit_next()
                 if cancel.is_set():
                     break
-                result = _save(item, store, model_id, min_face_size)
+                result = _save(item, store, model_id, gallery, analyzer, min_face_size)
                 if read_xmp and result.error is None and _import_xmp(store, analyzer, result.path):
                     result = dataclasses.replace(_records_from_store(store, result.path, None), skipped=False)
                 item.image = item.faces = None  # ``todo`` still lists this item: drop the pixels so memory stays flat
@@ -214,8 +220,26 @@ def _import_xmp(store: GalleryStore, analyzer: FaceAnalyzer, path: str) -> bool:
     return bool(outcome.confirmed or outcome.added)
 
 
+class _Gallery:
+    """The gallery a scan matches against, with the generation it was read at (``GalleryStore.gallery_generation``).
+
+    ``refresh`` reads the current gallery again (after a person was added, removed, renamed or merged, samples
+    or confirmed faces changed, or a restore) and re-matches the stored faces nobody has decided on."""
+
+    def __init__(self, store: GalleryStore, analyzer: FaceAnalyzer):
+        self.store, self.analyzer = store, analyzer
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.generation = self.store.gallery_generation()  # read first: a change after it is seen at the next write
+        self.index = self.store.gallery_index(self.analyzer.model_id)
+        rematch(self.store, MatchPolicy.from_analyzer(self.analyzer), index=self.index)
+        log.info("%s: matching against gallery generation %s (%d vectors)", self.store.path, self.generation, len(self.index))
+
+
 def _analyse(item: _Loaded, analyzer: FaceAnalyzer, gallery) -> _Loaded:
-    """Decode, detect, embed and identify one photo (in a worker thread); failures become ``item.error``."""
+    """Decode, detect, embed and identify one photo (in a worker thread) against ``gallery`` (read at
+    ``item.matched_at``); failures become ``item.error``."""
     try:
         item.image = analyzer.load(item.path)
         item.digest = file_digest(item.path)
@@ -234,8 +258,11 @@ def _analyse(item: _Loaded, analyzer: FaceAnalyzer, gallery) -> _Loaded:
     return item
 
 
-def _save(item: _Loaded, store: GalleryStore, model_id: str, min_face_size: int | None = None) -> TagResult:
-    """Record one analysed photo (or its error) in the store, in its own transaction."""
+def _save(
+    item: _Loaded, store: GalleryStore, model_id: str, gallery: _Gallery, analyzer: FaceAnalyzer, min_face_size: int | None = None
+) -> TagResult:
+    """Record one analysed photo (or its error) in the store, in its own transaction. When the gallery has
+    changed since the photo's faces were matched, they are matched again against the current gallery first."""
     path = str(item.path)
     if item.image is None:
         reason = item.error or "unreadable"
@@ -247,17 +274,28 @@ def _save(item: _Loaded, store: GalleryStore, model_id: str, min_face_size: int 
             taken_at=item.taken_at, min_face_size=min_face_size,
         )
         return TagResult(path, error=item.error)
-    new_faces = [
-        NewFace(
-            [float(v) for v in f.box], f.landmarks, f.score, f.embedding,
-            f.match.person_id if f.match else None, f.match.distance if f.match else None,
-        )
-        for f in item.faces
-    ]
-    store.save_photo(
-        path, item.size, item.mtime_ns, item.digest, *item.image.full_size, model_id, new_faces,
-        taken_at=item.taken_at, min_face_size=min_face_size,
-    )
+    while True:
+        new_faces = [
+            NewFace(
+                [float(v) for v in f.box], f.landmarks, f.score, f.embedding,
+                f.match.person_id if f.match else None, f.match.distance if f.match else None,
+            )
+            for f in item.faces
+        ]
+        try:
+            store.save_photo(
+                path, item.size, item.mtime_ns, item.digest, *item.image.full_size, model_id, new_faces,
+                taken_at=item.taken_at, min_face_size=min_face_size, gallery_generation=item.matched_at,
+            )
+            break
+        except GalleryChangedError:
+            if store.gallery_generation() != gallery.generation:
+                gallery.refresh()
+            item.matched_at = gallery.generation
+            if item.faces:
+                matches = analyzer.identify(np.stack([f.embedding for f in item.faces]), gallery.index)
+                for face, match in zip(item.faces, matches):
+                    face.match = match
     # Read back: decisions the user made on an earlier scan of this photo are kept by save_photo.
     result = _records_from_store(store, path, None)
     result.skipped = False

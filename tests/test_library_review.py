@@ -118,10 +118,11 @@ def test_undo_survives_a_restart_and_a_rescan(tmp_path):
         assert undo_mod.undo(store).summary == f"assign face {kit} as Kit"
         assert dump(store) == before
         decide(store, POLICY, [kit], Action.IGNORE)
-        add_photo(store, "k", KIT)  # rescanned: the ignored face keeps its state under a new id
+        add_photo(store, "k", KIT)  # rescanned: the ignored face keeps its state and its id
         (f,) = store.photo_faces("/lib/k.jpg")
-        assert f.id != kit and f.status == "ignored"
-        assert undo_mod.undo(store).skipped == 1  # the old face is gone; nothing else breaks
+        assert f.id == kit and f.status == "ignored"
+        assert undo_mod.undo(store).skipped == 0  # so the decision can still be undone
+        assert store.photo_faces("/lib/k.jpg")[0].status == "unknown"
 
 
 def test_deleting_a_person_clears_the_undo_log(lib):
