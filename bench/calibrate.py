@@ -11,7 +11,7 @@
 
     python bench/calibrate.py --model sface [--data ../shared/data/lfw] [--target-far 0.003]
 
-The registered default (facerec/embedders/registry.py, ``threshold``) is set from this output.
+The registered default (facerec/embedders/packs.py, ``threshold``) is set from this output.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _proc import emit  # noqa: E402
 
 from facerec.config import Settings, shared_data_dir  # noqa: E402
-from facerec.embedders.registry import get_pack  # noqa: E402
+from facerec.embedders import get_pack  # noqa: E402
 from facerec.evaluation.lfw import embed_images, list_identities, parse_pairs, tar_at_far, verify_folds  # noqa: E402
 from facerec.evaluation.openset import calibrate_openset, curve, fit_size_curve, openset_metrics, openset_protocol, size_curve  # noqa: E402
 from facerec.matching import size_threshold  # noqa: E402

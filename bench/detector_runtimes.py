@@ -87,7 +87,7 @@ def detection(rounds: int) -> dict:
 def sface(rounds: int) -> dict:
     from facerec.config import models_dir
     from facerec.dnn import NetPool, OrtModel
-    from facerec.embedders.registry import get_pack, weights_path
+    from facerec.embedders import get_pack, weights_path
 
     path = weights_path(get_pack("sface")) or models_dir() / "face_recognition_sface_2021dec.onnx"
     model = path.read_bytes()

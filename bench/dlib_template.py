@@ -20,7 +20,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from facerec.detection import MTCNNDetector  # noqa: E402
-from facerec.embedders.registry import WeightsSource, _package_file  # noqa: E402
+from facerec.embedders import WeightsSource  # noqa: E402
+from facerec.embedders.weights import package_file  # noqa: E402
 from facerec.imaging import load_image  # noqa: E402
 
 
@@ -48,7 +49,7 @@ def main(argv=None) -> int:
 
 
     def find(name: str) -> Path:
-        return _package_file(WeightsSource(name, None, package="face_recognition_models", package_path=f"models/{name}"))
+        return package_file(WeightsSource(name, None, package="face_recognition_models", package_path=f"models/{name}"))
 
     sp = dlib.shape_predictor(str(find("shape_predictor_5_face_landmarks.dat")))
     hog = dlib.get_frontal_face_detector()

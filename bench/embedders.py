@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _proc import emit  # noqa: E402
 
 from facerec.config import Settings, data_dir, shared_data_dir  # noqa: E402
-from facerec.embedders import registry  # noqa: E402
+from facerec import embedders  # noqa: E402
 from facerec.evaluation.lfw import EmbeddingSet, embed_images, list_identities, parse_pairs, tar_at_far, verify_folds  # noqa: E402
 from facerec.evaluation.openset import calibrate_openset, openset_metrics, openset_protocol  # noqa: E402
 from facerec.matching import size_threshold  # noqa: E402
@@ -196,8 +196,8 @@ def ordered_paths(identities: dict[str, list[str]], root: Path) -> list[str]:
 
 
 def bench_pack(name: str, args, identities: dict[str, list[str]], root: Path) -> dict:
-    pack = registry.get_pack(name)
-    if not registry.is_installed(pack):
+    pack = embedders.get_pack(name)
+    if not embedders.is_installed(pack):
         return {"installed": False, "fix": f"facerec models install {name}"}
     analyzer = FaceAnalyzer(Settings(model=name, threads=args.threads))
     paths = ordered_paths(identities, root)
@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     identities = list_identities(root)
     if args.limit is not None:
         identities = dict(list(identities.items())[: args.limit])
-    names = args.packs.split(",") if args.packs else [p.name for p in registry.list_packs() if registry.is_installed(p)]
+    names = args.packs.split(",") if args.packs else [p.name for p in embedders.list_packs() if embedders.is_installed(p)]
     result = {
         "command": "python bench/embedders.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "data": str(root),

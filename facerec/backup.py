@@ -15,11 +15,9 @@ the backup API, so other open connections see either the old or the new gallery,
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import logging
 import os
-import pkgutil
 import shutil
 import sqlite3
 import tempfile
@@ -211,12 +209,8 @@ def backup_gallery(gallery: str | os.PathLike, out: str | os.PathLike) -> Manife
 def known_models() -> dict[str, tuple[str, bool]]:
     """Model id -> (pack name, installed here) for every model pack this facerec knows."""
     from . import embedders
-    from .embedders import registry
 
-    for mod in pkgutil.iter_modules(embedders.__path__):  # packs may register themselves on import
-        with contextlib.suppress(Exception):
-            importlib.import_module(f"{embedders.__name__}.{mod.name}")
-    return {p.model_id: (p.name, registry.is_installed(p)) for p in registry.list_packs()}
+    return {p.model_id: (p.name, embedders.is_installed(p)) for p in embedders.list_packs()}
 
 
 @contextlib.contextmanager

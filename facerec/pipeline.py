@@ -96,7 +96,7 @@ class FaceAnalyzer:
         gallery-size curve (stricter as the gallery grows, never looser than the 1:1 LFW threshold)."""
         if self.settings.threshold is not None or gallery is None:
             return self.threshold
-        from .embedders.registry import PACKS
+        from .embedders.packs import PACKS
 
         pack = PACKS.get(self.settings.model)
         if pack is None or pack.threshold_curve is None or pack.model_id != self.model_id:
@@ -169,7 +169,7 @@ def threshold_in_force(settings: Settings, gallery_size: int) -> float:
     number ``FaceAnalyzer.threshold_for`` gives; the CLI and the GUI show this one."""
     if settings.threshold is not None:
         return float(settings.threshold)
-    from .embedders.registry import get_pack
+    from .embedders import get_pack
 
     pack = get_pack(settings.model)
     if pack.threshold_curve is None:

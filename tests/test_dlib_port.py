@@ -7,14 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facerec.embedders import registry
+from facerec.embedders import WeightsSource
+from facerec.embedders.weights import package_file
 
 dlib = pytest.importorskip("dlib")
 
 
 def _model_file(name: str) -> Path:
-    path = registry._package_file(
-        registry.WeightsSource(name, None, package="face_recognition_models", package_path=f"models/{name}")
+    path = package_file(
+        WeightsSource(name, None, package="face_recognition_models", package_path=f"models/{name}")
     )
     if path is None:
         pytest.skip("face_recognition_models is not installed")

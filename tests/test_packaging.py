@@ -43,8 +43,8 @@ def test_wheel_carries_resources_and_every_package(tmp_path):
     site = tmp_path / "site"
     subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)], check=True)
     code = (
-        "from facerec.config import resources_dir; from facerec.embedders import registry; "
-        "print(resources_dir()); print(registry.weights_path(registry.get_pack('compact')))"
+        "from facerec.config import resources_dir; from facerec import embedders; "
+        "print(resources_dir()); print(embedders.weights_path(embedders.get_pack('compact')))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],

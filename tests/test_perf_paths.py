@@ -10,7 +10,8 @@ import shutil
 import numpy as np
 import pytest
 
-from facerec.cli import JsonArrayWriter, main
+from facerec.cli import main
+from facerec.library.export import JsonArrayWriter
 from facerec.embedders.base import l2_normalize
 from facerec.matching import GalleryIndex
 

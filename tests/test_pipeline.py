@@ -62,7 +62,7 @@ def test_enrol_refuses_photo_without_face(analyzer, store, tmp_path):
 
 def test_threshold_follows_gallery_size_unless_user_sets_it(analyzer):
     from facerec.embedders.base import l2_normalize
-    from facerec.embedders.registry import get_pack
+    from facerec.embedders import get_pack
     from facerec.matching import GalleryIndex
 
     rng = np.random.default_rng(0)

@@ -168,14 +168,15 @@ def test_train_cli_loss_falls_and_resumes(shared_data, tmp_path, capsys):
 def test_compact_pack_runs_through_the_pipeline(shared_data):
     """The shipped compact model: registered, sha256-checked, and it tells a person from a stranger."""
     from facerec.config import Settings
-    from facerec.embedders import load_embedder, registry
+    from facerec import embedders
+    from facerec.embedders import load_embedder
     from facerec.pipeline import FaceAnalyzer
 
     lfw = shared_data / "lfw"
     if not lfw.is_dir():
         pytest.skip("LFW not in shared data")
-    pack = registry.get_pack("compact")
-    if not registry.is_installed(pack):
+    pack = embedders.get_pack("compact")
+    if not embedders.is_installed(pack):
         pytest.skip("compact weights not in this checkout (resources/models/compact-v1.pt)")
     embedder = load_embedder("compact")
     assert embedder.model_id == "compact-v1" and embedder.dim == 128

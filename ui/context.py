@@ -52,7 +52,7 @@ class AppContext(QObject):
     def threshold_in_force(self) -> tuple[float, int]:
         """(the identification threshold in force for this gallery and model, the gallery's sample count),
         without loading a model (``facerec.pipeline.threshold_in_force``)."""
-        from facerec.embedders.registry import get_pack
+        from facerec.embedders import get_pack
         from facerec.pipeline import threshold_in_force
 
         size = len(self.store.gallery_index(get_pack(self.settings.model).model_id))

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 
 import facerec
 from facerec.imaging import LoadedImage
+from facerec.store import FaceStatus
 from facerec.wording import plural
 
 from .images import rgb_to_qimage
@@ -79,7 +80,7 @@ class PhotoDialog(QDialog):
             label = f.person or "Unknown"
             if f.distance is not None and f.person:
                 label += f" {max(0.0, f.distance):.2f}"
-            if f.status == "confirmed":
+            if f.status == FaceStatus.CONFIRMED:
                 label += " ✓"
             items.append(BoxItem(f.id, tuple(f.box), label, KNOWN if f.person else UNKNOWN))
         self.view.set_boxes(items)

@@ -20,7 +20,7 @@ from facerec.files import file_digest, iter_image_files
 from facerec.imaging import LoadedImage
 from facerec.library.grouping import list_groups, update_groups
 from facerec.pipeline import Face, FaceAnalyzer, chip_thumbnail
-from facerec.store import FaceRecord, GalleryStore
+from facerec.store import NAMED_STATUSES, FaceRecord, FaceStatus, GalleryStore
 from facerec.tagging import TagProgress, tag_folder
 
 from .images import jpeg_to_qimage, load_face_crops
@@ -181,12 +181,12 @@ def library_groups(control, store: GalleryStore, model_id: str, threshold: float
     if cluster:
         update_groups(store, model_id, threshold)
     faces = store.faces()
-    review = [f for f in faces if f.status == "auto"]
+    review = [f for f in faces if f.status == FaceStatus.SUGGESTED]
     by_person: dict[str, list[FaceRecord]] = {}
     for f in faces:
-        if f.status in ("auto", "confirmed") and f.person:
+        if f.status in NAMED_STATUSES and f.person:
             by_person.setdefault(f.person, []).append(f)
-    unknown = {f.id: f for f in faces if f.status in ("unknown", "rejected")}
+    unknown = {f.id: f for f in faces if f.status in (FaceStatus.UNKNOWN, FaceStatus.REJECTED)}
     clusters: list[list[FaceRecord]] = []
     group_ids: list[int] = []
     grouped: set[int] = set()
@@ -232,7 +232,7 @@ def export_records(store: GalleryStore) -> list[dict]:
 
 
 def export_tags(control, store: GalleryStore, path: str) -> str:
-    from facerec.cli import write_csv
+    from facerec.library.export import write_csv
 
     records = export_records(store)
     if path.lower().endswith(".json"):

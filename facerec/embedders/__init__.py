@@ -1,6 +1,13 @@
-"""Face embedders: the ``Embedder`` protocol and the registry of model packs."""
+"""Face embedders: the ``Embedder`` protocol (``base``), the model packs (``packs``), where their weights are
+(``weights``), installing them (``installer``) and loading them once per process (``loader``)."""
 
 from .base import Embedder, l2_normalize
-from .registry import ModelPack, get_pack, install_pack, is_installed, list_packs, load_embedder
+from .installer import install_pack
+from .loader import load_embedder
+from .packs import ModelPack, WeightsSource, get_pack, list_packs
+from .weights import is_installed, verify_weights, weights_path
 
-__all__ = ["Embedder", "ModelPack", "get_pack", "install_pack", "is_installed", "list_packs", "load_embedder", "l2_normalize"]
+__all__ = [
+    "Embedder", "ModelPack", "WeightsSource", "get_pack", "install_pack", "is_installed", "l2_normalize", "list_packs",
+    "load_embedder", "verify_weights", "weights_path",
+]

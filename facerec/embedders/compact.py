@@ -1,4 +1,5 @@
-"""Our own compact embedder pack: a small MobileFaceNet-like network (128-d, 112x112 ArcFace-aligned
+"""The embedders of our own compact pack (defined in ``packs``): a small MobileFaceNet-like network (128-d,
+112x112 ArcFace-aligned
 input; see ``facerec.training.model``), trained with triplet loss on LFW (folds 1-9 identities) while
 distilling from SFace, by ``bench/train_compact.py``. Measured figures: ``bench/results/compact.json``.
 
@@ -17,7 +18,6 @@ import numpy as np
 from ..alignment import ARCFACE_112
 from ..dnn import NetPool
 from .base import l2_normalize, run_torch, standardize
-from .registry import ModelPack, WeightsSource, register
 
 
 class TorchEmbedder:
@@ -73,28 +73,3 @@ def load(weights: Path, model_id: str, threshold: float):
 
     require_torch(f"the torch weights file {weights}")
     return TorchEmbedder(weights, model_id, threshold)
-
-
-register(
-    ModelPack(
-        name="compact",
-        model_id="compact-v1",
-        description=(
-            "our compact 128-d CNN (0.53 M parameters, 2.2 MB), triplet loss + distillation from SFace on LFW "
-            "folds 1-9; ~7x faster than SFace batched but 90.8% vs 99.7% on LFW fold 10 (bench/results/compact.json)"
-        ),
-        licence="MIT",
-        template=ARCFACE_112,
-        dim=128,
-        # Both measured by bench/train_compact.py on LFW View 2 fold 10 (identities never trained on):
-        # FAR 0.1% over all cross-identity pairs of the fold, and the mean 10-way CV verification threshold.
-        threshold=0.272,
-        verification_threshold=0.470,
-        source=WeightsSource(
-            filename="compact-v1.onnx",
-            sha256="661914b4f01b8cadc612c816e45417d9ea8d9c71ad433884799969f581995bac",
-            resource="models/compact-v1.onnx",
-        ),
-        factory="facerec.embedders.compact:load",
-    )
-)

@@ -8,7 +8,8 @@
 - ``manual``: faces drawn by hand;
 - ``rescan``: what a rescan would redo after a model or minimum-face-size change;
 - ``xmp`` / ``xmp_files`` / ``xmp_sync``: face regions in the photos' XMP (sidecars or embedded), written,
-  read on scans and by ``facerec import-tags``, kept in sync with decisions.
+  read on scans and by ``facerec import-tags``, kept in sync with decisions;
+- ``export``: tagging results as CSV rows and JSON arrays (the CLI's --csv/--json, the GUI's export).
 
 ``facerec.library.api.Library`` bundles them for one gallery (the GUI's entry point).
 """

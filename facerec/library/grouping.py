@@ -276,7 +276,7 @@ class GroupUpdate:
 
 def grouping_threshold(model: str = "sface") -> float:
     """The model pack's grouping threshold (cosine distance; measured by bench/clustering.py)."""
-    from ..embedders.registry import get_pack
+    from ..embedders import get_pack
 
     pack = get_pack(model)
     value = getattr(pack, "grouping_threshold", None)
@@ -285,7 +285,7 @@ def grouping_threshold(model: str = "sface") -> float:
 
 def pack_model_id(model: str = "sface") -> str:
     """The model id that the pack ``model`` stores with its faces (faces of other models are not grouped)."""
-    from ..embedders.registry import get_pack
+    from ..embedders import get_pack
 
     return get_pack(model).model_id
 

@@ -79,7 +79,7 @@ class MatchPolicy:
     @classmethod
     def from_settings(cls, settings) -> MatchPolicy:
         """The settings' model pack and threshold in force, without loading the model (CLI decisions)."""
-        from ..embedders.registry import get_pack
+        from ..embedders import get_pack
         from ..pipeline import threshold_in_force
 
         return cls(get_pack(settings.model).model_id, lambda index: threshold_in_force(settings, len(index)))

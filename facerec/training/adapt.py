@@ -10,7 +10,6 @@ small gallery cannot move the space far.
 from __future__ import annotations
 
 import logging
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -171,24 +170,6 @@ def revert(db_path: str | Path, model_id: str) -> bool:
     return False
 
 
-# -- CLI ----------------------------------------------------------------------------------------------
-def register_adapt(sub, common) -> None:
-    s = sub.add_parser(
-        "adapt",
-        parents=[common],
-        help="personalise recognition to your gallery (or --revert)",
-        description=(
-            f"Fit a small projection on your gallery's samples with triplet loss (needs {MIN_PEOPLE}+ people with "
-            f"{MIN_SAMPLES}+ samples each). It is kept only if cross-validated identification on the gallery improves."
-        ),
-    )
-    s.add_argument("--revert", action="store_true", help="remove the personalisation for the current model")
-    s.add_argument("--folds", type=int, default=5, help="cross-validation folds")
-    s.add_argument("--steps", type=int, default=150, help="optimisation steps per fit")
-    s.add_argument("--json", action="store_true", help="print the report as JSON")
-    s.set_defaults(func=cmd_adapt)
-
-
 def adapt_store(store, analyzer, cfg: AdaptConfig | None = None) -> AdaptReport:
     """Personalise matching for the gallery in ``store`` (the embedder of ``analyzer``): the CLI's and the
     GUI's one entry point. Fits on the raw sample vectors, even when a head is already in place."""
@@ -202,27 +183,3 @@ def adapt_store(store, analyzer, cfg: AdaptConfig | None = None) -> AdaptReport:
         index = index.raw
     emb = index.embeddings if len(index) else np.zeros((0, analyzer.embedder.dim), np.float32)
     return adapt_gallery(emb, index.sample_person, analyzer.model_id, analyzer.threshold, store.path, cfg or AdaptConfig())
-
-
-def cmd_adapt(args, ctx) -> int:
-    import json
-
-    analyzer = ctx.analyzer
-    model_id = analyzer.model_id
-    db = ctx.settings.gallery_path
-    if args.revert:
-        removed = revert(db, model_id)
-        print(f"personalisation for {model_id} {'removed' if removed else 'was not set'}", flush=True)
-        return 0
-    report = adapt_store(ctx.store, analyzer, AdaptConfig(steps=args.steps, folds=args.folds))
-    if args.json:
-        print(json.dumps(report.to_dict(), indent=2), flush=True)
-    else:
-        print(f"gallery: {report.people} people, {report.samples} samples ({report.eligible_people} with {MIN_SAMPLES}+ samples)")
-        if report.baseline == report.baseline:
-            print(f"cross-validated identification: {report.baseline * 100:.1f}% without, {report.adapted * 100:.1f}% with personalisation")
-        print(("kept: " if report.kept else "not kept: ") + report.reason + (f" ({report.path})" if report.path else ""), flush=True)
-    if report.eligible_people < MIN_PEOPLE:
-        print("hint: enrol more people (facerec enrol NAME PHOTO...)", file=sys.stderr)
-        return 3
-    return 0

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from facerec.errors import FacerecError
 from facerec.library.grouping import grouping_threshold, pack_model_id
-from facerec.store import FaceRecord
+from facerec.store import FaceRecord, FaceStatus
 from facerec.tagging import TagProgress
 
 from .. import jobs, prompts
@@ -356,12 +356,12 @@ class LibraryView(QWidget):
         self.grid.clear()
         missing = []
         for f in faces:
-            if f.status == "confirmed":
+            if f.status == FaceStatus.CONFIRMED:
                 text = f"{f.person} ✓"
-            elif f.status == "auto":
+            elif f.status == FaceStatus.SUGGESTED:
                 text = f"{f.person}?\n{max(0.0, f.distance):.2f}" if f.distance is not None else f"{f.person}?"
             else:
-                text = "Unknown" if f.status == "unknown" else "Rejected"
+                text = "Unknown" if f.status == FaceStatus.UNKNOWN else "Rejected"
             item = QListWidgetItem(self._thumbs.get(f.id) or placeholder_pixmap(THUMB), text)
             item.setData(ROLE, f.id)
             item.setToolTip(f"{text}\n{f.path}\n{f.status}")
@@ -410,10 +410,10 @@ class LibraryView(QWidget):
         unnamed = [f for f in faces if not f.person]
         if unnamed:
             prompts.info(self, "Confirm", "Some selected faces have no suggested name; use Assign to… for them.")
-        self._decide([(f.id, "confirmed", f.person_id) for f in faces if f.person])
+        self._decide([(f.id, FaceStatus.CONFIRMED, f.person_id) for f in faces if f.person])
 
     def reject_selected(self) -> None:
-        self._decide([(f.id, "rejected", None) for f in self._need_selection()])
+        self._decide([(f.id, FaceStatus.REJECTED, None) for f in self._need_selection()])
 
     def assign_selected(self, name: str | None = None) -> None:
         faces = self._need_selection()
@@ -422,7 +422,7 @@ class LibraryView(QWidget):
         names = [p.name for p in self.ctx.store.list_people()]
         name = name or prompts.ask_choice(self, "Assign to…", "Person (or type a new name):", names, editable=True)
         if name:
-            self._decide([(f.id, "confirmed", name) for f in faces])
+            self._decide([(f.id, FaceStatus.CONFIRMED, name) for f in faces])
 
     def _decide(self, decisions: list[tuple[int, str, object]]) -> None:
         if not decisions:

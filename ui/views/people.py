@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from facerec.errors import FacerecError
+from facerec.store import NAMED_STATUSES
 
 from .. import jobs, prompts
 from ..context import AppContext
@@ -227,7 +228,7 @@ class PeopleView(QWidget):
         if person is None:
             return
         samples = self.ctx.store.list_samples(person.id)
-        faces = len(self.ctx.store.faces(person=person.id, status=("auto", "confirmed")))
+        faces = len(self.ctx.store.faces(person=person.id, status=NAMED_STATUSES))
         self.title.setText(person.name)
         self.subtitle.setText(
             f"{plural(len(samples), 'sample')} · found in {plural(faces, 'library face')}. "

@@ -29,16 +29,16 @@ from ..context import AppContext
 
 def model_choices() -> list[tuple[str, str]]:
     """(pack name, label) for every registered embedder pack."""
-    from facerec.embedders import registry
+    from facerec import embedders
     from facerec.threads import torch_available
 
     no_torch = not torch_available()  # the standalone bundle: the torch-based packs cannot run
     out = []
-    for pack in registry.list_packs():
+    for pack in embedders.list_packs():
         if pack.needs_torch and no_torch:
             note = " (needs PyTorch)"
         else:
-            note = "" if registry.is_installed(pack) else " (not installed)"
+            note = "" if embedders.is_installed(pack) else " (not installed)"
         out.append((pack.name, f"{pack.name}{note}"))
     return out
 

@@ -1,43 +1,41 @@
-"""``facerec backup OUT`` and ``facerec restore IN`` (plugged into the CLI through ``COMMAND_MODULES``)."""
+"""``facerec backup OUT`` and ``facerec restore IN``: a consistent, checksummed snapshot of the gallery."""
 
 from __future__ import annotations
 
 import argparse
 
-
-def _out(text: str) -> None:
-    print(text, flush=True)
+from .common import EXIT_OK, Context, out
 
 
-def cmd_backup(args, ctx) -> int:
-    from .backup import backup_gallery
+def cmd_backup(args, ctx: Context) -> int:
+    from ..backup import backup_gallery
 
     manifest = backup_gallery(ctx.settings.gallery_path, args.out)
     counts = manifest.counts
-    _out(
+    out(
         f"backed up {ctx.settings.gallery_path} to {args.out}: {counts.get('people', 0)} people, "
         f"{counts.get('samples', 0)} samples, {counts.get('photos', 0)} photos, {counts.get('faces', 0)} faces "
         f"(schema {manifest.schema_version}, sha256 {manifest.db_sha256[:12]}...)"
     )
-    return 0
+    return EXIT_OK
 
 
-def cmd_restore(args, ctx) -> int:
-    from .backup import opened_backup, restore_gallery
+def cmd_restore(args, ctx: Context) -> int:
+    from ..backup import opened_backup, restore_gallery
 
     if args.check:
         with opened_backup(args.source) as (manifest, _):
-            _out(f"{args.source}: backup is intact (created {manifest.created}, facerec {manifest.facerec_version}, counts {manifest.counts})")
-        return 0
+            out(f"{args.source}: backup is intact (created {manifest.created}, facerec {manifest.facerec_version}, counts {manifest.counts})")
+        return EXIT_OK
     res = restore_gallery(args.source, ctx.settings.gallery_path)
     counts = res.manifest.counts
-    _out(
+    out(
         f"restored {args.source} (created {res.manifest.created}) into {res.gallery}: {counts.get('people', 0)} people, "
         f"{counts.get('samples', 0)} samples, {counts.get('photos', 0)} photos"
     )
     if res.kept_copy:
-        _out(f"the previous gallery is kept at {res.kept_copy}")
-    return 0
+        out(f"the previous gallery is kept at {res.kept_copy}")
+    return EXIT_OK
 
 
 def register(sub, common: argparse.ArgumentParser) -> None:

@@ -17,12 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 
-from .cli import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, _err, _fmt_dist, _out, sync_xmp_after_decisions
+from .common import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, err, fmt_dist, out, sync_xmp_after_decisions
 
 
 def _policy(ctx):
     """The model and threshold in force (from the settings: no model is loaded for a decision)."""
-    from .library.review import MatchPolicy
+    from ..library.review import MatchPolicy
 
     if getattr(ctx.args, "weights", None):
         return MatchPolicy.from_analyzer(ctx.analyzer)
@@ -30,7 +30,7 @@ def _policy(ctx):
 
 
 def _status(text: str) -> str:
-    from .store import FaceStatus
+    from ..store import FaceStatus
 
     t = text.strip().lower()
     if t == "suggested":
@@ -60,22 +60,22 @@ def cmd_faces(args, ctx) -> int:
     if args.action == "add":
         return _faces_add(args, ctx)
     if args.action == "rematch":
-        from .library.review import rematch_logged
+        from ..library.review import rematch_logged
 
         res = rematch_logged(ctx.store, _policy(ctx), "re-match the library")
-        _out(f"re-matched {res.examined} undecided faces at threshold {res.threshold:.4f}: {res.changed} changed, {res.suggested} suggested")
+        out(f"re-matched {res.examined} undecided faces at threshold {res.threshold:.4f}: {res.changed} changed, {res.suggested} suggested")
         return EXIT_OK
-    from .library.review import Action, decide
+    from ..library.review import Action, decide
 
     person = args.name if args.action == "assign" else None
     res = decide(ctx.store, _policy(ctx), args.ids, Action(args.action), person)
     for fid, reason in res.refused:
-        _err(f"face {fid}: {reason}")
+        err(f"face {fid}: {reason}")
     if res.changed:
         verb = {"confirm": "confirmed", "reject": "rejected", "ignore": "ignored", "reset": "reset", "assign": f"assigned to {person}:"}[args.action]
-        _out(f"{verb} {len(res.changed)} face{'s' if len(res.changed) != 1 else ''} ({', '.join(map(str, res.changed))})")
+        out(f"{verb} {len(res.changed)} face{'s' if len(res.changed) != 1 else ''} ({', '.join(map(str, res.changed))})")
     if res.rematch is not None:
-        _out(f"re-matched {res.rematch.examined} undecided faces: {res.rematch.changed} changed, {res.rematch.suggested} suggested")
+        out(f"re-matched {res.rematch.examined} undecided faces: {res.rematch.changed} changed, {res.rematch.suggested} suggested")
     if res.changed:
         sync_xmp_after_decisions(ctx)
     return EXIT_PARTIAL if res.refused else EXIT_OK
@@ -87,15 +87,15 @@ def _faces_list(args, ctx) -> int:
     if args.photo:
         from pathlib import Path
 
-        from .store import _path_param
+        from ..store import _path_param
 
         where, params = "ph.path = CAST(? AS TEXT)", (_path_param(str(Path(args.photo).resolve())),)
     faces = store.faces(person=args.person, status=args.status, where=where, params=params, limit=args.limit)
     if args.json:
-        _out(json.dumps([face_dict(f) for f in faces], indent=2))
+        out(json.dumps([face_dict(f) for f in faces], indent=2))
         return EXIT_OK
     if not faces:
-        _out("no faces")
+        out("no faces")
     for f in faces:
         d = face_dict(f)
         box = ",".join(str(int(round(v))) for v in f.box)
@@ -104,24 +104,24 @@ def _faces_list(args, ctx) -> int:
             p = store.find_person(f.person_id)
             who = f"not {p.name}" if p else "-"
         manual = " (drawn)" if f.source == "manual" else ""
-        _out(f"{f.id:>6}  {d['status']:<9}  {who:<20}  {_fmt_dist(f.distance):>6}  {box:<19}  {f.path}{manual}")
+        out(f"{f.id:>6}  {d['status']:<9}  {who:<20}  {fmt_dist(f.distance):>6}  {box:<19}  {f.path}{manual}")
     return EXIT_OK
 
 
 def _faces_add(args, ctx) -> int:
     from pathlib import Path
 
-    from .errors import ImageError
-    from .library.manual import add_manual_face
+    from ..errors import ImageError
+    from ..library.manual import add_manual_face
 
     try:
         res = add_manual_face(ctx.store, ctx.analyzer, str(Path(args.photo).resolve()), args.box, args.name, _policy(ctx))
     except ImageError as exc:
-        _err(f"error: {exc}")
+        err(f"error: {exc}")
         return EXIT_FATAL
     how = "detector found it within the box" if res.how == "detected" else "aligned from the box"
     named = f", assigned to {args.name}" if args.name else ""
-    _out(f"added face {res.face_id} ({how}){named}")
+    out(f"added face {res.face_id} ({how}){named}")
     if args.name:
         sync_xmp_after_decisions(ctx)
     return EXIT_OK
@@ -129,10 +129,10 @@ def _faces_add(args, ctx) -> int:
 
 # -- photos -------------------------------------------------------------------------------------------
 def cmd_photos(args, ctx) -> int:
-    from .library.search import PhotoQuery, search_photos
+    from ..library.search import PhotoQuery, search_photos
 
     if not (args.person or args.without or args.folder or args.date_from or args.date_to):
-        _err("error: say what to look for: --person, --without, --folder, --from or --to")
+        err("error: say what to look for: --person, --without, --folder, --from or --to")
         return EXIT_USAGE
     query = PhotoQuery(
         people=args.person or [], any_person=args.any, without=args.without or [], folder=args.folder,
@@ -141,46 +141,46 @@ def cmd_photos(args, ctx) -> int:
     try:
         hits = search_photos(ctx.store, query)
     except ValueError as exc:
-        _err(f"error: {exc}")
+        err(f"error: {exc}")
         return EXIT_USAGE
     if args.json:
-        _out(json.dumps([h.to_dict() for h in hits], indent=2))
+        out(json.dumps([h.to_dict() for h in hits], indent=2))
         return EXIT_OK
     for h in hits:
         date = f"{h.taken_at}  " if h.taken_at else ""
-        _out(f"{h.path}  {date}({', '.join(h.people) or 'nobody'})")
+        out(f"{h.path}  {date}({', '.join(h.people) or 'nobody'})")
     if not args.quiet:
-        _err(f"{len(hits)} photo{'s' if len(hits) != 1 else ''}")
+        err(f"{len(hits)} photo{'s' if len(hits) != 1 else ''}")
     return EXIT_OK
 
 
 # -- person -------------------------------------------------------------------------------------------
 def cmd_person(args, ctx) -> int:
-    from .library import people
+    from ..library import people
 
     store = ctx.store
     if args.action == "show":
         page = people.person_page(store, args.name, limit=args.limit)
         if args.json:
-            _out(json.dumps({
+            out(json.dumps({
                 "id": page.person.id, "name": page.person.name, "hidden": page.hidden, "feature_face": page.feature_face_id,
                 "counts": vars(page.counts), "faces": [vars(f) for f in page.faces],
             }, indent=2))
             return EXIT_OK
         c = page.counts
         hidden = " (hidden)" if page.hidden else ""
-        _out(f"{page.person.name}{hidden}: {c.photos} photos, {c.confirmed} confirmed, {c.suggested} suggested, {c.rejected} rejected, {c.samples} samples")
+        out(f"{page.person.name}{hidden}: {c.photos} photos, {c.confirmed} confirmed, {c.suggested} suggested, {c.rejected} rejected, {c.samples} samples")
         if page.feature_face_id is not None:
-            _out(f"feature face: {page.feature_face_id}{'' if page.feature_chosen else ' (first confirmed)'}")
+            out(f"feature face: {page.feature_face_id}{'' if page.feature_chosen else ' (first confirmed)'}")
         for f in page.faces:
-            _out(f"{f.face_id:>6}  {_status_name(f.status):<9}  {_fmt_dist(f.distance):>6}  {f.path}")
+            out(f"{f.face_id:>6}  {_status_name(f.status):<9}  {fmt_dist(f.distance):>6}  {f.path}")
         return EXIT_OK
     if args.action in ("hide", "unhide"):
         p = people.set_hidden(store, args.name, args.action == "hide")
-        _out(f"{p.name} is {'hidden' if args.action == 'hide' else 'shown'}")
+        out(f"{p.name} is {'hidden' if args.action == 'hide' else 'shown'}")
         return EXIT_OK
     p = people.set_feature_face(store, args.name, args.face)
-    _out(f"feature face of {p.name}: {args.face}")
+    out(f"feature face of {p.name}: {args.face}")
     return EXIT_OK
 
 
@@ -188,44 +188,44 @@ def cmd_person(args, ctx) -> int:
 def cmd_undo(args, ctx) -> int:
     import time
 
-    from .library import undo
+    from ..library import undo
 
     if args.list:
         ops = undo.history(ctx.store, limit=args.limit)
         if not ops:
-            _out("nothing to undo")
+            out("nothing to undo")
         for op in ops:
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(op.created_at))
-            _out(f"{op.id:>5}  {when}  {op.summary}")
+            out(f"{op.id:>5}  {when}  {op.summary}")
         return EXIT_OK
     res = undo.undo(ctx.store)
     if res is None:
-        _out("nothing to undo")
+        out("nothing to undo")
         return EXIT_OK
-    _out(f"undid: {res.summary}")
+    out(f"undid: {res.summary}")
     sync_xmp_after_decisions(ctx)
     if res.skipped:
-        _err(f"warning: {res.skipped} rows could not be put back (their photos were rescanned or removed since)")
+        err(f"warning: {res.skipped} rows could not be put back (their photos were rescanned or removed since)")
     return EXIT_OK
 
 
 # -- rescan -------------------------------------------------------------------------------------------
 def cmd_rescan(args, ctx) -> int:
-    from .library.rescan import rescan, rescan_offer
+    from ..library.rescan import rescan, rescan_offer
 
     offer = rescan_offer(ctx.store, ctx.analyzer.model_id, ctx.settings.detector.min_face_size)
     todo = offer.total if args.all else offer.outdated
     if args.json or args.dry_run:
         if args.json:
-            _out(json.dumps(offer.to_dict(), indent=2))
+            out(json.dumps(offer.to_dict(), indent=2))
         else:
-            _out(offer.describe())
+            out(offer.describe())
         return EXIT_OK
     if not todo:
-        _out(offer.describe())
+        out(offer.describe())
         return EXIT_OK
-    res = rescan(ctx.store, ctx.analyzer, everything=args.all, progress=None if args.quiet else _err)
-    _out(f"rescanned {res.photos} photos: {res.faces} faces, {res.errors} unreadable; decisions carried over")
+    res = rescan(ctx.store, ctx.analyzer, everything=args.all, progress=None if args.quiet else err)
+    out(f"rescanned {res.photos} photos: {res.faces} faces, {res.errors} unreadable; decisions carried over")
     return EXIT_PARTIAL if res.errors else EXIT_OK
 
 

@@ -1,5 +1,5 @@
 """``facerec xmp write|status FOLDER`` and ``facerec import-tags FOLDER``: face regions in the photos' XMP
-(facerec.library.xmp_sync). Plugged into the CLI through ``COMMAND_MODULES``."""
+(facerec.library.xmp_sync)."""
 
 from __future__ import annotations
 
@@ -9,29 +9,20 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from .wording import plural
-
-EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
-
-
-def _out(text: str = "") -> None:
-    print(text, flush=True)
-
-
-def _err(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+from ..wording import plural
+from .common import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, Context, err, out
 
 
 def _folder(args) -> Path | None:
     folder = Path(args.folder)
     if not folder.is_dir():
-        _err(f"error: {folder}: not a folder")
+        err(f"error: {folder}: not a folder")
         return None
     return folder.resolve()
 
 
-def cmd_xmp(args, ctx) -> int:
-    from .library.xmp_sync import XmpState, write_xmp, xmp_status
+def cmd_xmp(args, ctx: Context) -> int:
+    from ..library.xmp_sync import XmpState, write_xmp, xmp_status
 
     folder = _folder(args)
     if folder is None:
@@ -42,34 +33,34 @@ def cmd_xmp(args, ctx) -> int:
         entries = xmp_status(ctx.store, folder, style, suggestions=args.include_suggestions)
         counts = Counter(e.state.value for e in entries)
         if args.json:
-            _out(json.dumps({"counts": {s.value: counts.get(s.value, 0) for s in XmpState},
+            out(json.dumps({"counts": {s.value: counts.get(s.value, 0) for s in XmpState},
                              "photos": [{"path": e.path, "xmp": e.target, "state": e.state.value, "names": e.names} for e in entries]}, indent=2))
             return EXIT_OK
         for e in entries:
             if args.verbose or e.state != XmpState.CURRENT:
-                _out(f"{e.state.value:<9}  {e.target}  ({', '.join(e.names) or 'no names'})")
-        _out(", ".join(f"{counts.get(s.value, 0)} {s.value}" for s in XmpState) + f" (photos with names or XMP written by facerec under {folder})")
+                out(f"{e.state.value:<9}  {e.target}  ({', '.join(e.names) or 'no names'})")
+        out(", ".join(f"{counts.get(s.value, 0)} {s.value}" for s in XmpState) + f" (photos with names or XMP written by facerec under {folder})")
         return EXIT_OK
     summary = write_xmp(
         ctx.store, folder, style=style, embedded=args.embed, suggestions=args.include_suggestions, force=args.force,
     )
     if args.json:
-        _out(json.dumps(summary.to_dict(), indent=2))
+        out(json.dumps(summary.to_dict(), indent=2))
     else:
         for path, reason in summary.errors:
-            _err(f"error: {path}: {reason}")
+            err(f"error: {path}: {reason}")
         where = "into the photos (embedded XMP)" if args.embed else f"as {style} sidecars"
-        _out(f"wrote {plural(summary.written, 'XMP file')} {where}, {summary.unchanged} already current, {summary.removed} removed, "
+        out(f"wrote {plural(summary.written, 'XMP file')} {where}, {summary.unchanged} already current, {summary.removed} removed, "
              f"{len(summary.errors)} failed ({summary.seconds:.2f} s)")
     return EXIT_PARTIAL if summary.errors else EXIT_OK
 
 
-def cmd_import_tags(args, ctx) -> int:
+def cmd_import_tags(args, ctx: Context) -> int:
     import threading
 
     from tqdm import tqdm
 
-    from .library.xmp_sync import import_tags
+    from ..library.xmp_sync import import_tags
 
     folder = _folder(args)
     if folder is None:
@@ -91,24 +82,24 @@ def cmd_import_tags(args, ctx) -> int:
     except KeyboardInterrupt:
         cancel.set()
         bar.close()
-        _err("interrupted: photos done so far are saved; run the same command again to go on")
+        err("interrupted: photos done so far are saved; run the same command again to go on")
         return 130
     bar.close()
     people = [p for p in store.list_people() if p.name not in before]
     if args.json:
         d = outcome.to_dict()
         d["new_people"] = [{"name": p.name, "samples": p.sample_count, "faces": p.face_count} for p in people]
-        _out(json.dumps(d, indent=2))
+        out(json.dumps(d, indent=2))
         return EXIT_PARTIAL if outcome.errors else EXIT_OK
     for path, reason in outcome.errors:
-        _err(f"error: {path}: {reason}")
-    _out(f"{plural(outcome.photos, 'photo')} with named face regions, {plural(outcome.regions, 'region')}: "
+        err(f"error: {path}: {reason}")
+    out(f"{plural(outcome.photos, 'photo')} with named face regions, {plural(outcome.regions, 'region')}: "
          f"{plural(outcome.confirmed, 'detected face')} confirmed, {plural(outcome.added, 'face')} added from region boxes, "
          f"{outcome.already} already confirmed, {outcome.kept} left as decided in facerec")
     if people:
-        _out(f"{plural(len(people), 'new person', 'new people')}:")
+        out(f"{plural(len(people), 'new person', 'new people')}:")
         for p in people:
-            _out(f"  {p.name}: {plural(p.sample_count, 'sample')}, {plural(p.face_count, 'tagged face')}")
+            out(f"  {p.name}: {plural(p.sample_count, 'sample')}, {plural(p.face_count, 'tagged face')}")
     return EXIT_PARTIAL if outcome.errors else EXIT_OK
 
 

@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import json
 
-from .cli import EXIT_FATAL, EXIT_OK, EXIT_USAGE, _err, _out
+from .common import EXIT_FATAL, EXIT_OK, EXIT_USAGE, err, out
 
 
 def _model(ctx) -> tuple[str, float]:
-    from .library.grouping import grouping_threshold, pack_model_id
+    from ..library.grouping import grouping_threshold, pack_model_id
 
     return pack_model_id(ctx.settings.model), grouping_threshold(ctx.settings.model)
 
 
 # -- groups -------------------------------------------------------------------------------------------
 def cmd_groups(args, ctx) -> int:
-    from .errors import StoreError
-    from .library import grouping
+    from ..errors import StoreError
+    from ..library import grouping
 
     store = ctx.store
     model_id, threshold = _model(ctx)
@@ -31,63 +31,63 @@ def cmd_groups(args, ctx) -> int:
     try:
         if action == "merge":
             kept = grouping.merge_groups(store, args.ids)
-            _out(f"merged groups {', '.join(map(str, args.ids))} into group {kept}")
+            out(f"merged groups {', '.join(map(str, args.ids))} into group {kept}")
             return EXIT_OK
         if action == "split":
             new = grouping.split_group(store, args.group, args.faces)
-            _out(f"moved {len(args.faces)} face(s) of group {args.group} into the new group {new}")
+            out(f"moved {len(args.faces)} face(s) of group {args.group} into the new group {new}")
             return EXIT_OK
         if action in ("name", "ignore"):
-            from .library.review import MatchPolicy
+            from ..library.review import MatchPolicy
 
             policy = MatchPolicy.from_analyzer(ctx.analyzer)
             r = grouping.decide_group(store, args.group, "assign" if action == "name" else "ignore",
                                       getattr(args, "name", None), policy)
             what = f"named {args.name}" if action == "name" else "ignored"
-            _out(f"group {args.group}: {len(r.changed)} face(s) {what}" + (f", {len(r.refused)} left as they were" if r.refused else ""))
+            out(f"group {args.group}: {len(r.changed)} face(s) {what}" + (f", {len(r.refused)} left as they were" if r.refused else ""))
             return EXIT_OK
     except StoreError as exc:
-        _err(f"error: {exc}")
+        err(f"error: {exc}")
         return EXIT_FATAL
     update = grouping.update_groups(store, model_id, threshold, full=args.regroup)
     groups = grouping.list_groups(store, model_id, min_size=args.min_size)
     if args.json:
-        _out(json.dumps({"model_id": model_id, "threshold": threshold, "groups": [g.to_dict() for g in groups]}, indent=2))
+        out(json.dumps({"model_id": model_id, "threshold": threshold, "groups": [g.to_dict() for g in groups]}, indent=2))
         return EXIT_OK
-    _err(f"{update.faces} unknown face(s); {update.new_faces} new, {update.joined} joined a group, "
+    err(f"{update.faces} unknown face(s); {update.new_faces} new, {update.joined} joined a group, "
          f"{update.created} new group(s) ({update.seconds:.2f} s)")
     if not groups:
-        _out("no groups" + (f" of {args.min_size} or more faces" if args.min_size > 1 else ""))
+        out("no groups" + (f" of {args.min_size} or more faces" if args.min_size > 1 else ""))
     for g in groups:
         shown = " ".join(map(str, g.face_ids[:12])) + (" ..." if len(g) > 12 else "")
-        _out(f"group {g.id}{' (manual)' if g.manual else ''}: {len(g)} face(s): {shown}")
+        out(f"group {g.id}{' (manual)' if g.manual else ''}: {len(g)} face(s): {shown}")
     return EXIT_OK
 
 
 # -- map ----------------------------------------------------------------------------------------------
 def cmd_map(args, ctx) -> int:
-    from .library.facemap import draw_map, face_map
+    from ..library.facemap import draw_map, face_map
 
     model_id, _ = _model(ctx)
     fmap = face_map(ctx.store, model_id, args.method, samples=not args.no_samples)
     if not fmap.points:
-        _err("no faces to map yet (facerec enrol / facerec tag first)")
+        err("no faces to map yet (facerec enrol / facerec tag first)")
         return EXIT_FATAL
     path = draw_map(fmap, args.out)
     if args.json:
-        _out(json.dumps({**fmap.to_dict(), "image": str(path)}, indent=2))
+        out(json.dumps({**fmap.to_dict(), "image": str(path)}, indent=2))
     else:
-        _out(f"map of {len(fmap.points)} face(s) ({fmap.method}) written to {path}")
+        out(f"map of {len(fmap.points)} face(s) ({fmap.method}) written to {path}")
     return EXIT_OK
 
 
 # -- search -------------------------------------------------------------------------------------------
 def cmd_search(args, ctx) -> int:
-    from .errors import FacerecError
-    from .library.similar import similar_to_face, similar_to_photo
+    from ..errors import FacerecError
+    from ..library.similar import similar_to_face, similar_to_photo
 
     if (args.photo is None) == (args.face is None):
-        _err("give a PHOTO or --face ID (one of them)")
+        err("give a PHOTO or --face ID (one of them)")
         return EXIT_USAGE
     try:
         if args.face is not None:
@@ -95,17 +95,17 @@ def cmd_search(args, ctx) -> int:
         else:
             queries = similar_to_photo(ctx.store, ctx.analyzer, args.photo, args.top, all_faces=args.all_faces)
     except FacerecError as exc:
-        _err(f"error: {exc}")
+        err(f"error: {exc}")
         return EXIT_FATAL
     if args.json:
-        _out(json.dumps([q.to_dict() for q in queries], indent=2))
+        out(json.dumps([q.to_dict() for q in queries], indent=2))
         return EXIT_OK
     for q in queries:
         box = "" if q.box is None else " at " + ",".join(f"{v:.0f}" for v in q.box)
-        _out(f"{q.source}{box}: {len(q.matches)} most similar face(s)")
+        out(f"{q.source}{box}: {len(q.matches)} most similar face(s)")
         for m in q.matches:
             who = m.person or ("unknown" if m.status in ("unknown", "rejected") else m.status)
-            _out(f"  {m.distance:.3f}  face {m.face_id:<7} {who:<24} {m.path}")
+            out(f"  {m.distance:.3f}  face {m.face_id:<7} {who:<24} {m.path}")
     return EXIT_OK
 
 

@@ -1,23 +1,14 @@
-"""``facerec train`` and ``facerec adapt`` (plugged into the CLI through ``COMMAND_MODULES``)."""
+"""``facerec train`` (triplet-loss training of a compact embedder) and ``facerec adapt`` (personalisation).
+
+Both need PyTorch: the handlers check it first (the standalone bundle has none)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 
-log = logging.getLogger(__name__)
-
-EXIT_OK, EXIT_USAGE, EXIT_FATAL = 0, 2, 3
-
-
-def _out(text: str = "") -> None:
-    print(text, flush=True)
-
-
-def _err(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+from .common import EXIT_FATAL, EXIT_OK, EXIT_USAGE, Context, err, out
 
 
 def register(sub, common) -> None:
@@ -63,26 +54,39 @@ def register(sub, common) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_train)
 
-    from .adapt import register_adapt
+    from ..training.adapt import MIN_PEOPLE, MIN_SAMPLES  # light: torch is imported inside its functions
 
-    register_adapt(sub, common)
+    s = sub.add_parser(
+        "adapt",
+        parents=[common],
+        help="personalise recognition to your gallery (or --revert)",
+        description=(
+            f"Fit a small projection on your gallery's samples with triplet loss (needs {MIN_PEOPLE}+ people with "
+            f"{MIN_SAMPLES}+ samples each). It is kept only if cross-validated identification on the gallery improves."
+        ),
+    )
+    s.add_argument("--revert", action="store_true", help="remove the personalisation for the current model")
+    s.add_argument("--folds", type=int, default=5, help="cross-validation folds")
+    s.add_argument("--steps", type=int, default=150, help="optimisation steps per fit")
+    s.add_argument("--json", action="store_true", help="print the report as JSON")
+    s.set_defaults(func=cmd_adapt)
 
 
-def cmd_train(args, ctx) -> int:
+def cmd_train(args, ctx: Context) -> int:
     from ..threads import require_torch
 
     require_torch("facerec train")  # before any work: the standalone bundle has no torch
 
     import numpy as np
 
-    from .model import CompactNet, load_weights_file, save_weights_file
-    from .data import cached_chips, scan_identities
-    from .splits import check_disjoint, lfw_split, random_split
-    from .trainer import TrainConfig, Trainer
+    from ..training.data import cached_chips, scan_identities
+    from ..training.model import CompactNet, load_weights_file, save_weights_file
+    from ..training.splits import check_disjoint, lfw_split, random_split
+    from ..training.trainer import TrainConfig, Trainer
 
     data = Path(args.data)
     if not data.is_dir():
-        _err(f"error: {data}: not a folder")
+        err(f"error: {data}: not a folder")
         return EXIT_USAGE
     ckpt_dir = Path(args.checkpoint_dir)
     identities = scan_identities(data)
@@ -96,14 +100,14 @@ def cmd_train(args, ctx) -> int:
     train_ids = {n: identities[n] for n in split.train if len(identities[n]) >= args.min_images}
     val_ids = {n: identities[n] for n in split.val if n in identities}
     if len(train_ids) < args.p:
-        _err(f"error: only {len(train_ids)} training identities have >= {args.min_images} images; need at least P={args.p}")
+        err(f"error: only {len(train_ids)} training identities have >= {args.min_images} images; need at least P={args.p}")
         return EXIT_USAGE
     cache = Path(args.cache) if args.cache else ckpt_dir / "chips"
     settings = ctx.settings
     from ..threads import set_threads
 
     set_threads(settings.threads)  # the global --threads option, else the settings file
-    _out(f"chips: {sum(map(len, train_ids.values()))} training images of {len(train_ids)} identities, "
+    out(f"chips: {sum(map(len, train_ids.values()))} training images of {len(train_ids)} identities, "
          f"{sum(map(len, val_ids.values()))} validation images of {len(val_ids)} identities (no identity in both)")
     train = cached_chips(train_ids, cache, mode=args.crop)
     val = cached_chips(val_ids, cache, mode=args.crop) if val_ids else None
@@ -121,7 +125,7 @@ def cmd_train(args, ctx) -> int:
 
         t = load_embedder(args.distill)
         if t.dim != kwargs.get("dim", 128):
-            _err(f"error: teacher {args.distill} is {t.dim}-d but the model is {kwargs.get('dim', 128)}-d")
+            err(f"error: teacher {args.distill} is {t.dim}-d but the model is {kwargs.get('dim', 128)}-d")
             return EXIT_USAGE
         teacher = np.concatenate([t.embed(np.asarray(train.chips[i : i + 256])) for i in range(0, len(train), 256)])
     steps_per_epoch = max(1, len(train_ids) // args.p)
@@ -140,8 +144,8 @@ def cmd_train(args, ctx) -> int:
             logging.basicConfig(level=logging.WARNING, format="%(message)s")
     trainer = Trainer(model, cfg, arch, kwargs)
     res = trainer.fit(train, teacher=teacher, val=val)
-    out = Path(args.out) if args.out else ckpt_dir / "model.pt"
-    save_weights_file(trainer.model.cpu(), arch, kwargs, out, f"trained-{out.stem}", {"steps": res.step, "data": str(data)})
+    weights_out = Path(args.out) if args.out else ckpt_dir / "model.pt"
+    save_weights_file(trainer.model.cpu(), arch, kwargs, weights_out, f"trained-{weights_out.stem}", {"steps": res.step, "data": str(data)})
     summary = {
         "steps": res.step,
         "loss_first": round(res.mean_loss(first=10), 4),
@@ -150,8 +154,31 @@ def cmd_train(args, ctx) -> int:
         "validation": res.val[-1] if res.val else None,
         "checkpoint": res.checkpoint,
         "loss_curve": res.curve,
-        "weights": str(out),
+        "weights": str(weights_out),
         "seconds": round(res.seconds, 1),
     }
-    _out(json.dumps(summary, indent=2))
+    out(json.dumps(summary, indent=2))
+    return EXIT_OK
+
+
+def cmd_adapt(args, ctx: Context) -> int:
+    from ..training.adapt import MIN_PEOPLE, MIN_SAMPLES, AdaptConfig, adapt_store, revert
+
+    analyzer = ctx.analyzer
+    model_id = analyzer.model_id
+    if args.revert:
+        removed = revert(ctx.settings.gallery_path, model_id)
+        out(f"personalisation for {model_id} {'removed' if removed else 'was not set'}")
+        return EXIT_OK
+    report = adapt_store(ctx.store, analyzer, AdaptConfig(steps=args.steps, folds=args.folds))
+    if args.json:
+        out(json.dumps(report.to_dict(), indent=2))
+    else:
+        out(f"gallery: {report.people} people, {report.samples} samples ({report.eligible_people} with {MIN_SAMPLES}+ samples)")
+        if report.baseline == report.baseline:
+            out(f"cross-validated identification: {report.baseline * 100:.1f}% without, {report.adapted * 100:.1f}% with personalisation")
+        out(("kept: " if report.kept else "not kept: ") + report.reason + (f" ({report.path})" if report.path else ""))
+    if report.eligible_people < MIN_PEOPLE:
+        err("hint: enrol more people (facerec enrol NAME PHOTO...)")
+        return EXIT_FATAL
     return EXIT_OK

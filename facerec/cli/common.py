@@ -1,0 +1,96 @@
+"""What every command module of the ``facerec`` CLI shares: exit codes, output helpers and the ``Context``.
+
+Command handlers take ``(args, ctx)`` and return an exit code; they import heavy modules (torch, OpenCV)
+inside the handler so that ``facerec --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..pipeline import FaceAnalyzer
+    from ..store import GalleryStore
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_FATAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+"""0 success; 1 done, but some inputs failed; 2 usage error (or the command needs PyTorch, which is
+missing); 3 cannot run (model not installed, gallery unusable, unknown person...); 130 interrupted."""
+
+
+def out(text: str = "") -> None:
+    """Print a result line to stdout (flushed, so piped output streams)."""
+    print(text, flush=True)
+
+
+def err(text: str) -> None:
+    """Print an error or a hint to stderr."""
+    print(text, file=sys.stderr, flush=True)
+
+
+def fmt_dist(d: float | None) -> str:
+    """A distance as text: ``-`` for none, NaN or infinity."""
+    return "-" if d is None or d != d or d == float("inf") else f"{d:.3f}"
+
+
+class Context:
+    """What a command needs, built lazily from the global options: the settings (read once per command),
+    the gallery store and the analyzer."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self._store: GalleryStore | None = None
+        self._analyzer: FaceAnalyzer | None = None
+
+    @cached_property
+    def settings(self) -> Settings:
+        """The settings file with the global command-line options applied (read once)."""
+        from ..config import Settings
+
+        s = Settings.load()
+        if getattr(self.args, "db", None):
+            s.db_path = Path(self.args.db)
+        if getattr(self.args, "model", None):
+            s.model = self.args.model
+        if getattr(self.args, "threshold", None) is not None:
+            s.threshold = self.args.threshold
+        if getattr(self.args, "min_face_size", None):
+            s.detector.min_face_size = self.args.min_face_size
+        if getattr(self.args, "threads", None):
+            s.threads = self.args.threads
+        return s
+
+    @property
+    def store(self) -> GalleryStore:
+        if self._store is None:
+            from ..store import GalleryStore
+
+            self._store = GalleryStore(self.settings.gallery_path)
+        return self._store
+
+    @property
+    def analyzer(self) -> FaceAnalyzer:
+        if self._analyzer is None:
+            from ..pipeline import FaceAnalyzer
+
+            self._analyzer = FaceAnalyzer(self.settings, weights=getattr(self.args, "weights", None))
+        return self._analyzer
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+def sync_xmp_after_decisions(ctx: Context) -> None:
+    """Rewrite the XMP files facerec wrote that a decision made stale (the ``xmp_sync`` setting)."""
+    from ..library.xmp_sync import after_decisions
+
+    summary = after_decisions(ctx.store, ctx.settings)
+    if summary is not None and (summary.written or summary.removed):
+        out(f"XMP kept in sync: {summary.written} files rewritten, {summary.removed} removed")
+    for path, reason in summary.errors if summary else []:
+        err(f"error: {path}: {reason}")

@@ -1,0 +1,110 @@
+"""The ``facerec`` command line: the parser (global options + every command module's subcommands) and the
+dispatch, with one error policy for all commands.
+
+Exit codes (``facerec.cli.common``): 0 success; 1 done, but some inputs failed (each is reported); 2 usage
+error (also: the command needs PyTorch, which is not available, e.g. in the standalone bundle); 3 cannot run
+(model not installed, gallery unusable, unknown person...); 130 interrupted.
+
+Adding a command group: write ``facerec/cli/<group>.py`` with ``register(sub, common)`` (add subparsers with
+``parents=[common]`` and ``set_defaults(func=handler)``; a handler takes ``(args, ctx: Context)`` and returns an
+exit code, importing heavy modules inside itself), then add its module name to ``COMMAND_MODULES`` below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from .common import EXIT_FATAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Context, err
+
+COMMAND_MODULES: list[str] = [
+    "facerec.cli.people",  # enrol, people
+    "facerec.cli.tagging",  # identify, tag
+    "facerec.cli.eval",  # eval lfw
+    "facerec.cli.models",  # models list|install
+    "facerec.cli.train",  # train, adapt
+    "facerec.cli.backup",  # backup, restore
+    "facerec.cli.xmp",  # xmp write|status, import-tags
+    "facerec.cli.library",  # faces, photos, person, undo, rescan
+    "facerec.cli.likeness",  # groups, map, search
+]
+"""Modules adding subcommands, in the order ``--help`` lists them: each defines ``register(sub, common)``."""
+
+log = logging.getLogger("facerec")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _global_options(in_subcommand: bool) -> argparse.ArgumentParser:
+    """The options every command takes, before or after the command name. In subcommands they default to
+    "not given" (SUPPRESS), so a value given before the command name is not reset by the subcommand."""
+    d = {"default": argparse.SUPPRESS} if in_subcommand else {}
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", metavar="PATH", help="gallery database (default: gallery.db in the user data directory)", **d)
+    common.add_argument("--model", metavar="NAME", help="embedder model pack (see: facerec models list)", **d)
+    common.add_argument("--weights", metavar="FILE", help="use this weights file for the model", **d)
+    common.add_argument("--threshold", type=float, metavar="T", help="identification threshold (cosine distance); lower is stricter", **d)
+    common.add_argument("--min-face-size", type=int, metavar="PX", help="smallest face to detect, in pixels", **d)
+    common.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads (default: the settings file, else every core up to 8)", **d)
+    common.add_argument("-v", "--verbose", action="store_true", help="more output (and debug logging)", **d)
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress bars", **d)
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser: global options, then each of ``COMMAND_MODULES``' subcommands."""
+    common = _global_options(in_subcommand=True)
+    p = argparse.ArgumentParser(
+        prog="facerec",
+        description="Local-first face recognition: enrol people, identify faces, tag photo folders. Nothing leaves your machine.",
+        parents=[_global_options(in_subcommand=False)],
+        epilog="exit codes: 0 ok, 1 some inputs failed, 2 usage error (or the command needs PyTorch, which is missing), 3 cannot run, 130 interrupted",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub, common)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.verbose:
+        logging.getLogger("facerec").setLevel(logging.DEBUG)
+    from ..errors import FacerecError, TorchNotAvailableError
+    from ..threads import is_torch_missing
+
+    ctx = Context(args)
+    try:
+        return int(args.func(args, ctx) or 0)
+    except TorchNotAvailableError as exc:  # a torch feature, and no torch (e.g. the standalone bundle)
+        err(f"error: {exc}")
+        return EXIT_USAGE
+    except ModuleNotFoundError as exc:  # a torch import that no require_torch check came before
+        if not is_torch_missing(exc):
+            raise
+        err(f"error: {TorchNotAvailableError(f'facerec {args.command}')}")
+        return EXIT_USAGE
+    except FacerecError as exc:
+        err(f"error: {exc}")
+        return EXIT_FATAL
+    except KeyboardInterrupt:
+        err("interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+    finally:
+        ctx.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""``facerec enrol`` and ``facerec people list|rename|merge|remove``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .common import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, Context, err, out, sync_xmp_after_decisions
+
+
+def register(sub, common: argparse.ArgumentParser) -> None:
+    s = sub.add_parser("enrol", parents=[common], help="add photos of a person to the gallery", description="Add one face per photo as a sample of NAME (a new name creates the person).")
+    s.add_argument("name")
+    s.add_argument("images", nargs="+", metavar="IMG")
+    s.add_argument("--largest", action="store_true", help="when a photo has several faces, take the largest")
+    s.set_defaults(func=cmd_enrol)
+
+    s = sub.add_parser("people", parents=[common], help="list, rename, merge or remove people")
+    ps = s.add_subparsers(dest="action", required=True, metavar="ACTION")
+    x = ps.add_parser("list", parents=[common], help="enrolled people with sample counts")
+    x.add_argument("--json", action="store_true", help="print JSON")
+    x = ps.add_parser("rename", parents=[common], help="rename a person")
+    x.add_argument("old")
+    x.add_argument("new")
+    x = ps.add_parser("merge", parents=[common], help="merge SOURCE into TARGET (samples and tags move)")
+    x.add_argument("source")
+    x.add_argument("target")
+    x = ps.add_parser("remove", parents=[common], help="delete a person and erase their face data")
+    x.add_argument("name")
+    x.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    s.set_defaults(func=cmd_people)
+
+
+def cmd_enrol(args, ctx: Context) -> int:
+    from ..enrolment import enrol_image
+    from ..errors import EnrolmentError, ImageError
+
+    failed = 0
+    for img in args.images:
+        try:
+            res = enrol_image(ctx.store, ctx.analyzer, args.name, img, largest=args.largest)
+        except (ImageError, EnrolmentError) as exc:
+            err(f"refused: {exc}")
+            failed += 1
+            continue
+        note = f" (largest of {res.faces_in_image} faces)" if res.faces_in_image > 1 else ""
+        out(f"enrolled {img} as {args.name}{note}")
+    person = ctx.store.find_person(args.name)
+    if person:
+        n = len(ctx.store.list_samples(person.id))
+        out(f"{person.name}: {n} sample{'s' if n != 1 else ''}")
+    return EXIT_PARTIAL if failed else EXIT_OK
+
+
+def cmd_people(args, ctx: Context) -> int:
+    store = ctx.store
+    if args.action == "list":
+        people = store.list_people()
+        if args.json:
+            out(json.dumps([{"name": p.name, "samples": p.sample_count, "faces": p.face_count} for p in people], indent=2))
+        elif not people:
+            out("no people enrolled yet (facerec enrol NAME PHOTO...)")
+        else:
+            width = max(len(p.name) for p in people)
+            for p in people:
+                out(f"{p.name:<{width}}  {p.sample_count:>3} samples  {p.face_count:>5} tagged faces")
+        return EXIT_OK
+    if args.action == "rename":
+        store.rename_person(args.old, args.new)
+        out(f"renamed {args.old} to {args.new}")
+    elif args.action == "merge":
+        store.merge_people(args.source, args.target)
+        out(f"merged {args.source} into {args.target}")
+    elif args.action == "remove":
+        person = store.get_person(args.name)
+        if not args.yes:
+            if not sys.stdin.isatty():
+                err(f"refusing to delete {person.name} without --yes (it erases their face data)")
+                return EXIT_USAGE
+            answer = input(f"Delete {person.name} and erase all their face data? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                out("kept")
+                return EXIT_OK
+        store.delete_person(person.id)
+        out(f"removed {person.name} and erased their samples")
+    sync_xmp_after_decisions(ctx)
+    return EXIT_OK

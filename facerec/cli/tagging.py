@@ -1,0 +1,109 @@
+"""``facerec identify IMG...`` and ``facerec tag FOLDER`` (incremental, resumable; --json/--csv streamed)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .common import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, Context, err, fmt_dist, out
+
+
+def register(sub, common: argparse.ArgumentParser) -> None:
+    s = sub.add_parser("identify", parents=[common], help="name the faces in photos")
+    s.add_argument("images", nargs="+", metavar="IMG")
+    s.add_argument("--json", action="store_true", help="print JSON records instead of lines")
+    s.set_defaults(func=cmd_identify)
+
+    s = sub.add_parser("tag", parents=[common], help="tag every photo in a folder (incremental, resumable)")
+    s.add_argument("folder")
+    s.add_argument("-r", "--recursive", action="store_true", help="include subfolders")
+    s.add_argument("--json", metavar="OUT", help="write one JSON record per image")
+    s.add_argument("--csv", metavar="OUT", help="write one CSV row per face")
+    s.add_argument("--force", action="store_true", help="re-analyse photos even when unchanged")
+    s.set_defaults(func=cmd_tag)
+
+
+def cmd_identify(args, ctx: Context) -> int:
+    from ..errors import ImageError
+
+    analyzer = ctx.analyzer
+    gallery = ctx.store.gallery_index(analyzer.model_id)
+    if len(gallery) == 0:
+        err(f"warning: the gallery has no samples for model {analyzer.model_id}; every face will be unknown")
+    failed = 0
+    records = []
+    for img in args.images:
+        try:
+            faces = analyzer.analyze(img, gallery=gallery)
+        except ImageError as exc:
+            err(f"error: {exc}")
+            records.append({"path": str(img), "faces": [], "error": exc.reason})
+            failed += 1
+            continue
+        records.append({"path": str(img), "faces": [f.to_dict() for f in faces], "error": None})
+        if args.json:
+            continue
+        if not faces:
+            out(f"{img}: no faces")
+        for f in faces:
+            name = f.match.name if f.match.known else "unknown"
+            box = ",".join(str(int(round(v))) for v in f.box)
+            best = f" (nearest: {f.match.candidates[0].name})" if not f.match.known and f.match.candidates else ""
+            out(f"{img}: {name}  distance={fmt_dist(f.match.distance)}{best}  box={box}")
+    if args.json:
+        out(json.dumps(records, indent=2))
+    return EXIT_PARTIAL if failed else EXIT_OK
+
+
+def cmd_tag(args, ctx: Context) -> int:
+    import threading
+
+    from tqdm import tqdm
+
+    from ..library.export import TagOutputs
+    from ..tagging import tag_folder
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        err(f"error: {folder}: not a folder")
+        return EXIT_USAGE
+    analyzer, store = ctx.analyzer, ctx.store
+    _ = analyzer.embedder  # fail early if the model is missing
+    bar = tqdm(total=0, unit="photo", disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
+
+    def progress(p):
+        bar.total = p.total
+        bar.n = p.done
+        bar.set_postfix(faces=p.faces, errors=p.errors, skipped=p.skipped, refresh=False)
+        bar.refresh()
+
+    cancel = threading.Event()
+    images, faces, errors, named = 0, 0, 0, 0
+    outputs = TagOutputs(args.json, args.csv)  # streamed: memory stays flat however big the folder
+    try:
+        for res in tag_folder(folder.resolve(), store, analyzer, recursive=args.recursive, progress=progress, cancel=cancel, force=args.force):
+            outputs.write(res.to_dict())
+            images += 1
+            faces += len(res.faces)
+            if res.error:
+                errors += 1
+                bar.write(f"error: {res.path}: {res.error}", file=sys.stderr)
+            named += sum(1 for f in res.faces if f.person)
+            if args.verbose and not res.error:
+                names = ", ".join(f.person or "unknown" for f in res.faces) or "no faces"
+                bar.write(f"{res.path}: {names}{' (unchanged)' if res.skipped else ''}", file=sys.stderr)
+    except KeyboardInterrupt:
+        cancel.set()
+        outputs.abort()
+        bar.close()
+        err("interrupted: finished photos are saved; run the same command again to resume")
+        return EXIT_INTERRUPTED
+    except BaseException:
+        outputs.abort()
+        raise
+    bar.close()
+    outputs.close()
+    out(f"{images} images, {faces} faces ({named} named), {errors} unreadable")
+    return EXIT_PARTIAL if errors else EXIT_OK

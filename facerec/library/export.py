@@ -1,0 +1,90 @@
+"""Tagging results as files: one CSV row per face, a JSON array of per-image records, and the streamed
+``--json``/``--csv`` outputs of ``facerec tag`` (written to temporary files that replace the targets on
+success, so an interrupted scan leaves no half-written file). Used by the CLI and the GUI's export.
+
+A record is ``TagResult.to_dict()``: ``{"path", "faces": [{"person", "distance", "score", "box", ...}], "error"}``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO, Any
+
+CSV_HEADER = ["path", "person", "distance", "score", "x1", "y1", "x2", "y2", "error"]
+
+
+def csv_rows(r: dict) -> list[list]:
+    """One row per face (an image without faces or with an error gets one row with empty face fields)."""
+    if not r["faces"]:
+        return [[r["path"], "", "", "", "", "", "", "", r["error"] or ""]]
+    return [[r["path"], face["person"] or "", face["distance"], face["score"], *face["box"], ""] for face in r["faces"]]
+
+
+def write_csv(path: str | Path, records: Iterable[dict]) -> None:
+    """Write ``records`` as CSV (``CSV_HEADER``, then ``csv_rows`` of each)."""
+    with open(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
+        w = csv.writer(f)
+        w.writerow(CSV_HEADER)
+        for r in records:
+            w.writerows(csv_rows(r))
+
+
+class JsonArrayWriter:
+    """Writes a JSON array one element at a time; the text equals ``json.dumps(items, indent=2)``."""
+
+    def __init__(self, f: IO[str]):
+        self._f = f
+        self.count = 0
+
+    def write(self, item: Any) -> None:
+        self._f.write(("[\n  " if self.count == 0 else ",\n  ") + json.dumps(item, indent=2).replace("\n", "\n  "))
+        self.count += 1
+
+    def finish(self) -> None:
+        self._f.write("\n]" if self.count else "[]")
+
+
+class TagOutputs:
+    """The --json and --csv files of ``facerec tag``, written as results arrive into temporary files that
+    replace the targets on ``close()`` (``abort()`` removes them: an interrupted scan leaves no half-written file)."""
+
+    def __init__(self, json_path: str | None, csv_path: str | None):
+        self._files: list[tuple[Path, Path, IO[str]]] = []
+        self._json: JsonArrayWriter | None = None
+        self._csv: Any = None
+        if json_path:
+            self._json = JsonArrayWriter(self._open(json_path, newline=None))
+        if csv_path:
+            self._csv = csv.writer(self._open(csv_path, newline=""))
+            self._csv.writerow(CSV_HEADER)
+
+    def _open(self, path: str, newline: str | None) -> IO[str]:
+        target = Path(path)
+        tmp = target.with_name(f".{target.name}.part")
+        f = open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline=newline)
+        self._files.append((target, tmp, f))
+        return f
+
+    def write(self, record: dict) -> None:
+        if self._json is not None:
+            self._json.write(record)
+        if self._csv is not None:
+            self._csv.writerows(csv_rows(record))
+
+    def close(self) -> None:
+        if self._json is not None:
+            self._json.finish()
+        for target, tmp, f in self._files:
+            f.close()
+            os.replace(tmp, target)
+        self._files = []
+
+    def abort(self) -> None:
+        for _, tmp, f in self._files:
+            f.close()
+            tmp.unlink(missing_ok=True)
+        self._files = []
