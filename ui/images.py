@@ -1,6 +1,14 @@
-"""Conversions between numpy images, JPEG bytes and Qt images, and face crops for thumbnails."""
+"""Conversions between numpy images, JPEG bytes and Qt images, and face crops for thumbnails.
+
+Threads: the functions that make Qt objects (``rgb_to_qimage``, ``rgb_to_pixmap``, ``jpeg_to_pixmap``,
+``placeholder_pixmap``) run on the GUI thread only. Workers use the Qt-free ones (``decode_thumbnail``,
+``face_crop``, ``load_face_crops``) and hand numpy arrays to the GUI thread: a worker that makes a QImage
+holds the GIL while it waits for a Qt lock the GUI thread holds while it waits for the GIL (a deadlock)."""
 
 from __future__ import annotations
+
+import io
+import logging
 
 import numpy as np
 from PySide6.QtCore import QByteArray, Qt
@@ -9,22 +17,37 @@ from PySide6.QtGui import QImage, QPixmap
 from facerec.imaging import load_image
 
 
+log = logging.getLogger(__name__)
+
+
 def rgb_to_qimage(rgb: np.ndarray) -> QImage:
-    """An independent QImage copy of an H x W x 3 uint8 RGB array (safe to pass between threads)."""
+    """An independent QImage copy of an H x W x 3 uint8 RGB array. GUI thread only."""
     rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
     h, w = rgb.shape[:2]
     return QImage(rgb.data, w, h, 3 * w, QImage.Format_RGB888).copy()
 
 
-def jpeg_to_qimage(data: bytes | None, size: int = 96) -> QImage | None:
-    """JPEG bytes as a QImage scaled to fit ``size`` (None when absent or unreadable); unlike a QPixmap,
-    safe to make on a worker thread and hand to the GUI thread."""
+def rgb_to_pixmap(rgb: np.ndarray) -> QPixmap:
+    """A QPixmap of an H x W x 3 uint8 RGB array. GUI thread only."""
+    return QPixmap.fromImage(rgb_to_qimage(rgb))
+
+
+def decode_thumbnail(data: bytes | None, size: int = 96) -> np.ndarray | None:
+    """JPEG (or PNG) bytes decoded to an H x W x 3 uint8 RGB array that fits ``size`` x ``size`` (None when
+    absent or unreadable). Qt-free: safe on a worker thread."""
     if not data:
         return None
-    image = QImage()
-    if not image.loadFromData(QByteArray(data)):
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.draft("RGB", (size, size))
+            img = img.convert("RGB")
+            img.thumbnail((size, size), Image.BILINEAR)
+            return np.asarray(img, dtype=np.uint8).copy()
+    except Exception as exc:  # a damaged thumbnail shows the placeholder, it does not stop the list
+        log.debug("unreadable thumbnail (%s)", exc)
         return None
-    return image.scaled(size, size, Qt.KeepAspectRatio, Qt.SmoothTransformation)
 
 
 def jpeg_to_pixmap(data: bytes | None, size: int = 96) -> QPixmap:
@@ -59,7 +82,8 @@ def face_crop(rgb: np.ndarray, box, scale: float = 1.0, size: int = 96, margin: 
 
 
 def load_face_crops(paths_boxes: list[tuple[int, str, list[float]]], size: int = 96, cancelled=lambda: False):
-    """Yield (key, QImage) crops for (key, photo path, box) triples, loading each photo once."""
+    """Yield (key, size x size x 3 uint8 RGB array) crops for (key, photo path, box) triples, loading each photo
+    once. Qt-free: safe on a worker thread."""
     by_path: dict[str, list[tuple[int, list[float]]]] = {}
     for key, path, box in paths_boxes:
         by_path.setdefault(path, []).append((key, box))
@@ -71,4 +95,4 @@ def load_face_crops(paths_boxes: list[tuple[int, str, list[float]]], size: int =
         except Exception:
             continue
         for key, box in items:
-            yield key, rgb_to_qimage(face_crop(img.rgb, box, img.scale, size))
+            yield key, face_crop(img.rgb, box, img.scale, size)

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtGui import QImage
 
 from facerec.enrolment import enrol_face
 from facerec.errors import FacerecError
@@ -23,7 +22,7 @@ from facerec.pipeline import Face, FaceAnalyzer, chip_thumbnail
 from facerec.store import NAMED_STATUSES, FaceRecord, FaceStatus, GalleryStore
 from facerec.tagging import TagProgress, tag_folder
 
-from .images import jpeg_to_qimage, load_face_crops
+from .images import decode_thumbnail, load_face_crops
 
 
 # -- enrolment -------------------------------------------------------------------------------------
@@ -112,8 +111,9 @@ class PersonRow:
 
     name: str
     samples: int
-    thumbnail: QImage | None
-    """Made on the worker thread: a QImage may cross threads, a QPixmap may not."""
+    thumbnail: np.ndarray | None
+    """H x W x 3 uint8 RGB, decoded on the worker thread; the GUI thread makes the pixmap (no Qt object is
+    made off the GUI thread)."""
 
 
 def people_list(control, store: GalleryStore, size: int = 56) -> list[PersonRow] | None:
@@ -126,8 +126,8 @@ def people_list(control, store: GalleryStore, size: int = 56) -> list[PersonRow]
         if i % 16 == 0:
             if control is not None and control.cancelled:
                 return None
-            time.sleep(0)  # hand the GIL to the GUI thread now and then: Qt's decoding holds it
-        rows.append(PersonRow(p.name, p.sample_count, jpeg_to_qimage(thumbs.get(p.id), size)))
+            time.sleep(0)  # hand the GIL to the GUI thread now and then
+        rows.append(PersonRow(p.name, p.sample_count, decode_thumbnail(thumbs.get(p.id), size)))
     return rows
 
 
@@ -205,7 +205,7 @@ def library_groups(control, store: GalleryStore, model_id: str, threshold: float
 
 
 def face_thumbnails(control, items: list[tuple[int, str, list[float]]], size: int = 96) -> int:
-    """Report (face id, QImage) crops in batches as they are made."""
+    """Report (face id, RGB array) crops in batches as they are made (the GUI thread makes the pixmaps)."""
     batch, n = [], 0
     for key, image in load_face_crops(items, size, cancelled=lambda: control.cancelled):
         batch.append((key, image))

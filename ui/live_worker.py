@@ -10,14 +10,13 @@ from PySide6.QtCore import QThread, Signal
 
 from facerec.live import LiveConfig, LiveRecognizer, open_capture
 
-from .images import rgb_to_qimage
 
 log = logging.getLogger(__name__)
 
 
 class LiveWorker(QThread):
     frameReady = Signal(object, object)
-    """(QImage, facerec.live.LiveFrame)"""
+    """(H x W x 3 uint8 RGB array, facerec.live.LiveFrame): no Qt object is made on this thread."""
     failed = Signal(str)
     ended = Signal()
     ready = Signal(float)
@@ -87,7 +86,7 @@ class LiveWorker(QThread):
                 with self._lock:
                     frame = self.recognizer.process(rgb)
                 self.frames += 1
-                self.frameReady.emit(rgb_to_qimage(rgb), frame)
+                self.frameReady.emit(rgb, frame)  # the GUI thread makes the QImage
                 if period:  # a video file plays at its own pace, like a camera
                     next_t += period
                     delay = next_t - time.perf_counter()

@@ -32,7 +32,7 @@ from facerec.tagging import TagProgress
 
 from .. import jobs, prompts
 from ..context import AppContext
-from ..images import placeholder_pixmap
+from ..images import placeholder_pixmap, rgb_to_pixmap
 from facerec.wording import plural
 
 from ..resources import icon, icon_button
@@ -378,8 +378,8 @@ class LibraryView(QWidget):
 
     def _thumbs_ready(self, batch) -> None:
         rows = {self.grid.item(i).data(ROLE): self.grid.item(i) for i in range(self.grid.count())}
-        for face_id, image in batch:
-            pix = QPixmap.fromImage(image)
+        for face_id, rgb in batch:
+            pix = rgb_to_pixmap(rgb)
             self._thumbs[face_id] = pix
             if face_id in rows:
                 rows[face_id].setIcon(pix)

@@ -21,6 +21,7 @@ from facerec.wording import plural
 
 from .. import jobs, prompts
 from ..context import AppContext
+from ..images import rgb_to_qimage
 from ..live_worker import LiveWorker
 from ..resources import icon
 from ..widgets.boxes_view import KNOWN, UNKNOWN, BoxesView, BoxItem
@@ -217,11 +218,11 @@ class LiveView(QWidget):
             self.worker.set_gallery(self.ctx.gallery_index())
 
     # -- drawing ------------------------------------------------------------------------------------
-    def _frame(self, image, frame) -> None:
+    def _frame(self, rgb, frame) -> None:
         if self.worker is None:
             return
         self.last_frame = frame
-        self.view.set_image(image)
+        self.view.set_image(rgb_to_qimage(rgb))
         self.view.set_boxes([
             BoxItem(f.track_id, tuple(float(v) for v in f.box), f.label, KNOWN if f.known else UNKNOWN) for f in frame.faces
         ])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -24,7 +23,7 @@ from facerec.store import NAMED_STATUSES
 
 from .. import jobs, prompts
 from ..context import AppContext
-from ..images import jpeg_to_pixmap, placeholder_pixmap
+from ..images import jpeg_to_pixmap, placeholder_pixmap, rgb_to_pixmap
 from facerec.wording import plural
 
 from ..resources import icon_button
@@ -188,7 +187,7 @@ class PeopleView(QWidget):
         placeholder = placeholder_pixmap(THUMB)
         chosen = None
         for row in rows:
-            pix = QPixmap.fromImage(row.thumbnail) if row.thumbnail is not None else placeholder
+            pix = rgb_to_pixmap(row.thumbnail) if row.thumbnail is not None else placeholder
             item = QListWidgetItem(pix, f"{row.name}\n{plural(row.samples, 'sample')}", self.people)
             item.setData(ROLE_ID, row.name)
             if current is not None and chosen is None and row.name.casefold() == current.casefold():
