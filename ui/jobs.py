@@ -289,3 +289,29 @@ def undo_personalisation(control, store: GalleryStore, analyzer: FaceAnalyzer) -
     from facerec.training.adapt import revert
 
     return revert(store.path, analyzer.model_id)
+
+
+# -- the map of faces, find this face --------------------------------------------------------------
+def face_map(control, store: GalleryStore, model_id: str, method: str = "pca"):
+    """facerec.library.facemap.FaceMap of the gallery and library (plain data; drawn on the GUI thread)."""
+    from facerec.library.facemap import face_map as compute
+
+    return compute(store, model_id, method)
+
+
+@dataclass
+class SimilarFaces:
+    """A face and the library faces most like it (records with their distances), for the Library view."""
+
+    face_id: int
+    faces: list[FaceRecord]
+    distances: dict[int, float]
+
+
+def similar_faces(control, store: GalleryStore, face_id: int, top: int = 30) -> SimilarFaces:
+    from facerec.library.similar import similar_to_face
+
+    q = similar_to_face(store, face_id, top)
+    ids = [m.face_id for m in q.matches]
+    records = {f.id: f for f in store.faces(where=f"f.id IN ({','.join('?' * len(ids))})", params=ids)} if ids else {}
+    return SimilarFaces(face_id, [records[i] for i in ids if i in records], {m.face_id: m.distance for m in q.matches})

@@ -10,6 +10,7 @@ from . import jobs, prompts
 from .context import AppContext
 from .dialogs import about_text
 from .resources import icon
+from .views.facemap import FaceMapView
 from .views.library import LibraryView
 from .views.live import LiveView
 from .views.people import PeopleView
@@ -17,7 +18,7 @@ from .views.settings import SettingsView
 
 
 class MainWindow(QMainWindow):
-    PAGES = ("people", "live", "library", "settings")
+    PAGES = ("people", "live", "library", "map", "settings")
 
     def __init__(self, ctx: AppContext):
         super().__init__()
@@ -30,6 +31,7 @@ class MainWindow(QMainWindow):
         self.people = PeopleView(ctx)
         self.live = LiveView(ctx)
         self.library = LibraryView(ctx)
+        self.facemap = FaceMapView(ctx)
         self.settings = SettingsView(ctx)
         self.stack = QStackedWidget()
         self.nav = QListWidget()
@@ -38,7 +40,7 @@ class MainWindow(QMainWindow):
         self.nav.setFixedWidth(150)
         for name, label, view in (
             ("people", "People", self.people), ("live", "Live", self.live),
-            ("library", "Library", self.library), ("settings", "Settings", self.settings),
+            ("library", "Library", self.library), ("map", "Map", self.facemap), ("settings", "Settings", self.settings),
         ):
             self.stack.addWidget(view)
             item = QListWidgetItem(icon(name), label)
@@ -87,7 +89,7 @@ class MainWindow(QMainWindow):
         f.addSeparator()
         self._action(f, "&Quit", self.close, QKeySequence.Quit)
         v = mb.addMenu("&View")
-        for i, (name, label) in enumerate((("people", "&People"), ("live", "&Live"), ("library", "Li&brary"), ("settings", "&Settings"))):
+        for i, (name, label) in enumerate((("people", "&People"), ("live", "&Live"), ("library", "Li&brary"), ("map", "&Map of faces"), ("settings", "&Settings"))):
             self._action(v, label, lambda _=False, n=name: self.show_page(n), f"Ctrl+{i + 1}", name)
         lv = mb.addMenu("&Live")
         self._action(lv, "&Start / stop", lambda: (self.show_page("live"), self.live.toggle()), "F5", "play")

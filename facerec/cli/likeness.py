@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from .common import EXIT_FATAL, EXIT_OK, EXIT_USAGE, err, out
+from .common import EXIT_FATAL, EXIT_OK, EXIT_USAGE, err, out, sync_xmp_after_decisions
 
 
 def _model(ctx) -> tuple[str, float]:
@@ -40,9 +40,10 @@ def cmd_groups(args, ctx) -> int:
         if action in ("name", "ignore"):
             from ..library.review import MatchPolicy
 
-            policy = MatchPolicy.from_analyzer(ctx.analyzer)
+            policy = MatchPolicy.from_settings(ctx.settings)
             r = grouping.decide_group(store, args.group, "assign" if action == "name" else "ignore",
                                       getattr(args, "name", None), policy)
+            sync_xmp_after_decisions(ctx)
             what = f"named {args.name}" if action == "name" else "ignored"
             out(f"group {args.group}: {len(r.changed)} face(s) {what}" + (f", {len(r.refused)} left as they were" if r.refused else ""))
             return EXIT_OK

@@ -124,6 +124,8 @@ class LibraryView(QWidget):
         self.reject_btn = icon_button("Reject", "cross", self.reject_selected, "The suggested name is wrong")
         self.assign_btn = icon_button("Assign to…", "person", self.assign_selected, "Name the selected faces (an existing or a new person)")
         self.open_btn = icon_button("Open photo", "photo", lambda: self.open_photo(self._first_selected()), "Show the photo with its faces")
+        self.similar_btn = icon_button("Find similar", "similar", lambda: self.find_similar(self._first_selected()), "Find this face: the library faces most like the selected one, nearest first")
+        self.similar: jobs.SimilarFaces | None = None
         self.promote_btn = icon_button("Use confirmed as samples", "promote", self.promote_person, "Add this person's confirmed faces to their enrolment samples")
         self.export_btn = icon_button("Export…", "export", self.export, "Export the tags to CSV or JSON")
         self.xmp_btn = icon_button(
@@ -157,7 +159,7 @@ class LibraryView(QWidget):
         rl.setContentsMargins(8, 0, 0, 0)
         rl.addWidget(self.group_title)
         bar = FlowLayout()  # wraps onto a second row in a narrow window; labels are never cut
-        for b in (self.confirm_btn, self.reject_btn, self.assign_btn, self.open_btn, self.promote_btn):
+        for b in (self.confirm_btn, self.reject_btn, self.assign_btn, self.open_btn, self.similar_btn, self.promote_btn):
             bar.addWidget(b)
         rl.addLayout(bar)
         rl.addWidget(self.grid, 1)
@@ -301,6 +303,8 @@ class LibraryView(QWidget):
             child.setData(0, ROLE, ("cluster", i))
             unknown.addChild(child)
         self.tree.addTopLevelItems([review, people, unknown])
+        if self.similar is not None:
+            self.tree.addTopLevelItem(self._similar_item())
         people.setExpanded(True)
         unknown.setExpanded(True)
         target = self._find_item(current) or review
@@ -340,6 +344,8 @@ class LibraryView(QWidget):
             return g.by_person.get(value, [])
         if kind == "unknown":
             return [f for c in g.unknown_clusters for f in c]
+        if kind == "similar":
+            return self.similar.faces if self.similar is not None and self.similar.face_id == value else []
         if kind == "cluster":
             return g.unknown_clusters[value] if value < len(g.unknown_clusters) else []
         return []
@@ -348,7 +354,7 @@ class LibraryView(QWidget):
         key = self.current_group()
         faces = self.faces_in_group(key)
         self._faces_shown = faces
-        titles = {"review": "Suggestions to review", "people": "Everyone found", "unknown": "Unknown faces", "cluster": "Unknown faces that look alike"}
+        titles = {"similar": "Faces most like the chosen one, nearest first", "review": "Suggestions to review", "people": "Everyone found", "unknown": "Unknown faces", "cluster": "Unknown faces that look alike"}
         if key:
             title = key[1] if key[0] == "person" else titles.get(key[0], "")
             self.group_title.setText(f"{title} · {len(faces)} face{'s' if len(faces) != 1 else ''}")
@@ -362,6 +368,8 @@ class LibraryView(QWidget):
                 text = f"{f.person}?\n{max(0.0, f.distance):.2f}" if f.distance is not None else f"{f.person}?"
             else:
                 text = "Unknown" if f.status == FaceStatus.UNKNOWN else "Rejected"
+            if key and key[0] == "similar" and self.similar is not None:
+                text = f"{f.person or text}\n{self.similar.distances.get(f.id, 0.0):.3f}"
             item = QListWidgetItem(self._thumbs.get(f.id) or placeholder_pixmap(THUMB), text)
             item.setData(ROLE, f.id)
             item.setToolTip(f"{text}\n{f.path}\n{f.status}")
@@ -446,6 +454,31 @@ class LibraryView(QWidget):
             on_result=lambda n: (self.progress_label.setText(f"{plural(n, 'confirmed face')} of {name} added as samples."), self.ctx.galleryChanged.emit()),
             on_error=lambda e: prompts.error(self, "Use confirmed as samples", e.message, e.details),
         )
+
+    def find_similar(self, face_id: int | None) -> None:
+        """Find this face: list the library faces most like ``face_id`` (facerec.library.similar), in a worker."""
+        if face_id is None:
+            prompts.info(self, "Library", "Select a face first.")
+            return
+        self.ctx.tasks.start(
+            jobs.similar_faces, self.ctx.store, face_id, 30,
+            on_result=self._similar_ready, on_error=lambda e: prompts.error(self, "Find similar", e.message, e.details),
+        )
+
+    def _similar_item(self) -> QTreeWidgetItem:
+        item = QTreeWidgetItem([f"Like face {self.similar.face_id} ({len(self.similar.faces)})"])
+        item.setIcon(0, icon("similar"))
+        item.setData(0, ROLE, ("similar", self.similar.face_id))
+        return item
+
+    def _similar_ready(self, result: jobs.SimilarFaces) -> None:
+        self.similar = result
+        for i in reversed(range(self.tree.topLevelItemCount())):
+            if (self.tree.topLevelItem(i).data(0, ROLE) or ("",))[0] == "similar":
+                self.tree.takeTopLevelItem(i)
+        item = self._similar_item()
+        self.tree.addTopLevelItem(item)
+        self.tree.setCurrentItem(item)
 
     def open_photo(self, face_id: int | None) -> None:
         from ..dialogs import PhotoDialog
