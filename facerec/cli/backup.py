@@ -7,14 +7,23 @@ import argparse
 from .common import EXIT_OK, Context, out
 
 
+def describe_counts(counts: dict) -> str:
+    """``"2 people, 1 sample, 30 photos, 41 faces"`` from a backup manifest's counts."""
+    from ..wording import plural
+
+    return ", ".join(
+        plural(int(counts.get(key, 0)), word, many) for key, word, many in
+        (("people", "person", "people"), ("samples", "sample", None), ("photos", "photo", None), ("faces", "face", None))
+    )
+
+
 def cmd_backup(args, ctx: Context) -> int:
     from ..backup import backup_gallery
 
     manifest = backup_gallery(ctx.settings.gallery_path, args.out)
     counts = manifest.counts
     out(
-        f"backed up {ctx.settings.gallery_path} to {args.out}: {counts.get('people', 0)} people, "
-        f"{counts.get('samples', 0)} samples, {counts.get('photos', 0)} photos, {counts.get('faces', 0)} faces "
+        f"backed up {ctx.settings.gallery_path} to {args.out}: {describe_counts(counts)} "
         f"(schema {manifest.schema_version}, sha256 {manifest.db_sha256[:12]}...)"
     )
     return EXIT_OK
@@ -25,13 +34,15 @@ def cmd_restore(args, ctx: Context) -> int:
 
     if args.check:
         with opened_backup(args.source) as (manifest, _):
-            out(f"{args.source}: backup is intact (created {manifest.created}, facerec {manifest.facerec_version}, counts {manifest.counts})")
+            out(
+                f"{args.source}: the backup is intact (checksums, database integrity, models known and installed); "
+                f"made {manifest.created} by facerec {manifest.facerec_version}: {describe_counts(manifest.counts)}"
+            )
         return EXIT_OK
     res = restore_gallery(args.source, ctx.settings.gallery_path)
     counts = res.manifest.counts
     out(
-        f"restored {args.source} (created {res.manifest.created}) into {res.gallery}: {counts.get('people', 0)} people, "
-        f"{counts.get('samples', 0)} samples, {counts.get('photos', 0)} photos"
+        f"restored {args.source} (made {res.manifest.created}) into {res.gallery}: {describe_counts(counts)}"
     )
     if res.kept_copy:
         out(f"the previous gallery is kept at {res.kept_copy}")

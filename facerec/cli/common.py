@@ -33,8 +33,10 @@ def err(text: str) -> None:
 
 
 def fmt_dist(d: float | None) -> str:
-    """A distance as text: ``-`` for none, NaN or infinity."""
-    return "-" if d is None or d != d or d == float("inf") else f"{d:.3f}"
+    """A distance as text: ``-`` for none, NaN or infinity; never ``-0.000`` (``facerec.wording.distance``)."""
+    from ..wording import distance
+
+    return distance(d)
 
 
 class Context:

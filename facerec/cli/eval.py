@@ -44,9 +44,30 @@ def cmd_eval(args, ctx: Context) -> int:
         err(f"error: {len(missing)} images named in {pairs_file} are missing, e.g. {missing[0]}")
         return EXIT_FATAL
     analyzer = ctx.analyzer
-    bar = tqdm(total=len(paths), unit="img", disable=args.quiet, file=sys.stderr, desc="embedding")
-    emb = embed_images(analyzer, paths, progress=lambda i, n: bar.update(1), cache=Path(args.cache) if args.cache else None)
-    bar.close()
+    # Two stages, each with its own bar: finding and aligning the face of every image, then embedding the
+    # chips in batches (minutes with a large model); a cached run skips both.
+    bars: dict[str, tqdm] = {}
+
+    def stage(name: str, total: int):
+        def update(i: int, n: int) -> None:
+            if name not in bars:
+                bars[name] = tqdm(total=total, unit="img" if name == "detecting" else "face", disable=args.quiet,
+                                  file=sys.stderr, desc=name)
+            bars[name].n = i if name == "embedding" else bars[name].n + 1
+            bars[name].refresh()
+            if bars[name].n >= total:
+                bars[name].close()
+        return update
+
+    if not args.quiet:
+        err(f"LFW: {len(paths)} images, {sum(len(f) for f in folds)} pairs in {len(folds)} folds; finding and aligning "
+            f"each image's face, then embedding them with {ctx.settings.model} (cached for the next run)")
+    emb = embed_images(analyzer, paths, progress=stage("detecting", len(paths)),
+                       cache=Path(args.cache) if args.cache else None, embed_progress=stage("embedding", len(paths)))
+    for bar in bars.values():
+        bar.close()
+    if not args.quiet:
+        err("verifying: each fold's threshold chosen on the other folds")
     res = verify_folds(folds, emb)
     report = {
         "model": ctx.settings.model,

@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[_global_options(in_subcommand=False)],
         epilog="exit codes: 0 ok, 1 some inputs failed, 2 usage error (or the command needs PyTorch, which is missing), 3 cannot run, 130 interrupted",
     )
+    from .. import __version__
+
+    p.add_argument("--version", action="version", version=f"facerec {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub, common)

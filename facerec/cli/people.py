@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from ..wording import noun, plural
 from .common import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, Context, err, out, sync_xmp_after_decisions
 
 
@@ -49,7 +50,7 @@ def cmd_enrol(args, ctx: Context) -> int:
     person = ctx.store.find_person(args.name)
     if person:
         n = len(ctx.store.list_samples(person.id))
-        out(f"{person.name}: {n} sample{'s' if n != 1 else ''}")
+        out(f"{person.name}: {plural(n, 'sample')}")
     return EXIT_PARTIAL if failed else EXIT_OK
 
 
@@ -64,7 +65,8 @@ def cmd_people(args, ctx: Context) -> int:
         else:
             width = max(len(p.name) for p in people)
             for p in people:
-                out(f"{p.name:<{width}}  {p.sample_count:>3} samples  {p.face_count:>5} tagged faces")
+                samples, faces = p.sample_count, p.face_count
+                out(f"{p.name:<{width}}  {samples:>3} {noun(samples, 'sample'):<7}  {faces:>5} tagged {noun(faces, 'face')}")
         return EXIT_OK
     if args.action == "rename":
         store.rename_person(args.old, args.new)

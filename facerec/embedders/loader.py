@@ -7,6 +7,7 @@ import os
 import threading
 from pathlib import Path
 
+from ..config import model_search_dirs
 from ..errors import ModelNotInstalledError
 from .base import Embedder
 from .installer import install_pack, require_runtime, resolve
@@ -32,7 +33,8 @@ def load_embedder(name: str, weights: str | os.PathLike | None = None, threshold
             path = install_pack(pack.name, progress=lambda msg: log.info("%s", msg))
         if path is None or not path.is_file():
             raise ModelNotInstalledError(
-                f"model {pack.name!r} is not installed (weights: {pack.source.describe()}); "
+                f"model {pack.name!r} is not installed (weights: {pack.source.describe()}; looked for "
+                f"{pack.source.filename} in: {', '.join(str(d) for d in model_search_dirs())}); "
                 f"fix: facerec models install {pack.name}"
             )
         st = path.stat()

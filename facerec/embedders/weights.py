@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..config import models_dir, resources_dir
+from ..config import model_search_dirs, resources_dir
 from ..errors import ModelNotInstalledError
 from ..files import sha256_file
 from .packs import ModelPack, WeightsSource, get_pack
@@ -37,8 +37,11 @@ def weights_path(pack: ModelPack) -> Path | None:
         shipped = resources_dir() / pack.source.resource
         if shipped.is_file():
             return shipped
-    candidate = models_dir() / pack.source.filename
-    return candidate if candidate.is_file() else None
+    for folder in model_search_dirs():  # the models folder, then the user-wide one when FACEREC_HOME moved it
+        candidate = folder / pack.source.filename
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def is_installed(pack: ModelPack | str) -> bool:
