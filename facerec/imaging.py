@@ -3,23 +3,29 @@
 - formats: JPEG, PNG, WebP, BMP, TIFF, GIF (first frame), PGM/PPM, MPO; read by content, not extension;
 - EXIF orientation applied (a broken EXIF block is ignored, not fatal);
 - grey, palette, RGBA (composited on white), CMYK, 16-bit and float images converted to 8-bit RGB;
-- a pixel limit checked from the header before decoding (decompression bombs);
+- a pixel limit checked from the header before decoding (decompression bombs), and a byte budget: what the
+  decoder will hold is estimated from the header (after JPEG draft reduction) and a photo over
+  ``DEFAULT_MAX_DECODE_BYTES`` is refused with the reason; concurrent decodes share ``DECODE_BUDGET``, so
+  threads wait rather than stack several large decodes; conversion to RGB and reduction run in strips, so a
+  16-bit, RGBA or palette image costs its decoded size plus a strip, never float copies of the whole image;
 - large JPEGs decoded reduced (draft mode), so a 12 MP photo costs a fraction of a full decode; the
   full-resolution size is kept so callers can map coordinates back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import stat
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from .errors import ImageError
 
@@ -34,6 +40,10 @@ IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".dib", ".tif", ".tiff", ".gif", ".pgm", ".ppm", ".pnm"}
 )
 DEFAULT_MAX_PIXELS = 150_000_000
+DEFAULT_MAX_DECODE_BYTES = 512 * 1024 * 1024
+"""The most memory one photo's decoded pixels may take (estimated from the header before decoding)."""
+STRIP_BYTES = 8 * 1024 * 1024
+"""Conversion to RGB and reduction work on horizontal strips of about this many decoded bytes."""
 DRAFT_SLACK = 0.75
 """A JPEG may be decoded reduced to as little as this fraction of ``max_side`` (never below it otherwise)."""
 
@@ -65,14 +75,43 @@ class LoadedImage:
         return cls(rgb=rgb, full_size=(rgb.shape[1], rgb.shape[0]), path=path)
 
 
+class DecodeBudget:
+    """Bytes of decoded pixels that the threads of this process may hold at once: a decode waits until its
+    share is free (one decode always proceeds alone, however large it is)."""
+
+    def __init__(self, total: int):
+        self.total = int(total)
+        self.in_use = 0
+        self._cond = threading.Condition()
+
+    @contextlib.contextmanager
+    def hold(self, nbytes: int):
+        nbytes = int(nbytes)
+        with self._cond:
+            while self.in_use and self.in_use + nbytes > self.total:
+                self._cond.wait()
+            self.in_use += nbytes
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.in_use -= nbytes
+                self._cond.notify_all()
+
+
+DECODE_BUDGET = DecodeBudget(DEFAULT_MAX_DECODE_BYTES)
+
+
 def load_image(
     path: str | os.PathLike,
     max_side: int | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_DECODE_BYTES,
 ) -> LoadedImage:
     """Read ``path`` as an upright RGB image, reduced so its longer side is about ``max_side``.
 
-    Raises ``ImageError(path, reason)`` for anything that is not a readable image.
+    Raises ``ImageError(path, reason)`` for anything that is not a readable image, or whose decoding would
+    take more than ``max_bytes`` of memory.
     """
     spath = os.fsdecode(path)
     try:
@@ -89,7 +128,7 @@ def load_image(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(spath, formats=FORMATS) as img:
-                return _decode(img, spath, max_side, max_pixels)
+                return _decode(img, spath, max_side, max_pixels, max_bytes)
     except ImageError:
         raise
     except UnidentifiedImageError:
@@ -106,7 +145,20 @@ def load_image(
         raise ImageError(spath, f"corrupt or truncated image data ({type(exc).__name__}: {exc})") from None
 
 
-def _decode(img: Image.Image, path: str, max_side: int | None, max_pixels: int) -> LoadedImage:
+def decoded_bytes(img: Image.Image) -> int:
+    """About what decoding ``img`` (after any draft reduction) will hold at its peak, in bytes: Pillow's
+    pixels (one byte per pixel for 1/L/P, two for 16-bit, four for every multi-band mode, which it stores
+    padded) times what the format's decoder adds (measured by tests/test_decode_memory.py: PNG's and GIF's
+    decoders keep line buffers and a second frame buffer; libwebp decodes into buffers of its own that
+    Pillow copies)."""
+    w, h = img.size
+    mode = img.mode
+    per_pixel = 1 if mode in ("1", "L", "P") else 2 if mode.startswith("I;16") else 4
+    factor = {"WEBP": 4.0, "GIF": 2.0, "PNG": 1.5}.get(img.format or "", 1.0)
+    return int(w * h * per_pixel * factor)
+
+
+def _decode(img: Image.Image, path: str, max_side: int | None, max_pixels: int, max_bytes: int = DEFAULT_MAX_DECODE_BYTES) -> LoadedImage:
     w, h = img.size
     if w <= 0 or h <= 0:
         raise ImageError(path, f"invalid image size {w}x{h}")
@@ -122,14 +174,18 @@ def _decode(img: Image.Image, path: str, max_side: int | None, max_pixels: int) 
         # 3/4 of max_side lets a 4000 px photo decode at 2000 px (4x less work) instead of in full.
         factor = DRAFT_SLACK * max_side / max(w, h)
         img.draft("RGB", (math.ceil(w * factor), math.ceil(h * factor)))
-    img.load()
+    need = decoded_bytes(img)
+    if need > max_bytes:
+        raise ImageError(
+            path,
+            f"decoding this {w}x{h} {img.format or ''} image ({img.mode}) needs about {need / 2**20:.0f} MB, over the "
+            f"{max_bytes / 2**20:.0f} MB limit for one photo (the format cannot be decoded reduced)",
+        )
+    with DECODE_BUDGET.hold(need):
+        img.load()
+        rgb = _to_rgb_reduced(img, max_side)
+    rgb = _orient(rgb, orientation)
     full_w, full_h = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
-    if orientation and orientation != 1:
-        try:
-            img = ImageOps.exif_transpose(img)
-        except Exception as exc:  # broken EXIF must not make a photo unreadable
-            log.warning("%s: ignoring unusable EXIF orientation (%s)", path, exc)
-    rgb = to_rgb_array(img)
     if max_side and max(rgb.shape[:2]) > max_side:
         import cv2
 
@@ -137,6 +193,51 @@ def _decode(img: Image.Image, path: str, max_side: int | None, max_pixels: int) 
         size = (max(1, round(rgb.shape[1] * f)), max(1, round(rgb.shape[0] * f)))
         rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
     return LoadedImage(rgb=np.ascontiguousarray(rgb), full_size=(full_w, full_h), path=path)
+
+
+def _to_rgb_reduced(img: Image.Image, max_side: int | None) -> np.ndarray:
+    """The loaded image as H x W x 3 uint8 RGB, converted strip by strip and, when it is more than twice
+    ``max_side``, reduced by an integer factor on the way (box filter), so no full-size copy is made."""
+    w, h = img.size
+    k = max(1, int(max(w, h) // max_side)) if max_side else 1
+    if k == 1 and w * h * 4 <= STRIP_BYTES:
+        return to_rgb_array(img)
+    import cv2
+
+    rows = max(k, (STRIP_BYTES // max(1, w * 4)) // k * k)
+    out_w, out_h = w // k, h // k
+    if out_w == 0 or out_h == 0:
+        return to_rgb_array(img)
+    scale = value_scale(img)
+    out = np.empty((out_h, out_w, 3), np.uint8)
+    y_out = 0
+    for y in range(0, out_h * k, rows):
+        strip = to_rgb_array(img.crop((0, y, out_w * k, min(y + rows, out_h * k))), scale)
+        n = strip.shape[0] // k
+        if k > 1:
+            strip = cv2.resize(strip, (out_w, n), interpolation=cv2.INTER_AREA)
+        out[y_out : y_out + n] = strip
+        y_out += n
+    return out
+
+
+def _orient(rgb: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (as Pillow's ``exif_transpose`` does) to an RGB array."""
+    if orientation == 2:
+        return rgb[:, ::-1]
+    if orientation == 3:
+        return rgb[::-1, ::-1]
+    if orientation == 4:
+        return rgb[::-1]
+    if orientation == 5:
+        return rgb.transpose(1, 0, 2)
+    if orientation == 6:
+        return np.rot90(rgb, -1)
+    if orientation == 7:
+        return rgb[::-1, ::-1].transpose(1, 0, 2)
+    if orientation == 8:
+        return np.rot90(rgb, 1)
+    return rgb
 
 
 _MAGIC = (
@@ -169,15 +270,15 @@ def _orientation(img: Image.Image) -> int:
         return 1
 
 
-def to_rgb_array(img: Image.Image) -> np.ndarray:
-    """Convert any Pillow mode to an H x W x 3 uint8 array (alpha composited on white)."""
+def to_rgb_array(img: Image.Image, scale: float | None = None) -> np.ndarray:
+    """Convert any Pillow mode to an H x W x 3 uint8 array (alpha composited on white). ``scale``: the factor
+    that maps 16/32-bit and float values to 0..255 (default: from the image's own range; pass the whole
+    image's when converting it strip by strip)."""
     mode = img.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        a = np.asarray(img).astype(np.float64)
-        if mode.startswith("I;16") or (mode == "I" and a.max(initial=0) > 255):
-            a = a / 257.0
-        elif mode == "F" and a.max(initial=0) <= 1.0:
-            a = a * 255.0
+        if scale is None:
+            scale = value_scale(img)
+        a = np.asarray(img).astype(np.float32) * np.float32(scale)
         a = np.clip(np.rint(a), 0, 255).astype(np.uint8)
         return np.repeat(a[:, :, None], 3, axis=2)
     if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in img.info):
@@ -187,3 +288,17 @@ def to_rgb_array(img: Image.Image) -> np.ndarray:
     if img.mode != "RGB":
         img = img.convert("RGB")
     return np.asarray(img, dtype=np.uint8)
+
+
+def value_scale(img: Image.Image) -> float:
+    """The factor mapping a 16/32-bit or float image's values to 0..255 (1 for 8-bit data)."""
+    mode = img.mode
+    if mode.startswith("I;16"):
+        return 1 / 257
+    if mode in ("I", "F"):
+        lo, hi = img.getextrema()
+        if mode == "I" and hi > 255:
+            return 1 / 257
+        if mode == "F" and hi <= 1.0:
+            return 255.0
+    return 1.0

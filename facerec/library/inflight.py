@@ -1,0 +1,123 @@
+"""Photos in flight during a scan, written down so that a photo that killed a scan (out of memory, a decoder
+crash) is skipped, with the reason, on the next run instead of killing every rerun at the same place.
+
+Each running scan appends to its own journal (``<gallery folder>/.facerec-scans/scan-<pid>-<n>.log``, owner
+only, locked while the scan runs): ``S<TAB>path`` when a worker starts on a photo, ``E<TAB>path`` when it has
+finished with it. A journal whose lock is free belongs to a scan that died; the photos it started and never
+finished are the suspects. A suspect that was the only photo in flight when its scan died is the culprit;
+when several were in flight, the next scan analyses them one at a time first, so a second death names the
+culprit. The journal holds paths only (no face data) and is deleted when its scan ends.
+
+API::
+
+    journal = ScanJournal.open(folder)              # a new journal for this scan (and the dead ones' verdict)
+    journal.culprits, journal.suspects              # -> set[str], set[str] (from scans that died)
+    journal.start(path); journal.end(path)          # around each photo's analysis
+    journal.close()                                 # the scan ended (normally or not): journal removed
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import itertools
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+KILLED_REASON = (
+    "the scan stopped while reading this photo (the process was killed: out of memory, or a decoder crash); "
+    "it is skipped until the file changes"
+)
+_counter = itertools.count()
+
+
+def journal_folder(gallery_location: str | os.PathLike | None) -> Path:
+    """Where scan journals live: next to a gallery file, else in the data folder (a PostgreSQL gallery)."""
+    if gallery_location is not None and not str(gallery_location).startswith(("postgres://", "postgresql://")):
+        return Path(gallery_location).parent / ".facerec-scans"
+    from ..config import data_dir
+
+    return Path(data_dir()) / "scans"
+
+
+@dataclass
+class ScanJournal:
+    path: Path
+    fd: int
+    culprits: set[str] = field(default_factory=set)
+    """Photos that were alone in flight when a scan died: skip them (``KILLED_REASON``)."""
+    suspects: set[str] = field(default_factory=set)
+    """Photos in flight, with others, when a scan died: analyse them one at a time."""
+
+    @classmethod
+    def open(cls, folder: str | os.PathLike) -> "ScanJournal":
+        folder = Path(folder)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        culprits, suspects = set(), set()
+        for old in sorted(folder.glob("scan-*.log")):
+            verdict = _read_dead(old)
+            if verdict is None:  # a live scan's journal
+                continue
+            unfinished = verdict
+            if len(unfinished) == 1:
+                culprits |= unfinished
+            else:
+                suspects |= unfinished
+            with contextlib.suppress(OSError):
+                old.unlink()
+        suspects -= culprits
+        path = folder / f"scan-{os.getpid()}-{next(_counter)}.log"
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND | os.O_TRUNC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if culprits or suspects:
+            log.warning("a scan died with %d photos in flight: %d skipped, %d retried one at a time", len(culprits) + len(suspects), len(culprits), len(suspects))
+        return cls(path, fd, culprits, suspects)
+
+    def start(self, photo: str | os.PathLike) -> None:
+        self._write("S", photo)
+
+    def end(self, photo: str | os.PathLike) -> None:
+        self._write("E", photo)
+
+    def _write(self, kind: str, photo: str | os.PathLike) -> None:
+        line = f"{kind}\t{os.fsdecode(photo)}\n".encode("utf-8", "surrogateescape")
+        with contextlib.suppress(OSError):  # a full disk must not stop the scan: only this safety net is lost
+            os.write(self.fd, line)
+
+    def close(self) -> None:
+        if self.fd < 0:
+            return
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+        os.close(self.fd)
+        self.fd = -1
+
+
+def _read_dead(path: Path) -> set[str] | None:
+    """The photos a dead scan's journal started and never finished; None while its scan is alive."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return None
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read()
+    finally:
+        os.close(fd)
+    open_photos: dict[str, int] = {}
+    for raw in data.split(b"\n"):
+        kind, _, name = raw.partition(b"\t")
+        photo = name.decode("utf-8", "surrogateescape")
+        if kind == b"S":
+            open_photos[photo] = open_photos.get(photo, 0) + 1
+        elif kind == b"E" and open_photos.get(photo):
+            open_photos[photo] -= 1
+    return {p for p, n in open_photos.items() if n > 0}

@@ -1,0 +1,108 @@
+"""Decode memory is bounded by a byte budget, not only by pixels: a small file that decodes to a large 16-bit,
+RGBA, palette or WebP image costs its decoded size plus a strip (measured as the peak resident memory of a
+fresh process), never float or RGBA copies of the whole image; a photo over the budget is refused, with
+the reason, before anything is decoded."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from facerec.imaging import DecodeBudget, decoded_bytes
+
+REPO = Path(__file__).resolve().parent.parent
+MB = 2**20
+
+_MEASURE = r"""
+import resource, sys
+import cv2, numpy as np, PIL.Image
+from facerec.imaging import load_image
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    img = load_image(sys.argv[1], max_side=int(sys.argv[2]), max_bytes=int(sys.argv[3]))
+    out = "shape %s" % (img.rgb.shape,)
+except Exception as exc:
+    out = "refused: %s" % exc
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((after - before) / 1024.0)
+print(out)
+"""
+
+
+def _peak(path: Path, max_side: int = 1600, max_bytes: int = 512 * MB) -> tuple[float, str]:
+    """(extra peak resident memory in MB while decoding ``path`` in a fresh process, outcome)."""
+    r = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(path), str(max_side), str(max_bytes)],
+        env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300, cwd=str(path.parent),
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    peak, outcome = r.stdout.strip().splitlines()[-2:]
+    return float(peak), outcome
+
+
+def _make(path: Path, kind: str, side: int) -> Path:
+    if kind == "png16":
+        Image.new("I;16", (side, side), 30000).save(path, format="PNG")
+    elif kind == "rgba":
+        Image.new("RGBA", (side, side), (10, 200, 30, 128)).save(path, format="PNG")
+    elif kind == "gif":
+        img = Image.new("P", (side, side), 1)
+        img.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+        img.save(path, format="GIF", transparency=0)
+    elif kind == "webp":
+        Image.new("RGBA", (side, side), (10, 200, 30, 128)).save(path, format="WEBP", lossless=True, quality=0, method=0)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind,side", [("png16", 6000), ("rgba", 6000), ("gif", 6000), ("webp", 4000)])
+def test_decode_peak_stays_near_the_decoded_size(tmp_path, kind, side):
+    path = _make(tmp_path / f"big.{kind}", kind, side)
+    with Image.open(path) as img:
+        decoded = decoded_bytes(img) / MB
+    assert path.stat().st_size < 2 * MB  # a small file...
+    peak, outcome = _peak(path)
+    assert outcome.startswith("shape"), outcome
+    # ...costs what the decoder must hold plus strips, not several full-size copies (before the fix:
+    # 16-bit PNG 895 MB, RGBA PNG 760 MB, GIF 657 MB, WebP 463 MB above the baseline)
+    assert peak < decoded + 64, f"{kind}: decoding peaked {peak:.0f} MB above the baseline for {decoded:.0f} MB of pixels"
+
+
+@pytest.mark.slow
+def test_a_photo_over_the_byte_budget_is_refused_before_decoding(tmp_path):
+    path = _make(tmp_path / "big.png", "rgba", 6000)  # 6000x6000 RGBA: 206 MB while decoding
+    peak, outcome = _peak(path, max_bytes=100 * MB)
+    assert outcome.startswith("refused") and "over the 100 MB limit for one photo" in outcome, outcome
+    assert str(path) in outcome
+    assert peak < 40, f"the refusal decoded the image anyway ({peak:.0f} MB)"
+
+
+def test_decode_budget_lets_one_large_decode_through_and_queues_the_rest():
+    import threading
+    import time
+
+    budget = DecodeBudget(100)
+    order: list[str] = []
+    done = threading.Event()
+
+    def small() -> None:
+        with budget.hold(60):
+            order.append("small")
+            done.wait(5)
+
+    with budget.hold(500):  # larger than the whole budget, alone: it proceeds
+        order.append("big")
+        t = threading.Thread(target=small)
+        t.start()
+        time.sleep(0.2)
+        assert order == ["big"], "a second decode must wait while the budget is spent"
+    time.sleep(0.2)
+    assert order == ["big", "small"] and budget.in_use == 60
+    done.set()
+    t.join(5)
+    assert budget.in_use == 0
