@@ -75,6 +75,10 @@ class LoadedImage:
         return cls(rgb=rgb, full_size=(rgb.shape[1], rgb.shape[0]), path=path)
 
 
+FILE_SYSTEM_REASONS = ("file not found", "cannot access file", "cannot read file", "permission denied")
+"""``ImageError.reason`` prefixes of failures of the file system rather than of the image: worth retrying."""
+
+
 class DecodeBudget:
     """Bytes of decoded pixels that the threads of this process may hold at once: a decode waits until its
     share is free (one decode always proceeds alone, however large it is)."""
@@ -140,6 +144,8 @@ def load_image(
     except PermissionError:
         raise ImageError(spath, "permission denied") from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError, TypeError, IndexError, KeyError) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:  # the file system failed, not the image data
+            raise ImageError(spath, f"cannot read file ({exc.strerror or exc})") from None
         if isinstance(exc, ValueError) and "decompressed data too large" in str(exc).lower():
             raise ImageError(spath, "a compressed metadata block inflates past the safety limit (possible decompression bomb)") from None
         raise ImageError(spath, f"corrupt or truncated image data ({type(exc).__name__}: {exc})") from None

@@ -372,6 +372,8 @@ class PhotoRecord:
     """EXIF date taken, 'YYYY-MM-DD HH:MM:SS'; '' when the photo has none; None when not read yet."""
     min_face_size: int | None = None
     """The detector's minimum face size the photo was scanned with (None: not recorded)."""
+    retry: bool = False
+    """``error`` came from the file system (permissions, a drive gone, an I/O error): the next scan retries it."""
 
 
 @dataclass
@@ -1227,5 +1229,5 @@ def carry_over(
 def _photo(r: sqlite3.Row) -> PhotoRecord:
     return PhotoRecord(
         r["id"], r["path"], r["size"], r["mtime_ns"], r["content_hash"], r["width"], r["height"], r["model_id"], r["error"],
-        r["taken_at"], r["min_face_size"],
+        r["taken_at"], r["min_face_size"], bool(r["retry"]),
     )

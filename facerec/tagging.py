@@ -24,8 +24,9 @@ import numpy as np
 
 from .errors import GalleryChangedError, ImageError
 from .files import file_digest, iter_image_files
-from .imaging import LoadedImage
+from .imaging import FILE_SYSTEM_REASONS, LoadedImage
 from .library.dates import read_date_taken
+from .library.inflight import KILLED_REASON, ScanJournal, journal_folder
 from .library.review import MatchPolicy, rematch
 from .pipeline import FaceAnalyzer
 from .store import GalleryStore, NewFace
@@ -67,6 +68,8 @@ class TagProgress:
     faces: int
     elapsed: float
     current: str = ""
+    retried: int = 0
+    """Photos that failed on an earlier scan (permissions, a drive gone, an I/O error) and are tried again."""
 
     @property
     def eta(self) -> float | None:
@@ -89,6 +92,8 @@ class _Loaded:
     taken_at: str | None = None
     matched_at: tuple[str, int] | None = None
     """The gallery generation the faces were matched against."""
+    retry: bool = False
+    """``error`` is a failure of the file system (worth retrying on the next scan)."""
 
 
 def _records_from_store(store: GalleryStore, path: str, error: str | None) -> TagResult:
@@ -134,13 +139,23 @@ def tag_folder(
     model_id = analyzer.model_id
     gallery = _Gallery(store, analyzer)  # and the library follows the gallery and threshold
     min_face_size = int(analyzer.settings.detector.min_face_size)
+    journal = ScanJournal.open(journal_folder(getattr(store, "path", None)))
+    for culprit in sorted(journal.culprits):  # photos that killed an earlier scan: recorded, then skipped
+        try:
+            st = os.stat(culprit)
+        except OSError:
+            continue
+        log.warning("%s: %s", culprit, KILLED_REASON)
+        store.save_photo(culprit, st.st_size, st.st_mtime_ns, None, None, None, model_id, error=KILLED_REASON, min_face_size=min_face_size)
     total = len(files) + len(walk_errors)
     t0 = time.monotonic()
-    counts = {"done": 0, "skipped": 0, "errors": 0, "faces": 0}
+    counts = {"done": 0, "skipped": 0, "errors": 0, "faces": 0, "retried": 0}
 
     def report(current: str = "") -> None:
         if progress:
-            progress(TagProgress(counts["done"], total, counts["skipped"], counts["errors"], counts["faces"], time.monotonic() - t0, current))
+            progress(TagProgress(
+                counts["done"], total, counts["skipped"], counts["errors"], counts["faces"], time.monotonic() - t0, current, counts["retried"],
+            ))
 
     for res in walk_errors:
         counts["done"] += 1
@@ -158,7 +173,11 @@ def tag_folder(
             yield TagResult(str(path), error=f"cannot access file ({exc.strerror or exc})")
             continue
         rec = store.get_photo(str(path))
-        if not force and rec and rec.size == st.st_size and rec.mtime_ns == st.st_mtime_ns and rec.model_id == model_id and rec.min_face_size in (None, min_face_size):
+        unchanged = rec and rec.size == st.st_size and rec.mtime_ns == st.st_mtime_ns and rec.model_id == model_id
+        if unchanged and rec.error is not None and rec.retry:  # failed for the file system's sake: try again
+            counts["retried"] += 1
+            log.info("%s: retrying (it failed on the last scan: %s)", path, rec.error)
+        elif not force and unchanged and rec.min_face_size in (None, min_face_size):
             counts["done"] += 1
             counts["skipped"] += 1
             counts["errors"] += rec.error is not None
@@ -174,25 +193,37 @@ def tag_folder(
 
     workers = max(1, int(workers or (remote.workers if remote is not None else analyzer.settings.threads)))
     pending: deque[Future] = deque()
-    queued = iter(todo)
+    # photos that were in flight, with others, when a scan died: analysed first, one at a time
+    queued = deque(sorted(todo, key=lambda it: str(it.path) not in journal.suspects))
+    alone = {"now": False}
 
-    def submit_next() -> None:
-        if not cancel.is_set():
-            item = next(queued, None)
-            if item is not None:
-                item.matched_at = gallery.generation
-                pending.append(
-                    remote.submit(item, gallery.index) if remote is not None else pool.submit(_analyse, item, analyzer, gallery.index)
-                )
+    def submit_next() -> bool:
+        if cancel.is_set() or not queued:
+            return False
+        serial = str(queued[0].path) in journal.suspects
+        if pending and (serial or alone["now"]):
+            return False
+        item = queued.popleft()
+        alone["now"] = serial
+        item.matched_at = gallery.generation
+        pending.append(
+            remote.submit(item, gallery.index) if remote is not None else pool.submit(_journaled, journal, item, analyzer, gallery.index)
+        )
+        return True
+
+    def fill() -> None:
+        while len(pending) < workers + max(0, prefetch) and submit_next():
+            pass
 
     analyzer.apply_threads()
     with shared_among(workers), ThreadPoolExecutor(workers, thread_name_prefix="facerec-tag") as pool:
         try:
-            for _ in range(workers + max(0, prefetch)):
-                submit_next()
+            fill()
             while pending:
                 item = pending.popleft().result()
-                submit_next()
+                if not pending:
+                    alone["now"] = False
+                fill()
                 if cancel.is_set():
                     break
                 result = _save(item, store, model_id, gallery, analyzer, min_face_size)
@@ -207,6 +238,7 @@ def tag_folder(
         finally:
             for fut in pending:  # the consumer stopped early, or a cancel: photos not yet started are dropped
                 fut.cancel()
+            journal.close()
 
 
 def _import_xmp(store: GalleryStore, analyzer: FaceAnalyzer, path: str) -> bool:
@@ -237,6 +269,16 @@ class _Gallery:
         log.info("%s: matching against gallery generation %s (%d vectors)", self.store.path, self.generation, len(self.index))
 
 
+def _journaled(journal: ScanJournal, item: _Loaded, analyzer: FaceAnalyzer, gallery) -> _Loaded:
+    """``_analyse``, written down in the scan's journal while it runs (so a photo that kills the process is
+    known on the next run)."""
+    journal.start(item.path)
+    try:
+        return _analyse(item, analyzer, gallery)
+    finally:
+        journal.end(item.path)
+
+
 def _analyse(item: _Loaded, analyzer: FaceAnalyzer, gallery) -> _Loaded:
     """Decode, detect, embed and identify one photo (in a worker thread) against ``gallery`` (read at
     ``item.matched_at``); failures become ``item.error``."""
@@ -246,9 +288,11 @@ def _analyse(item: _Loaded, analyzer: FaceAnalyzer, gallery) -> _Loaded:
         item.taken_at = read_date_taken(item.path)
     except ImageError as exc:
         item.error = exc.reason
+        item.retry = exc.reason.startswith(FILE_SYSTEM_REASONS)
         return item
     except OSError as exc:
         item.error = f"cannot read file ({exc.strerror or exc})"
+        item.retry = True
         return item
     try:
         item.faces = analyzer.analyze(item.image, gallery=gallery)
@@ -266,7 +310,7 @@ def _save(
     path = str(item.path)
     if item.image is None:
         reason = item.error or "unreadable"
-        store.save_photo(path, item.size, item.mtime_ns, None, None, None, model_id, error=reason, min_face_size=min_face_size)
+        store.save_photo(path, item.size, item.mtime_ns, None, None, None, model_id, error=reason, min_face_size=min_face_size, retry=item.retry)
         return TagResult(path, error=reason)
     if item.error is not None:
         store.save_photo(

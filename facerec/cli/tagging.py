@@ -73,7 +73,10 @@ def cmd_tag(args, ctx: Context) -> int:
     _ = analyzer.embedder  # fail early if the model is missing
     bar = tqdm(total=0, unit="photo", disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
 
+    retried = [0]
+
     def progress(p):
+        retried[0] = p.retried
         bar.total = p.total
         bar.n = p.done
         bar.set_postfix(faces=p.faces, errors=p.errors, skipped=p.skipped, refresh=False)
@@ -105,5 +108,6 @@ def cmd_tag(args, ctx: Context) -> int:
         raise
     bar.close()
     outputs.close()
-    out(f"{images} images, {faces} faces ({named} named), {errors} unreadable")
+    again = f"; {retried[0]} that failed last time retried" if retried[0] else ""
+    out(f"{images} images, {faces} faces ({named} named), {errors} unreadable{again}")
     return EXIT_PARTIAL if errors else EXIT_OK
