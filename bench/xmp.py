@@ -11,9 +11,10 @@ path and permission bits). Timed, side by side in one run:
 - ``sync_after_rename``: a person renamed, then ``after_decisions`` rewrites just the stale sidecars;
 - ``rewrite_all``: ``write --force``: every existing sidecar read, merged and written again;
 - ``read_all``: every sidecar read and its regions parsed (what a scan's import does per photo);
-- for comparison: ExifTool writing the same regions into ``--exiftool-photos`` new sidecars in ONE batch
-  process (``-@`` argument file; its per-photo cost without the start-up of a process per photo), and the
-  parse + serialise of one sidecar by ``xml.etree`` (used) and by ``lxml`` (when installed).
+- for comparison, alternating twice on the same ``--exiftool-photos`` photos: facerec writing new sidecars,
+  and ExifTool writing the same regions into new sidecars from ONE batch process (``-@`` argument file: its
+  per-photo cost without a process start per photo); and the parse + serialise of one sidecar by
+  ``xml.etree`` (used) and by ``lxml`` (when installed).
 
     python bench/xmp.py --out bench/results/xmp.json
     python bench/xmp.py --photos 1000            # quick
@@ -80,12 +81,32 @@ def step(seconds: float, photos: int, **extra) -> dict:
     return {"seconds": round(seconds, 3), "photos": photos, "photos_per_s": round(photos / seconds, 1) if seconds else None, **extra}
 
 
-def exiftool_batch(folder: Path, store: GalleryStore, count: int) -> dict | None:
+def facerec_batch(folder: Path, store: GalleryStore, count: int, name: str) -> dict:
+    """facerec writing ``count`` new sidecars (into a folder of their own), as ``write_xmp`` does."""
+    from facerec.library.xmp_files import fsync_folder
+    from facerec.library.xmp_sync import wanted_regions, write_photo_xmp
+
+    out = folder / name
+    out.mkdir()
+    photos = store.photos(str(folder))[:count]
+
+    def run() -> None:
+        wanted = wanted_regions(store, photos)
+        with store.transaction():
+            for photo in photos:
+                write_photo_xmp(store, photo, wanted[photo.id], str(out / (Path(photo.path).name + ".xmp")), sync_folder=False)
+        fsync_folder(out)
+
+    _, seconds = timed(run)
+    return step(seconds, len(list(out.iterdir())), how="facerec write_photo_xmp, one store transaction")
+
+
+def exiftool_batch(folder: Path, store: GalleryStore, count: int, name: str) -> dict | None:
     """ExifTool writing the same MWG + MP regions into ``count`` new sidecars, one process for all."""
     tool = shutil.which("exiftool")
     if tool is None or count <= 0:
         return None
-    out = folder / "exiftool-out"
+    out = folder / name
     out.mkdir()
     photos = store.photos(str(folder))[:count]
     lines: list[str] = []
@@ -167,7 +188,14 @@ def main() -> None:
         assert regions == faces, (regions, faces)
         res["read_all"] = step(s, len(photos), regions=regions)
 
-        res["exiftool_batch"] = exiftool_batch(folder, store, min(args.exiftool_photos, args.photos))
+        n = min(args.exiftool_photos, args.photos)
+        if n and shutil.which("exiftool"):  # side by side, alternating, on the same photos
+            res["compare_new_sidecars"] = {
+                "facerec_1": facerec_batch(folder, store, n, "facerec-1"),
+                "exiftool_1": exiftool_batch(folder, store, n, "exiftool-1"),
+                "facerec_2": facerec_batch(folder, store, n, "facerec-2"),
+                "exiftool_2": exiftool_batch(folder, store, n, "exiftool-2"),
+            }
         res["parse_serialise_one_sidecar"] = parse_serialise(sidecar_path(photos[0]).read_bytes(), 2000)
         store.close()
     res["machine"] = machine_load()
