@@ -310,7 +310,7 @@ class PostgresDatabase(Database):
         query = np.asarray(embedding, dtype=np.float32).ravel()
         dim = int(query.shape[0])
         self._sync_vectors(conn, model_id, dim)
-        conn.raw.execute(f"SET hnsw.ef_search = {max(40, 2 * int(k))}")
+        conn.raw.execute(f"SET hnsw.ef_search = {min(1000, max(100, 4 * int(k)))}")
         rows = conn.raw.execute(
             f"""SELECT face_id, (vec::vector({dim})) <=> %s::vector({dim}) AS d FROM face_vectors
                 WHERE model_id = %s ORDER BY (vec::vector({dim})) <=> %s::vector({dim}) LIMIT %s""",
@@ -326,11 +326,6 @@ class PostgresDatabase(Database):
             """CREATE TABLE IF NOT EXISTS face_vectors (face_id BIGINT PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
                    model_id TEXT NOT NULL, vec vector NOT NULL)"""
         )
-        index = "face_vectors_" + hashlib.sha1(f"{model_id}/{dim}".encode()).hexdigest()[:12]
-        raw.execute(
-            f"""CREATE INDEX IF NOT EXISTS {index} ON face_vectors USING hnsw ((vec::vector({dim})) vector_cosine_ops)
-                WHERE model_id = {_sql_literal(model_id)}"""
-        )
         while True:
             rows = raw.execute(
                 """SELECT f.id, f.embedding FROM faces f WHERE f.model_id = %s
@@ -338,10 +333,16 @@ class PostgresDatabase(Database):
                 (model_id,),
             ).fetchall()
             if not rows:
-                return
+                break
             with raw.cursor() as cur, cur.copy("COPY face_vectors (face_id, model_id, vec) FROM STDIN") as copy:
                 for fid, blob in rows:
                     copy.write_row((fid, model_id, _vector_text(np.frombuffer(blob, dtype="<f4"))))
+        # Built once after the first bulk copy (much faster than growing it row by row), kept up to date after.
+        index = "face_vectors_" + hashlib.sha1(f"{model_id}/{dim}".encode()).hexdigest()[:12]
+        raw.execute(
+            f"""CREATE INDEX IF NOT EXISTS {index} ON face_vectors USING hnsw ((vec::vector({dim})) vector_cosine_ops)
+                WHERE model_id = {_sql_literal(model_id)}"""
+        )
 
 
 def _vector_text(vec: np.ndarray) -> str:

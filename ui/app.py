@@ -53,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.db:
         from pathlib import Path
 
-        settings.db_path = Path(args.db)
+        from facerec.config import is_database_url
+
+        settings.db_path = args.db if is_database_url(args.db) else Path(args.db)  # a file, or postgresql://...
     try:
         ctx = AppContext(settings)
     except Exception as exc:
