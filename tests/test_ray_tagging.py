@@ -5,6 +5,7 @@ cancel and resume work as on one machine."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -46,9 +48,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _wait(ok, what: str, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not ok():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not ready after {timeout:.0f} s")
+        time.sleep(0.5)
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 @pytest.fixture(scope="module")
 def ray_cluster(sface_installed):
-    """``host:port`` of a two-node Ray cluster on this machine; stopped (and its files removed) afterwards."""
+    """``host:port`` of a two-node Ray cluster on this machine (``ray start --block``, each in its own process
+    group); afterwards exactly those processes are stopped (not ``ray stop``, which stops every Ray on the machine)."""
     ray_bin = str(Path(sys.executable).with_name("ray"))
     temp = tempfile.mkdtemp(prefix="fr-ray-", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
     # Token authentication, as a real cluster should run: the head, the worker node and this driver share a token.
@@ -56,23 +72,38 @@ def ray_cluster(sface_installed):
                "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
     env = dict(os.environ, **secrets)
     port = _free_port()
-    common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--object-store-memory=200000000", "--disable-usage-stats"]
-    head = [ray_bin, "start", "--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={temp}", *common]
-    subprocess.run(head, env=env, check=True, capture_output=True, timeout=180)
     address = f"127.0.0.1:{port}"
+    common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--object-store-memory=200000000", "--disable-usage-stats", "--block"]
+    nodes: list[subprocess.Popen] = []
+    saved = {k: os.environ.get(k) for k in secrets}
+
+    def start(args: list[str], log: str) -> None:
+        with open(Path(temp) / log, "wb") as out:
+            nodes.append(subprocess.Popen([ray_bin, "start", *args, *common], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                          start_new_session=True))
+
     try:
-        subprocess.run([ray_bin, "start", f"--address={address}", *common], env=env, check=True, capture_output=True, timeout=180)
-        saved = {k: os.environ.get(k) for k in secrets}
+        start(["--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={temp}"], "head.log")
+        _wait(lambda: _port_open(port), "the Ray head")
+        start([f"--address={address}"], "worker.log")
         os.environ.update(secrets)  # before ray's first import in this process: it reads the token once
         connect(address)
-        yield address
-    finally:
         import ray
 
-        ray.shutdown()
-        for k, v in locals().get("saved", {}).items():
+        _wait(lambda: sum(n["Alive"] for n in ray.nodes()) == 2, "the Ray worker node")
+        yield address
+    finally:
+        if "ray" in sys.modules:
+            sys.modules["ray"].shutdown()
+        for proc in reversed(nodes):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        for k, v in saved.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
-        subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True, timeout=120)
         shutil.rmtree(temp, ignore_errors=True)
 
 
@@ -135,3 +166,21 @@ def test_killed_worker_loses_only_its_photos_in_flight(ray_cluster, analyzer, fr
     assert killed and killed[0] not in analysis.pids()  # the dead worker was replaced
     analysis.close()
     store.close()
+
+
+def test_cli_tag_on_the_cluster_into_a_postgresql_gallery(ray_cluster, analyzer, fr_faces, postgres_url, tmp_path):
+    """``facerec --db postgresql://... tag FOLDER --ray HOST:PORT``, as a user runs it (its own process)."""
+    import json
+
+    _enrolled(postgres_url, analyzer, fr_faces).close()
+    out_json = tmp_path / "tags.json"
+    cmd = [sys.executable, "-m", "facerec.cli", "--db", postgres_url, "-q", "tag", str(fr_faces), "--recursive",
+           "--ray", ray_cluster, "--ray-workers", "2", "--json", str(out_json)]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    records = json.loads(out_json.read_text())
+    files = sorted(str(p) for p in fr_faces.rglob("*") if p.is_file())
+    assert sorted(r["path"] for r in records) == files and not [r for r in records if r["error"]]
+    assert {f["person"] for r in records for f in r["faces"]} - {None} == set(PEOPLE)
+    with GalleryStore(postgres_url) as store:
+        assert store.stats()["photos"] == len(files)

@@ -55,7 +55,9 @@ class Context:
 
         s = Settings.load()
         if getattr(self.args, "db", None):
-            s.db_path = Path(self.args.db)
+            from ..config import is_database_url
+
+            s.db_path = self.args.db if is_database_url(self.args.db) else Path(self.args.db)  # a file, or postgresql://...
         if getattr(self.args, "model", None):
             s.model = self.args.model
         if getattr(self.args, "threshold", None) is not None:

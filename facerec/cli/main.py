@@ -47,7 +47,7 @@ def _global_options(in_subcommand: bool) -> argparse.ArgumentParser:
     "not given" (SUPPRESS), so a value given before the command name is not reset by the subcommand."""
     d = {"default": argparse.SUPPRESS} if in_subcommand else {}
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", metavar="PATH", help="gallery database (default: gallery.db in the user data directory)", **d)
+    common.add_argument("--db", metavar="PATH", help="gallery database: a file (default: gallery.db in the user data directory) or postgresql://USER@HOST/DB", **d)
     common.add_argument("--model", metavar="NAME", help="embedder model pack (see: facerec models list)", **d)
     common.add_argument("--weights", metavar="FILE", help="use this weights file for the model", **d)
     common.add_argument("--threshold", type=float, metavar="T", help="identification threshold (cosine distance); lower is stricter", **d)

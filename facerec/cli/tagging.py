@@ -22,6 +22,10 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     s.add_argument("--json", metavar="OUT", help="write one JSON record per image")
     s.add_argument("--csv", metavar="OUT", help="write one CSV row per face")
     s.add_argument("--force", action="store_true", help="re-analyse photos even when unchanged")
+    s.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="analyse the photos on a Ray cluster (HOST:PORT; no address: a local Ray instance); "
+                        "the folder must have the same path on every node (pip install 'facerec[cluster]')")
+    s.add_argument("--ray-workers", type=int, metavar="N", help="Ray workers (default: one per CPU of the cluster)")
     s.set_defaults(func=cmd_tag)
 
 
@@ -85,8 +89,16 @@ def cmd_tag(args, ctx: Context) -> int:
     cancel = threading.Event()
     images, faces, errors, named = 0, 0, 0, 0
     outputs = TagOutputs(args.json, args.csv)  # streamed: memory stays flat however big the folder
+    options = dict(recursive=args.recursive, progress=progress, cancel=cancel, force=args.force)
+    if getattr(args, "ray", None) is not None:  # a ClusterError (no Ray, cluster unreachable) exits 3 via main
+        from ..ray_tagging import tag_folder_on_ray
+
+        address = None if args.ray == "local" else args.ray
+        results = tag_folder_on_ray(folder.resolve(), store, analyzer, address=address, workers=args.ray_workers, **options)
+    else:
+        results = tag_folder(folder.resolve(), store, analyzer, **options)
     try:
-        for res in tag_folder(folder.resolve(), store, analyzer, recursive=args.recursive, progress=progress, cancel=cancel, force=args.force):
+        for res in results:
             outputs.write(res.to_dict())
             images += 1
             faces += len(res.faces)
