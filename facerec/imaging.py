@@ -302,7 +302,7 @@ def value_scale(img: Image.Image) -> float:
     if mode.startswith("I;16"):
         return 1 / 257
     if mode in ("I", "F"):
-        lo, hi = img.getextrema()
+        _lo, hi = img.getextrema()
         if mode == "I" and hi > 255:
             return 1 / 257
         if mode == "F" and hi <= 1.0:

@@ -72,9 +72,32 @@ class ModelPack:
     grouping_threshold: float | None = None
     """Average-linkage cut for grouping unknown faces (cosine distance), from bench/clustering.py;
     ``verification_threshold`` is used when None."""
+    strictness: tuple[float, float] | None = None
+    """(lenient, strict) ends of a strictness control (the GUI's Live slider), cosine distance; derived from
+    the thresholds when None (``strictness_range``)."""
     needs_torch: bool = False
     """The embedder runs as a torch module: loading or installing the pack without torch stops with
     ``TorchNotAvailableError`` (the standalone bundle leaves torch out)."""
+
+
+    def strictness_range(self) -> tuple[float, float]:
+        """(lenient, strict): the thresholds at the two ends of a strictness control for this model: from a
+        quarter looser than the 1:1 LFW threshold to half the open-set one. Shapes: two floats."""
+        if self.strictness is not None:
+            return self.strictness
+        return round(self.verification_threshold * 1.25, 4), round(self.threshold * 0.5, 4)
+
+    def threshold_bounds(self) -> tuple[float, float, float]:
+        """(minimum, maximum, step) for a threshold entry of this model (Settings, option checks): half the
+        strict end up to twice the lenient one (at most 2, the largest cosine distance)."""
+        lenient, strict = self.strictness_range()
+        low, high = round(strict / 2, 4), round(min(2.0, lenient * 2), 4)
+        return low, high, round(max((high - low) / 200, 0.0005), 4)
+
+
+def strictness_range(model: str) -> tuple[float, float]:
+    """``ModelPack.strictness_range`` of the pack named ``model`` (SFace's for an unknown name)."""
+    return (PACKS.get(model) or PACKS["sface"]).strictness_range()
 
 
 PACKS: dict[str, ModelPack] = {}
@@ -99,6 +122,7 @@ register(
         threshold=0.46,
         verification_threshold=0.660,
         threshold_curve=(0.6559, 0.0581),
+        strictness=(0.80, 0.20),
         source=WeightsSource(
             filename="face_recognition_sface_2021dec.onnx",
             sha256="0ba9fbfa01b5270c96627c4ef784da859931e02f04419c829e83484087c34e79",

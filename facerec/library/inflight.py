@@ -54,7 +54,7 @@ class ScanJournal:
     """Photos in flight, with others, when a scan died: analyse them one at a time."""
 
     @classmethod
-    def open(cls, folder: str | os.PathLike) -> "ScanJournal":
+    def open(cls, folder: str | os.PathLike) -> ScanJournal:
         folder = Path(folder)
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         culprits, suspects = set(), set()

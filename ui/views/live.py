@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from facerec.embedders.packs import strictness_range
 from facerec.wording import plural
 
 from .. import jobs, prompts
@@ -26,16 +27,19 @@ from ..live_worker import LiveWorker
 from ..resources import icon
 from ..widgets.boxes_view import KNOWN, UNKNOWN, BoxesView, BoxItem
 
-# The strictness slider runs from lenient (threshold LENIENT) to strict (threshold STRICT).
-LENIENT, STRICT = 0.80, 0.20
+# The strictness slider runs from lenient to strict: the ends are the model pack's (ModelPack.strictness_range;
+# SFace: 0.80 to 0.20; dlib, whose distances are ten times smaller: 0.1125 to 0.0195).
+LENIENT, STRICT = strictness_range("sface")
 
 
-def slider_to_threshold(value: int) -> float:
-    return LENIENT + (STRICT - LENIENT) * value / 100.0
+def slider_to_threshold(value: int, ends: tuple[float, float] = (LENIENT, STRICT)) -> float:
+    lenient, strict = ends
+    return lenient + (strict - lenient) * value / 100.0
 
 
-def threshold_to_slider(threshold: float) -> int:
-    return int(round((threshold - LENIENT) / (STRICT - LENIENT) * 100))
+def threshold_to_slider(threshold: float, ends: tuple[float, float] = (LENIENT, STRICT)) -> int:
+    lenient, strict = ends
+    return int(round((threshold - lenient) / (strict - lenient) * 100))
 
 
 class LiveView(QWidget):
@@ -118,9 +122,15 @@ class LiveView(QWidget):
         ctx.galleryChanged.connect(self._gallery_changed)
 
     # -- controls -----------------------------------------------------------------------------------
+    @property
+    def ends(self) -> tuple[float, float]:
+        """(lenient, strict) thresholds at the slider's ends: the selected model pack's."""
+        return strictness_range(self.ctx.settings.model)
+
     def _sync_threshold(self) -> None:
         """The slider and label show the threshold in force (the user's, else the calibrated one for this
         gallery's size): the same number as Settings and ``facerec models list``."""
+        self._warn_if_no_samples()
         t = self.ctx.settings.threshold
         self._auto_threshold = t is None
         if t is None:
@@ -131,7 +141,7 @@ class LiveView(QWidget):
         self._programmatic = True
         try:
             self._exact = float(t)  # the slider has 1/100 steps; the label and the worker get the exact value
-            self.strictness.setValue(max(0, min(100, threshold_to_slider(t))))
+            self.strictness.setValue(max(0, min(100, threshold_to_slider(t, self.ends))))
             self._strictness_changed(self.strictness.value())
         finally:
             self._programmatic = False
@@ -142,7 +152,7 @@ class LiveView(QWidget):
 
     @property
     def threshold(self) -> float:
-        return self._exact if self._exact is not None else slider_to_threshold(self.strictness.value())
+        return self._exact if self._exact is not None else slider_to_threshold(self.strictness.value(), self.ends)
 
     def _strictness_changed(self, value: int) -> None:
         if not self._programmatic:
@@ -172,6 +182,25 @@ class LiveView(QWidget):
             return self.video_path
         return self.camera.value()
 
+    def _warn_if_no_samples(self) -> bool:
+        """Say so (as the CLI does) when the gallery has no samples for the selected model: every face would
+        be unknown. Returns whether it warned."""
+        from facerec.embedders import get_pack
+
+        try:
+            pack = get_pack(self.ctx.settings.model)
+        except Exception:  # an unknown pack is reported where the model is loaded
+            return False
+        if self.ctx.store.sample_models().get(pack.model_id):
+            if self.status.text().startswith("No samples for"):
+                self.status.setText("")
+            return False
+        self.status.setText(
+            f"No samples for the model {pack.name} ({pack.model_id}) in this gallery: every face will be unknown. "
+            "Enrol people with this model, or choose the model they were enrolled with in Settings."
+        )
+        return True
+
     # -- running ------------------------------------------------------------------------------------
     def toggle(self) -> None:
         if self.worker is None:
@@ -183,7 +212,8 @@ class LiveView(QWidget):
         if self.worker is not None:
             return
         source = self.current_source()
-        self.status.setText("Starting…")
+        if not self._warn_if_no_samples():
+            self.status.setText("Starting…")
         self.worker = LiveWorker(self.ctx.analyzer, self.ctx.store, source, self.threshold, loop=loop, parent=self)
         self.worker.frameReady.connect(self._frame)
         self.worker.failed.connect(self._failed)
@@ -212,6 +242,7 @@ class LiveView(QWidget):
             self.status.setText("Stopped.")
 
     def _gallery_changed(self) -> None:
+        self._warn_if_no_samples()
         if self._auto_threshold:
             self._sync_threshold()  # the calibrated threshold follows the gallery's size
         if self.worker is not None:

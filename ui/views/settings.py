@@ -60,9 +60,7 @@ class SettingsView(QWidget):
         self.threads.setToolTip("CPU threads for detection and recognition; a library scan analyses this many photos at once")
         self.default_threshold = QCheckBox("Use the model's calibrated threshold")
         self.threshold = QDoubleSpinBox()
-        self.threshold.setRange(0.05, 1.5)
-        self.threshold.setSingleStep(0.01)
-        self.threshold.setDecimals(3)
+        self.threshold.setDecimals(4)  # the range and step are the model pack's (_fit_threshold_range)
         self.threshold.setToolTip("Cosine distance: a face is named when its nearest person is at most this far")
         self.default_threshold.toggled.connect(lambda on: self.threshold.setEnabled(not on))
         self.model = QComboBox()
@@ -74,7 +72,7 @@ class SettingsView(QWidget):
         self.install_btn = QPushButton("Install…")
         self.install_btn.setToolTip("Download and check the face detector's and the chosen face model's weights")
         self.install_btn.clicked.connect(self.install_models)
-        self.model.currentIndexChanged.connect(lambda _=0: self._show_models_state())
+        self.model.currentIndexChanged.connect(lambda _=0: (self._show_models_state(), self._fit_threshold_range()))
         ms = QHBoxLayout()
         ms.addWidget(self.models_state, 1)
         ms.addWidget(self.install_btn)
@@ -152,16 +150,29 @@ class SettingsView(QWidget):
         s = self.ctx.settings
         self.min_face.setValue(s.detector.min_face_size)
         self.threads.setValue(s.threads)
-        self.default_threshold.setChecked(s.threshold is None)
-        self.threshold.setEnabled(s.threshold is not None)
-        self._show_threshold()
         i = self.model.findData(s.model)
         self.model.setCurrentIndex(max(0, i))
+        self._fit_threshold_range()
+        self.default_threshold.setChecked(s.threshold is None)
+        self.threshold.setEnabled(s.threshold is not None)
+        if s.threshold is not None:
+            self.threshold.setValue(s.threshold)
+        self._show_threshold()
         self.gallery.setText(str(s.gallery_path))
         self.xmp_read.setChecked(s.xmp_read_on_scan)
         self.xmp_sync.setChecked(s.xmp_sync)
         self.xmp_style.setCurrentIndex(max(0, self.xmp_style.findData(s.xmp_sidecar_style)))
         self._show_models_state()
+
+    def _fit_threshold_range(self) -> None:
+        """The threshold box spans the selected model pack's range (ModelPack.threshold_bounds): dlib's
+        distances are ten times smaller than SFace's."""
+        from facerec.embedders.packs import PACKS
+
+        pack = PACKS.get(self.model.currentData() or self.ctx.settings.model) or PACKS["sface"]
+        low, high, step = pack.threshold_bounds()
+        self.threshold.setRange(low, high)
+        self.threshold.setSingleStep(step)
 
     def _show_threshold(self) -> None:
         """The threshold box shows the threshold in force (the user's, else the calibrated one for this
