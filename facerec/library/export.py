@@ -17,11 +17,23 @@ from typing import IO, Any
 CSV_HEADER = ["path", "person", "distance", "score", "x1", "y1", "x2", "y2", "error"]
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""A spreadsheet cell beginning with one of these is run as a formula (CSV injection, OWASP)."""
+
+
+def csv_text(value: str) -> str:
+    """A text cell that a spreadsheet shows as text: one beginning like a formula gets a leading ``'`` (as
+    OWASP recommends for CSV injection); every other text is written as it is."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
 def csv_rows(r: dict) -> list[list]:
-    """One row per face (an image without faces or with an error gets one row with empty face fields)."""
+    """One row per face (an image without faces or with an error gets one row with empty face fields). Names,
+    paths and errors are neutralised against formula injection (``csv_text``); numbers are written as numbers."""
+    path = csv_text(r["path"])
     if not r["faces"]:
-        return [[r["path"], "", "", "", "", "", "", "", r["error"] or ""]]
-    return [[r["path"], face["person"] or "", face["distance"], face["score"], *face["box"], ""] for face in r["faces"]]
+        return [[path, "", "", "", "", "", "", "", csv_text(r["error"] or "")]]
+    return [[path, csv_text(face["person"] or ""), face["distance"], face["score"], *face["box"], ""] for face in r["faces"]]
 
 
 def write_csv(path: str | Path, records: Iterable[dict]) -> None:
