@@ -17,10 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..wording import plural
 from .common import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, err, fmt_dist, out, sync_xmp_after_decisions
 
 
-def _policy(ctx):
+def match_policy(ctx):
     """The model and threshold in force (from the settings: no model is loaded for a decision)."""
     from ..library.review import MatchPolicy
 
@@ -62,20 +63,20 @@ def cmd_faces(args, ctx) -> int:
     if args.action == "rematch":
         from ..library.review import rematch_logged
 
-        res = rematch_logged(ctx.store, _policy(ctx), "re-match the library")
-        out(f"re-matched {res.examined} undecided faces at threshold {res.threshold:.4f}: {res.changed} changed, {res.suggested} suggested")
+        res = rematch_logged(ctx.store, match_policy(ctx), "re-match the library")
+        out(f"re-matched {plural(res.examined, 'undecided face')} at threshold {res.threshold:.4f}: {res.changed} changed, {res.suggested} suggested")
         return EXIT_OK
     from ..library.review import Action, decide
 
     person = args.name if args.action == "assign" else None
-    res = decide(ctx.store, _policy(ctx), args.ids, Action(args.action), person)
+    res = decide(ctx.store, match_policy(ctx), args.ids, Action(args.action), person)
     for fid, reason in res.refused:
         err(f"face {fid}: {reason}")
     if res.changed:
         verb = {"confirm": "confirmed", "reject": "rejected", "ignore": "ignored", "reset": "reset", "assign": f"assigned to {person}:"}[args.action]
-        out(f"{verb} {len(res.changed)} face{'s' if len(res.changed) != 1 else ''} ({', '.join(map(str, res.changed))})")
+        out(f"{verb} {plural(len(res.changed), 'face')} ({', '.join(map(str, res.changed))})")
     if res.rematch is not None:
-        out(f"re-matched {res.rematch.examined} undecided faces: {res.rematch.changed} changed, {res.rematch.suggested} suggested")
+        out(f"re-matched {plural(res.rematch.examined, 'undecided face')}: {res.rematch.changed} changed, {res.rematch.suggested} suggested")
     if res.changed:
         sync_xmp_after_decisions(ctx)
     return EXIT_PARTIAL if res.refused else EXIT_OK
@@ -115,7 +116,7 @@ def _faces_add(args, ctx) -> int:
     from ..library.manual import add_manual_face
 
     try:
-        res = add_manual_face(ctx.store, ctx.analyzer, str(Path(args.photo).resolve()), args.box, args.name, _policy(ctx))
+        res = add_manual_face(ctx.store, ctx.analyzer, str(Path(args.photo).resolve()), args.box, args.name, match_policy(ctx))
     except ImageError as exc:
         err(f"error: {exc}")
         return EXIT_FATAL
@@ -150,7 +151,7 @@ def cmd_photos(args, ctx) -> int:
         date = f"{h.taken_at}  " if h.taken_at else ""
         out(f"{h.path}  {date}({', '.join(h.people) or 'nobody'})")
     if not args.quiet:
-        err(f"{len(hits)} photo{'s' if len(hits) != 1 else ''}")
+        err(plural(len(hits), "photo"))
     return EXIT_OK
 
 

@@ -8,6 +8,7 @@ import sys
 
 from ..wording import noun, plural
 from .common import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, Context, err, out, sync_xmp_after_decisions
+from .library import match_policy
 
 
 def register(sub, common: argparse.ArgumentParser) -> None:
@@ -51,6 +52,12 @@ def cmd_enrol(args, ctx: Context) -> int:
     if person:
         n = len(ctx.store.list_samples(person.id))
         out(f"{person.name}: {plural(n, 'sample')}")
+    if failed < len(args.images):  # new evidence: the library's undecided faces are re-matched at once
+        from ..library.review import rematch
+
+        res = rematch(ctx.store, match_policy(ctx))
+        if res.examined:
+            out(f"re-matched {plural(res.examined, 'undecided library face')}: {res.changed} changed, {res.suggested} suggested")
     return EXIT_PARTIAL if failed else EXIT_OK
 
 
@@ -68,12 +75,16 @@ def cmd_people(args, ctx: Context) -> int:
                 samples, faces = p.sample_count, p.face_count
                 out(f"{p.name:<{width}}  {samples:>3} {noun(samples, 'sample'):<7}  {faces:>5} tagged {noun(faces, 'face')}")
         return EXIT_OK
+    from ..library import people as library_people
+
     if args.action == "rename":
-        store.rename_person(args.old, args.new)
+        library_people.rename_person(store, args.old, args.new)  # undoable (facerec undo)
         out(f"renamed {args.old} to {args.new}")
     elif args.action == "merge":
-        store.merge_people(args.source, args.target)
+        _, res = library_people.merge_people(store, match_policy(ctx), args.source, args.target)  # undoable, re-matches
         out(f"merged {args.source} into {args.target}")
+        if res is not None and res.changed:
+            out(f"re-matched {plural(res.examined, 'undecided library face')}: {res.changed} changed")
     elif args.action == "remove":
         person = store.get_person(args.name)
         if not args.yes:
@@ -84,7 +95,7 @@ def cmd_people(args, ctx: Context) -> int:
             if answer.strip().lower() not in ("y", "yes"):
                 out("kept")
                 return EXIT_OK
-        store.delete_person(person.id)
+        library_people.remove_person(store, match_policy(ctx), person.id)  # not undoable; their faces are re-matched
         out(f"removed {person.name} and erased their samples")
     sync_xmp_after_decisions(ctx)
     return EXIT_OK

@@ -122,4 +122,9 @@ def cmd_tag(args, ctx: Context) -> int:
     outputs.close()
     again = f"; {retried[0]} that failed last time retried" if retried[0] else ""
     out(f"{images} images, {faces} faces ({named} named), {errors} unreadable{again}")
+    from ..library.rescan import rescan_offer
+
+    offer = rescan_offer(store, analyzer.model_id, analyzer.settings.detector.min_face_size)
+    if offer.outdated:  # other folders of the library were scanned with other settings
+        err(offer.describe())
     return EXIT_PARTIAL if errors else EXIT_OK
