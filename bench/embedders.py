@@ -167,7 +167,7 @@ def embed_chunked(
             continue
         step = max(1, len(part) // 4)
 
-        def progress(j: int, n: int, i=i) -> None:
+        def progress(j: int, n: int, i=i, step=step) -> None:
             if j % step == 0:
                 log.info("%s: image %d of %d detected and aligned", name, i + j, len(paths))
 

@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-person", type=int, default=5, help="samples per enrolled person")
     ap.add_argument("--queries", type=int, default=400, help="single-query calls (fewer on big galleries)")
     ap.add_argument("--batch", type=int, default=32, help="queries per batch call (faces of a group photo, a scan chunk)")
-    ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", 2)))
+    ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
     ap.add_argument("--ann-min", type=int, default=100_000, help="also time an approximate faiss IVF index from this size")
     ap.add_argument("--nprobe", type=int, default=32, help="IVF cells scanned per query (of 1024)")
     ap.add_argument("--no-faiss", action="store_true")

@@ -24,10 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from clips import make_clip  # noqa: E402
-
+from facerec.clips import make_clip  # noqa: E402
 from facerec.config import Settings, shared_data_dir  # noqa: E402
 from facerec.enrolment import enrol_image  # noqa: E402
 from facerec.live import LiveConfig, LiveRecognizer, open_capture  # noqa: E402

@@ -148,7 +148,7 @@ def cmd_evaluate(args) -> None:
     import torch
 
     from facerec.embedders import load_embedder
-    from facerec.embedders.compact import TorchEmbedder
+    from facerec.training.embedder import TorchEmbedder
     from facerec.training.model import CompactNet, save_weights_file
     from facerec.evaluation.lfw import parse_pairs
     from facerec.files import sha256_file

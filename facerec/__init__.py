@@ -36,7 +36,7 @@ _LAZY = {
     "tag_folder": "facerec.tagging",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = ["__version__", *_LAZY]  # noqa: PLE0604  (the lazily imported names: strings)
 
 
 def __getattr__(name: str):

@@ -61,7 +61,7 @@ class Manifest:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "Manifest":
+    def from_json(cls, text: str) -> Manifest:
         try:
             d = json.loads(text)
             return cls(**{k: d[k] for k in cls.__dataclass_fields__})

@@ -17,6 +17,7 @@ import dataclasses
 import json
 import logging
 import os
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,7 +83,7 @@ def model_search_dirs() -> list[Path]:
     return dirs
 
 
-def keep_models_dir(env: dict | None = None) -> dict:
+def keep_models_dir(env: MutableMapping[str, str] | None = None) -> MutableMapping[str, str]:
     """Pin ``FACEREC_MODELS`` in ``env`` (default: this process's environment) to the models folder in use
     now, so that a ``FACEREC_HOME`` set afterwards (a throwaway gallery for benchmarks or screenshots)
     still finds the installed models. Returns ``env``."""
@@ -169,7 +170,7 @@ class Settings:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Settings":
+    def from_dict(cls, d: dict) -> Settings:
         d = dict(d)
         det = dict(d.pop("detector", {}) or {})
         if "stage_thresholds" in det:
@@ -183,7 +184,7 @@ class Settings:
         return s
 
     @classmethod
-    def load(cls, path: Path | None = None) -> "Settings":
+    def load(cls, path: Path | None = None) -> Settings:
         """Read the settings file; a missing or unreadable file gives the defaults (with a warning)."""
         path = path or settings_path()
         if not path.exists():

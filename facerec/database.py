@@ -43,7 +43,7 @@ def redact_url(url: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
-def open_database(target: str | os.PathLike, busy_timeout_s: float = 30.0, schema: Iterable[str] = ()) -> "Database":
+def open_database(target: str | os.PathLike, busy_timeout_s: float = 30.0, schema: Iterable[str | dict] = ()) -> Database:
     """A ``SqliteDatabase`` for a file path, a ``PostgresDatabase`` for a ``postgresql://`` URL. ``schema``: the
     migration scripts (the PostgreSQL translation reads their ``COLLATE NOCASE`` columns and ``id`` tables)."""
     if is_database_url(target):
@@ -69,6 +69,10 @@ class Database:
     def connect(self):
         raise NotImplementedError
 
+    def configure(self, conn, retry) -> None:
+        """Set up a new connection (pragmas, type adapters); ``retry`` wraps busy retries."""
+        raise NotImplementedError
+
     def begin(self, conn) -> None:
         """Start a write transaction that excludes every other writer until COMMIT/ROLLBACK."""
         raise NotImplementedError
@@ -85,9 +89,8 @@ class Database:
 
     def script(self, migration: str | dict) -> list[str]:
         """The statements of one migration for this backend."""
-        if isinstance(migration, dict):
-            migration = migration.get(self.kind, migration.get("sql", ""))
-        return split_statements(migration, sqlite=self.kind == "sqlite")
+        sql = migration.get(self.kind, migration.get("sql", "")) if isinstance(migration, dict) else migration
+        return split_statements(sql, sqlite=self.kind == "sqlite")
 
     def keep_copy(self, conn, label: str) -> str:
         raise NotImplementedError
@@ -197,7 +200,7 @@ class PostgresDatabase(Database):
 
     kind = "postgresql"
 
-    def __init__(self, url: str, busy_timeout_s: float = 30.0, schema: Iterable[str] = ()):
+    def __init__(self, url: str, busy_timeout_s: float = 30.0, schema: Iterable[str | dict] = ()):
         try:
             import psycopg
         except ImportError:
@@ -220,7 +223,7 @@ class PostgresDatabase(Database):
     def prepare(self) -> None:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
 
-    def connect(self) -> "PgConnection":
+    def connect(self) -> PgConnection:
         psycopg = self._psycopg
         raw = psycopg.connect(
             self.url, autocommit=True, cursor_factory=psycopg.ClientCursor, connect_timeout=max(1, int(self.busy_timeout_s))
@@ -234,7 +237,7 @@ class PostgresDatabase(Database):
     def configure(self, conn, retry) -> None:
         pass
 
-    def begin(self, conn: "PgConnection") -> None:
+    def begin(self, conn: PgConnection) -> None:
         conn.raw.execute("BEGIN")
         try:
             conn.raw.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
@@ -246,13 +249,13 @@ class PostgresDatabase(Database):
         errors = self._psycopg.errors
         return isinstance(exc, (errors.LockNotAvailable, errors.SerializationFailure, errors.DeadlockDetected))
 
-    def get_version(self, conn: "PgConnection") -> int:
+    def get_version(self, conn: PgConnection) -> int:
         if conn.raw.execute("SELECT to_regclass('facerec_meta')").fetchone()[0] is None:
             return 0
         row = conn.raw.execute("SELECT value FROM facerec_meta WHERE key = 'schema_version'").fetchone()
         return int(row[0]) if row else 0
 
-    def set_version(self, conn: "PgConnection", version: int) -> None:
+    def set_version(self, conn: PgConnection, version: int) -> None:
         if version == 1:  # the first migration: extensions where the server has them (pgvector)
             self._try_extension(conn, "vector")
         for table in sorted(self.dialect.id_tables):  # rows inserted with explicit ids: identities continue after them
@@ -269,7 +272,7 @@ class PostgresDatabase(Database):
             (int(version),),
         )
 
-    def _try_extension(self, conn: "PgConnection", name: str) -> None:
+    def _try_extension(self, conn: PgConnection, name: str) -> None:
         conn.raw.execute("SAVEPOINT ext")
         try:
             conn.raw.execute(f"CREATE EXTENSION IF NOT EXISTS {name}")
@@ -279,7 +282,7 @@ class PostgresDatabase(Database):
             conn.raw.execute("ROLLBACK TO SAVEPOINT ext")
             log.info("%s: extension %s not available (%s); nearest faces are searched exactly", self.label, name, exc)
 
-    def keep_copy(self, conn: "PgConnection", label: str) -> str:
+    def keep_copy(self, conn: PgConnection, label: str) -> str:
         """Copy every table into the schema ``facerec_<label>`` of the same database."""
         schema = "facerec_" + re.sub(r"\W", "_", label)
         tables = [r[0] for r in conn.raw.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
@@ -289,7 +292,7 @@ class PostgresDatabase(Database):
             conn.raw.execute(f'CREATE TABLE {schema}."{table}" AS TABLE "{table}"')
         return f"{self.label} schema {schema}"
 
-    def integrity_check(self, conn: "PgConnection") -> str:
+    def integrity_check(self, conn: PgConnection) -> str:
         """"ok" when every foreign key of the gallery holds (the server checks pages itself)."""
         bad = conn.raw.execute(
             """SELECT (SELECT COUNT(*) FROM faces f WHERE NOT EXISTS (SELECT 1 FROM photos p WHERE p.id = f.photo_id))
@@ -297,14 +300,14 @@ class PostgresDatabase(Database):
         ).fetchone()[0]
         return "ok" if bad == 0 else f"{bad} rows point to missing photos or people"
 
-    def erase_freed(self, conn: "PgConnection") -> None:
+    def erase_freed(self, conn: PgConnection) -> None:
         """Rewrite the tables that held the erased person (VACUUM FULL): their old row versions go with the old files."""
         if conn.in_transaction:
             return
         with contextlib.suppress(self.Error):
             conn.raw.execute("VACUUM FULL samples, people")
 
-    def nearest_faces(self, conn: "PgConnection", embedding: np.ndarray, model_id: str, k: int) -> list[tuple[int, float]] | None:
+    def nearest_faces(self, conn: PgConnection, embedding: np.ndarray, model_id: str, k: int) -> list[tuple[int, float]] | None:
         if not self.has_vector:
             return None
         query = np.asarray(embedding, dtype=np.float32).ravel()
@@ -318,7 +321,7 @@ class PostgresDatabase(Database):
         ).fetchall()
         return [(int(r[0]), float(r[1])) for r in rows]
 
-    def _sync_vectors(self, conn: "PgConnection", model_id: str, dim: int) -> None:
+    def _sync_vectors(self, conn: PgConnection, model_id: str, dim: int) -> None:
         """Keep ``face_vectors`` (pgvector copies of the faces' embeddings, HNSW-indexed per model) up to date:
         face rows are never updated in place (a rescan inserts new ids), so copying the missing ones suffices."""
         raw = conn.raw
@@ -414,7 +417,7 @@ class PgCursor:
 class PgConnection:
     """A psycopg connection that takes the store's SQLite-dialect SQL (see the module docstring)."""
 
-    def __init__(self, raw, dialect: "PostgresDialect"):
+    def __init__(self, raw, dialect: PostgresDialect):
         self.raw = raw
         self.dialect = dialect
 

@@ -22,6 +22,7 @@ import stat
 import threading
 import warnings
 from dataclasses import dataclass
+from typing import cast
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +69,7 @@ class LoadedImage:
         return self.full_size[0] / self.rgb.shape[1]
 
     @classmethod
-    def from_array(cls, rgb: np.ndarray, path: str | None = None) -> "LoadedImage":
+    def from_array(cls, rgb: np.ndarray, path: str | None = None) -> LoadedImage:
         rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
         if rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError(f"expected an H x W x 3 RGB array, got shape {rgb.shape}")
@@ -302,7 +303,7 @@ def value_scale(img: Image.Image) -> float:
     if mode.startswith("I;16"):
         return 1 / 257
     if mode in ("I", "F"):
-        _lo, hi = img.getextrema()
+        _lo, hi = cast(tuple[float, float], img.getextrema())  # one band: (min, max)
         if mode == "I" and hi > 255:
             return 1 / 257
         if mode == "F" and hi <= 1.0:

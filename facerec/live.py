@@ -263,7 +263,7 @@ class LiveRecognizer:
             self._thread.join(timeout=10)
             self._thread = None
 
-    def __enter__(self) -> "LiveRecognizer":
+    def __enter__(self) -> LiveRecognizer:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -62,7 +62,7 @@ class GalleryIndex:
     """
 
     distance_scale = 1.0
-    """Distances are multiplied by this (a personalisation head rescales them; see training.head)."""
+    """Distances are multiplied by this (a personalisation head rescales them; see facerec.personalisation)."""
 
     def __init__(
         self, embeddings: np.ndarray, person_ids: np.ndarray, names: dict[int, str], model_id: str,
@@ -98,7 +98,7 @@ class GalleryIndex:
         self._ann_lock = threading.Lock()
 
     @classmethod
-    def empty(cls, model_id: str = "") -> "GalleryIndex":
+    def empty(cls, model_id: str = "") -> GalleryIndex:
         return cls(np.zeros((0, 0), np.float32), np.zeros(0, np.int64), {}, model_id)
 
     def __len__(self) -> int:

@@ -156,7 +156,7 @@ def chip_thumbnail(chip: np.ndarray, size: int = 96, quality: int = 85) -> bytes
 
     img = Image.fromarray(np.asarray(chip, dtype=np.uint8))
     if img.size[0] != size:
-        img = img.resize((size, size), Image.BILINEAR)
+        img = img.resize((size, size), Image.Resampling.BILINEAR)
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=quality)
     return buf.getvalue()

@@ -509,7 +509,7 @@ class GalleryStore:
             self._all.clear()
         self._local = threading.local()
 
-    def __enter__(self) -> "GalleryStore":
+    def __enter__(self) -> GalleryStore:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -728,7 +728,7 @@ class GalleryStore:
         pids = np.array([r["person_id"] for r in rows], dtype=np.int64)
         kinds = np.array([r["kind"] for r in rows], dtype=np.int8)
         names = {r["person_id"]: r["name"] for r in rows}
-        from .training.head import adapt_index  # the personalisation head of `facerec adapt`, if any
+        from .personalisation import adapt_index  # the personalisation head of `facerec adapt`, if any
 
         return adapt_index(self.path, GalleryIndex(emb, pids, names, model_id, kinds=kinds))
 
@@ -882,7 +882,8 @@ class GalleryStore:
         limit: int | None = None,
     ) -> list[FaceRecord]:
         """Faces with their photo path and assigned person, filtered by person and/or status."""
-        clauses, args = [], []
+        clauses: list[str] = []
+        args: list = []
         if person is not None:
             clauses.append("f.person_id = ?")
             args.append(self.get_person(person).id)
@@ -1176,9 +1177,7 @@ def _path_param(path: str | None) -> str | bytes | None:
 
 def _split_sql(script: str | dict) -> list[str]:
     """The statements of a migration, as SQLite runs them (a trigger's ``BEGIN ...; END`` stays one)."""
-    if isinstance(script, dict):
-        script = script["sqlite"]
-    return split_statements(script, sqlite=True)
+    return split_statements(script["sqlite"] if isinstance(script, dict) else script, sqlite=True)
 
 
 def _clean_name(name: str) -> str:

@@ -66,3 +66,20 @@ def store(tmp_path):
     s = GalleryStore(tmp_path / "gallery.db")
     yield s
     s.close()
+
+
+@pytest.fixture
+def gui(qtbot, tmp_path, analyzer):
+    """(window, ctx): a main window on an empty gallery in tmp_path (the GUI tests' one window fixture)."""
+    from guikit import make_ctx
+    from ui.app import create_app
+    from ui.main_window import MainWindow
+
+    create_app()
+    ctx = make_ctx(tmp_path / "gallery.db", analyzer)
+    window = MainWindow(ctx)
+    qtbot.addWidget(window)
+    window.show()
+    yield window, ctx
+    window.close()
+    ctx.close()

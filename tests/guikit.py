@@ -8,8 +8,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from pathlib import Path  # noqa: E402
 
-import pytest  # noqa: E402
-
 
 def make_ctx(db: Path, analyzer):
     from facerec.config import Settings
@@ -19,22 +17,6 @@ def make_ctx(db: Path, analyzer):
     ctx = AppContext(settings, settings_path=db.parent / "settings.json")
     ctx._analyzer = analyzer  # share the session's loaded models
     return ctx
-
-
-@pytest.fixture
-def gui(qtbot, tmp_path, analyzer):
-    """(window, ctx): a main window on an empty gallery in tmp_path."""
-    from ui.app import create_app
-    from ui.main_window import MainWindow
-
-    create_app()
-    ctx = make_ctx(tmp_path / "gallery.db", analyzer)
-    window = MainWindow(ctx)
-    qtbot.addWidget(window)
-    window.show()
-    yield window, ctx
-    window.close()
-    ctx.close()
 
 
 def wait_tasks(qtbot, ctx, timeout: int = 120_000) -> None:

@@ -70,7 +70,5 @@ def rerun_on_postgres(module, namespace: dict, skip: set[str] = frozenset()) -> 
     for name, value in vars(module).items():
         if name in skip or name in namespace:
             continue
-        if name.startswith("test_") and callable(value):
-            namespace[name] = value
-        elif hasattr(value, "_pytestfixturefunction") or type(value).__name__ == "FixtureFunctionDefinition":
+        if name.startswith("test_") and callable(value) or hasattr(value, "_pytestfixturefunction") or type(value).__name__ == "FixtureFunctionDefinition":
             namespace[name] = value

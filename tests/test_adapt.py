@@ -10,7 +10,7 @@ import pytest
 
 from facerec.matching import GalleryIndex
 from facerec.training.adapt import AdaptConfig, adapt_gallery, cross_validate, distance_scale, fold_assignment, revert
-from facerec.training.head import AdaptedGalleryIndex, ProjectionHead, adapt_index, head_path
+from facerec.personalisation import AdaptedGalleryIndex, ProjectionHead, adapt_index, head_path
 
 SFACE_ID = "sface-2021dec"
 

@@ -82,9 +82,8 @@ def test_a_lock_held_too_long_gives_a_clear_error(tmp_path):
     holder = sqlite3.connect(db, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
-        with GalleryStore(db, busy_timeout_s=0.3) as store:
-            with pytest.raises(StoreError, match="busy"):
-                store.add_sample("Waiter", np.ones(8, np.float32), "m")
+        with GalleryStore(db, busy_timeout_s=0.3) as store, pytest.raises(StoreError, match="busy"):
+            store.add_sample("Waiter", np.ones(8, np.float32), "m")
     finally:
         holder.execute("ROLLBACK")
         holder.close()

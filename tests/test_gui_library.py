@@ -8,7 +8,7 @@ import json
 
 import guikit  # noqa: F401  (sets QT_QPA_PLATFORM before Qt loads)
 import pytest
-from guikit import close_messages, gui, messages, wait_tasks  # noqa: F401
+from guikit import close_messages, messages, wait_tasks
 
 from facerec.files import iter_image_files
 

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import guikit  # noqa: F401  (sets QT_QPA_PLATFORM before Qt loads)
 import pytest
-from guikit import close_messages, gui, messages  # noqa: F401
+from guikit import close_messages, messages
+from facerec.clips import make_clip
 from ui.views.live import slider_to_threshold
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _make_clip(path, photos, frames):
-    spec = importlib.util.spec_from_file_location("bench_clips", REPO / "bench" / "clips.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.make_clip(path, photos, frames=frames)
+    return make_clip(path, photos, frames=frames)
 
 
 def _sides(frame):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import guikit  # noqa: F401  (sets QT_QPA_PLATFORM before Qt loads)
 import numpy as np
 import pytest
-from guikit import close_messages, gui, messages  # noqa: F401
+from guikit import close_messages, messages
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
@@ -160,16 +160,13 @@ def test_rename_merge_remove_and_delete(gui, qtbot, fr_faces, monkeypatch, analy
 
 def test_enrol_from_webcam_captures(gui, qtbot, fr_faces, tmp_path):
     """The capture dialog, fed by a video file standing in for the webcam; captured frames become samples."""
-    import importlib.util
-    from pathlib import Path
 
     from ui import jobs
     from ui.dialogs import CaptureDialog
 
-    spec = importlib.util.spec_from_file_location("bench_clips", Path(__file__).resolve().parent.parent / "bench" / "clips.py")
-    clips = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(clips)
-    clip = clips.make_clip(tmp_path / "cam.avi", [fr_faces / "rose_leslie" / "img1.jpg"], frames=20)
+    from facerec.clips import make_clip
+
+    clip = make_clip(tmp_path / "cam.avi", [fr_faces / "rose_leslie" / "img1.jpg"], frames=20)
     window, ctx = gui
     dlg = CaptureDialog("Rose", parent=window, source=str(clip))
     qtbot.addWidget(dlg)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import guikit  # noqa: F401  (sets QT_QPA_PLATFORM before Qt loads)
-from guikit import close_messages, gui, messages, wait_tasks  # noqa: F401
+from guikit import close_messages, messages, wait_tasks
 from test_adapt import nuisance_gallery
 
-from facerec.training.head import head_path
+from facerec.personalisation import head_path
 
 
 def test_personalise_and_undo_from_the_menu(gui, qtbot, monkeypatch):  # noqa: F811

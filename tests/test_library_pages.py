@@ -61,7 +61,7 @@ def test_search_all_any_without_folder_and_dates(lib):
 
 
 def test_search_counts_decisions(lib):
-    (f,) = [f for f in lib.photo_faces("/p/2019/a.jpg")]
+    (f,) = list(lib.photo_faces("/p/2019/a.jpg"))
     decide(lib, POLICY, [f.id], Action.REJECT)
     assert "/p/2019/a.jpg" not in paths(search_photos(lib, PhotoQuery(people=["Ann"])))
     assert paths(search_photos(lib, PhotoQuery(people=["Ann"], confirmed_only=True))) == []

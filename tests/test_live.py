@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from facerec.clips import make_clip, render_frames
 from facerec.live import LiveConfig, LiveRecognizer, greedy_match, iou, moved, open_capture
 
-REPO = Path(__file__).resolve().parent.parent
 
 
-def _clips():
-    spec = importlib.util.spec_from_file_location("bench_clips", REPO / "bench" / "clips.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_iou_and_matching():
@@ -38,7 +31,7 @@ def test_open_capture_refuses_missing_sources(tmp_path):
 
 @pytest.fixture(scope="module")
 def clip_frames(fr_faces):
-    return list(_clips().render_frames([fr_faces / "obama" / "obama.jpg", fr_faces / "biden" / "biden.jpg"], frames=40))
+    return list(render_frames([fr_faces / "obama" / "obama.jpg", fr_faces / "biden" / "biden.jpg"], frames=40))
 
 
 @pytest.fixture
@@ -110,7 +103,7 @@ def test_async_detection_and_live_threshold(analyzer, gallery, clip_frames):
 
 @pytest.mark.data
 def test_video_file_stands_in_for_a_camera(tmp_path, fr_faces):
-    path = _clips().make_clip(tmp_path / "clip.avi", [fr_faces / "obama" / "obama.jpg"], frames=10)
+    path = make_clip(tmp_path / "clip.avi", [fr_faces / "obama" / "obama.jpg"], frames=10)
     cap = open_capture(str(path))
     ok, frame = cap.read()
     cap.release()

@@ -241,7 +241,7 @@ def test_the_default_paths_without_torch(tmp_path, sface_installed, fr_faces):
     assert "sha256 verified" in run("models", "install", "mtcnn", "--from-file", str(wheel))
     assert "sha256 verified" in run("models", "install", "sface", "--from-file", str(sface_installed))
     listed = run("models", "list")
-    assert f"mtcnn" in listed and f"installed ({models / 'mtcnn'})" in listed
+    assert "mtcnn" in listed and f"installed ({models / 'mtcnn'})" in listed
     assert f"models are looked for in: {models}" in listed
     db = ["--db", str(tmp_path / "g.db")]
     run(*db, "enrol", "obama", str(fr_faces / "obama" / "obama.jpg"))

@@ -159,7 +159,7 @@ def test_train_cli_loss_falls_and_resumes(shared_data, tmp_path, capsys):
     assert len(json.loads((ckpt / "history.json").read_text())["history"]) == 50
 
     # the exported weights run as an embedder
-    from facerec.embedders.compact import TorchEmbedder
+    from facerec.training.embedder import TorchEmbedder
 
     emb = TorchEmbedder(resumed["weights"], "test", 0.5).embed(np.zeros((2, 112, 112, 3), np.uint8))
     assert emb.shape == (2, 32) and np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)
@@ -193,7 +193,8 @@ def test_shipped_compact_onnx_equals_the_torch_model(shared_data):
     """resources/models/compact-v1.onnx (what the pack runs, through OpenCV DNN, no torch) gives the same
     embeddings as compact-v1.pt run by torch, on real aligned faces and on noise."""
     from facerec.config import REPO_ROOT
-    from facerec.embedders.compact import OnnxEmbedder, TorchEmbedder, load
+    from facerec.embedders.compact import OnnxEmbedder, load
+    from facerec.training.embedder import TorchEmbedder
     from facerec.pipeline import FaceAnalyzer
 
     models = REPO_ROOT / "resources" / "models"

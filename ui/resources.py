@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QPushButton
@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QPushButton
 from facerec.config import resources_dir
 
 
-@lru_cache(maxsize=None)
+@cache
 def icon(name: str) -> QIcon:
     path = resources_dir() / "icons" / f"{name}.svg"
     return QIcon(str(path)) if path.exists() else QIcon()

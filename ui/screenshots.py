@@ -56,8 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     from .dialogs import FacePickerDialog, PhotoDialog
     from .main_window import MainWindow
 
-    sys.path.insert(0, str(REPO / "bench"))
-    from clips import make_clip
+    from facerec.clips import make_clip
 
     data = shared_data_dir() / "faces"
     fr = data / "face_recognition"

@@ -28,7 +28,7 @@ class TaskError:
 class Control:
     """What a running task sees: a cancel flag and a progress reporter."""
 
-    def __init__(self, signals: "TaskSignals"):
+    def __init__(self, signals: TaskSignals):
         self.cancel_event = threading.Event()
         self._signals = signals
 

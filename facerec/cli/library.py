@@ -63,8 +63,8 @@ def cmd_faces(args, ctx) -> int:
     if args.action == "rematch":
         from ..library.review import rematch_logged
 
-        res = rematch_logged(ctx.store, match_policy(ctx), "re-match the library")
-        out(f"re-matched {plural(res.examined, 'undecided face')} at threshold {res.threshold:.4f}: {res.changed} changed, {res.suggested} suggested")
+        rem = rematch_logged(ctx.store, match_policy(ctx), "re-match the library")
+        out(f"re-matched {plural(rem.examined, 'undecided face')} at threshold {rem.threshold:.4f}: {rem.changed} changed, {rem.suggested} suggested")
         return EXIT_OK
     from ..library.review import Action, decide
 
@@ -84,7 +84,8 @@ def cmd_faces(args, ctx) -> int:
 
 def _faces_list(args, ctx) -> int:
     store = ctx.store
-    where, params = None, ()
+    where: str | None = None
+    params: tuple = ()
     if args.photo:
         from pathlib import Path
 

@@ -16,6 +16,7 @@ import argparse
 import importlib
 import logging
 import sys
+from typing import Any
 
 from .common import EXIT_FATAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Context, err
 
@@ -45,7 +46,7 @@ def _positive_int(text: str) -> int:
 def _global_options(in_subcommand: bool) -> argparse.ArgumentParser:
     """The options every command takes, before or after the command name. In subcommands they default to
     "not given" (SUPPRESS), so a value given before the command name is not reset by the subcommand."""
-    d = {"default": argparse.SUPPRESS} if in_subcommand else {}
+    d: dict[str, Any] = {"default": argparse.SUPPRESS} if in_subcommand else {}
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", metavar="PATH", help="gallery database: a file (default: gallery.db in the user data directory) or postgresql://USER@HOST/DB", **d)
     common.add_argument("--model", metavar="NAME", help="embedder model pack (see: facerec models list)", **d)

@@ -37,7 +37,7 @@ def cmd_identify(args, ctx: Context) -> int:
     if len(gallery) == 0:
         err(f"warning: the gallery has no samples for model {analyzer.model_id}; every face will be unknown")
     failed = 0
-    records = []
+    records: list[dict] = []
     for img in args.images:
         try:
             faces = analyzer.analyze(img, gallery=gallery)

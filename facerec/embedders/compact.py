@@ -1,43 +1,22 @@
-"""The embedders of our own compact pack (defined in ``packs``): a small MobileFaceNet-like network (128-d,
-112x112 ArcFace-aligned
-input; see ``facerec.training.model``), trained with triplet loss on LFW (folds 1-9 identities) while
+"""The embedder of our own compact pack (defined in ``packs``): a small MobileFaceNet-like network (128-d,
+112x112 ArcFace-aligned input; see ``facerec.training.model``), trained with triplet loss on LFW (folds 1-9 identities) while
 distilling from SFace, by ``bench/train_compact.py``. Measured figures: ``bench/results/compact.json``.
 
 The pack ships as ONNX (``resources/models/compact-v1.onnx``, exported from ``compact-v1.pt`` by
 ``python -m facerec.training.export``) and runs through OpenCV DNN, without torch; a ``.pt`` weights file
-(``--weights FILE`` from ``facerec train``) runs as a torch module.
+(``--weights FILE`` from ``facerec train``) runs as a torch module through
+``facerec.training.embedder.TorchEmbedder``, which the core reaches only by name (training sits above the core).
 """
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
 
 from ..alignment import ARCFACE_112
 from ..dnn import NetPool
-from .base import l2_normalize, run_torch, standardize
-
-
-class TorchEmbedder:
-    """Runs a torch weights file (see module docstring) on ArcFace-aligned 112x112 chips. Thread-safe."""
-
-    template = ARCFACE_112
-
-    def __init__(self, weights: Path, model_id: str, threshold: float, batch_size: int = 64):
-        from ..training.model import load_weights_file
-
-        self.model, blob = load_weights_file(weights, fuse=True)
-        self.model_id = model_id
-        self.default_threshold = threshold
-        self.batch_size = batch_size
-        self.dim = int(blob.get("kwargs", {}).get("dim", 128))
-        self.meta = blob.get("meta", {})
-        self._lock = threading.Lock()
-
-    def embed(self, chips: np.ndarray) -> np.ndarray:
-        return l2_normalize(run_torch(self.model, chips, self.batch_size, self._lock, self.dim, standardize))
+from .base import l2_normalize
 
 
 class OnnxEmbedder:
@@ -70,6 +49,7 @@ def load(weights: Path, model_id: str, threshold: float):
     if Path(weights).suffix.lower() == ".onnx":
         return OnnxEmbedder(weights, model_id, threshold)
     from ..threads import require_torch
+    from .installer import resolve
 
     require_torch(f"the torch weights file {weights}")
-    return TorchEmbedder(weights, model_id, threshold)
+    return resolve("facerec.training.embedder:TorchEmbedder")(weights, model_id, threshold)

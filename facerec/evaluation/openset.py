@@ -33,7 +33,7 @@ class OpenSetSplit:
 def openset_protocol(identities: dict[str, list[str]], max_gallery: int = 5) -> OpenSetSplit:
     """Gallery / genuine probes / strangers from ``name -> sorted image paths`` (deterministic)."""
     gp, gl, pp, pl, sp = [], [], [], [], []
-    for label, (name, paths) in enumerate(sorted(identities.items())):
+    for label, (_name, paths) in enumerate(sorted(identities.items())):
         if len(paths) >= 2:
             enrol = paths[:-1][:max_gallery]
             gp.extend(enrol)

@@ -351,7 +351,7 @@ def update_groups(store, model_id: str, threshold: float, full: bool = False,
 
 def _join_manual(emb, gids, is_manual, pool_idx, threshold) -> dict[int, int]:
     """Pool faces whose mean distance to a manual group is within the threshold -> that group (the nearest)."""
-    out: dict[int, int] = {}
+    out: dict[int, tuple[int, float]] = {}
     man = np.flatnonzero(is_manual)
     for g in np.unique(gids[man]):
         m = man[gids[man] == g]
@@ -371,7 +371,7 @@ def _carry_ids(labels: np.ndarray, old: np.ndarray) -> list[int | None]:
             counts[(lab, g)] = counts.get((lab, g), 0) + 1
     out: list[int | None] = [None] * n_clusters
     used: set[int] = set()
-    for (lab, g), c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0][1], kv[0][0])):
+    for (lab, g), _c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0][1], kv[0][0])):
         if out[lab] is None and g not in used:
             out[lab] = g
             used.add(g)
@@ -382,7 +382,7 @@ def list_groups(store, model_id: str, min_size: int = 1) -> list[FaceGroup]:
     """The stored groups of ``model_id``'s unknown faces, largest first (members closest to the centre first)."""
     ids, gids, emb = store.grouping_pool(model_id, POOL_STATUSES)
     flags = store.group_flags()
-    out = []
+    out: list[FaceGroup] = []
     if len(ids) == 0:
         return out
     emb = unit(emb)
@@ -427,7 +427,7 @@ def split_group(store, group_id: int, face_ids: Sequence[int]) -> int:
         raise StoreError(f"faces {', '.join(map(str, outside))} are not in group {group_id}")
     if not face_ids or len(face_ids) == len(members):
         raise StoreError(f"splitting group {group_id} needs some, but not all, of its {len(members)} faces")
-    real = store.apply_groups({f: -1 for f in face_ids}, {-1: True}, manual=[int(group_id)])
+    real = store.apply_groups(dict.fromkeys(face_ids, -1), {-1: True}, manual=[int(group_id)])
     return real[-1]
 
 

@@ -49,7 +49,7 @@ class ManualFace:
     decision: DecisionResult | None = None
 
 
-def box_landmarks(box: Sequence[float], template) -> np.ndarray:
+def box_landmarks(box: Sequence[float] | np.ndarray, template) -> np.ndarray:
     """5 x 2 landmarks for a face filling ``box`` exactly as the embedder's template fills its chip."""
     x1, y1, x2, y2 = (float(v) for v in box)
     rel = template.array / float(template.size)
@@ -132,7 +132,7 @@ def add_manual_face(
     return ManualFace(face_id, how, [round(v, 1) for v in stored_box], decision)
 
 
-def _iou(a: Sequence[float], b: Sequence[float]) -> float:
+def _iou(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = ix * iy

@@ -51,7 +51,7 @@ class RescanOffer:
         )
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in vars(self).items()}
+        return dict(vars(self).items())
 
 
 @dataclass

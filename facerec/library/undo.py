@@ -159,7 +159,7 @@ def undo(store: GalleryStore) -> UndoResult | None:
             first.setdefault((r["tbl"], r["row_id"]), r["before"])
         restored = skipped = 0
         for table in TABLES:  # rows that existed before: put back, parents first
-            for (tbl, row_id), before in first.items():
+            for (tbl, _row_id), before in first.items():
                 if tbl == table and before is not None:
                     if _restore(conn, table, _decode(before)):
                         restored += 1

@@ -26,6 +26,7 @@ import math
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import FacerecError
 
@@ -191,7 +192,7 @@ class XmpPacket:
         head = data[:4096].upper()
         if b"<!DOCTYPE" in head or b"<!ENTITY" in data.upper():
             raise XmpError(source, "XMP with a document type declaration or entities is refused (not valid XMP)")
-        parser = ET.XMLPullParser(events=("start-ns", "start"))
+        parser: Any = ET.XMLPullParser(events=("start-ns", "start"))  # its events are (str, item) pairs
         prefixes: dict[str, str] = {}
         root = None
         try:

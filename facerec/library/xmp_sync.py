@@ -505,7 +505,7 @@ def _thumbnail(path: str, box: Sequence[float]) -> bytes | None:
     r, b = int(min(w, cx + side / 2)), int(min(h, cy + side / 2))
     if r <= l or b <= t:
         return None
-    crop = Image.fromarray(np.ascontiguousarray(img.rgb[t:b, l:r])).resize((96, 96), Image.BILINEAR)
+    crop = Image.fromarray(np.ascontiguousarray(img.rgb[t:b, l:r])).resize((96, 96), Image.Resampling.BILINEAR)
     buf = io.BytesIO()
     crop.save(buf, format="JPEG", quality=85)
     return buf.getvalue()

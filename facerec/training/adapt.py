@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .head import ProjectionHead, head_path
+from ..personalisation import ProjectionHead, head_path
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ def adapt_store(store, analyzer, cfg: AdaptConfig | None = None) -> AdaptReport:
     """Personalise matching for the gallery in ``store`` (the embedder of ``analyzer``): the CLI's and the
     GUI's one entry point. Fits on the raw sample vectors, even when a head is already in place."""
     from ..threads import require_torch
-    from .head import AdaptedGalleryIndex
+    from ..personalisation import AdaptedGalleryIndex
 
     require_torch("personalisation (facerec adapt)")
 

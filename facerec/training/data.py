@@ -41,7 +41,7 @@ class ChipSet:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def subset(self, identities: Sequence[str]) -> "ChipSet":
+    def subset(self, identities: Sequence[str]) -> ChipSet:
         """Only the chips of these identities (labels renumbered)."""
         keep_names = [n for n in self.names if n in set(identities)]
         remap = {self.names.index(n): i for i, n in enumerate(keep_names)}

@@ -1,7 +1,7 @@
 """The compact embedder network: a small MobileFaceNet-like CNN (112x112 ArcFace-aligned input).
 
 Weights files (``torch.save`` of a dict) hold ``arch``, ``kwargs``, ``state_dict``, ``model_id`` and
-free-form ``meta``; ``facerec.embedders.compact.TorchEmbedder`` runs them.
+free-form ``meta``; ``facerec.training.embedder.TorchEmbedder`` runs them.
 """
 
 from __future__ import annotations

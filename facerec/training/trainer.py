@@ -99,7 +99,7 @@ def pair_accuracy(emb: np.ndarray, labels: np.ndarray, seed: int = 0, max_pairs:
         return {"pairs": 0, "accuracy": float("nan"), "threshold": float("nan")}
     if len(pos) > max_pairs:
         pos = [pos[i] for i in rng.choice(len(pos), max_pairs, replace=False)]
-    neg = []
+    neg: list[tuple[int, int]] = []
     while len(neg) < len(pos):
         i, j = rng.integers(0, len(labels), 2)
         if labels[i] != labels[j]:

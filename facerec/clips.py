@@ -1,4 +1,5 @@
-"""Test clips for the live view: 640x480 videos made from the shared photos (never stored in the repo).
+"""Synthetic camera clips for the live view (tests, benchmarks, screenshots): 640x480 videos made from photos
+(never stored in the repo).
 
 ``make_clip(path, photos)`` places each photo, scaled to fit a column, side by side on a 640x480 frame and
 moves them gently (a slow sway and zoom) so that tracking has real motion to follow. Column ``i`` of the
@@ -49,7 +50,7 @@ def make_clip(path: str | Path, photos: list[str | Path], frames: int = 150, fps
     import cv2
 
     path = Path(path)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, size)
     if not writer.isOpened():
         raise OSError(f"cannot write video {path}")
     try:

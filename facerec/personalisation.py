@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..matching import GalleryIndex
+from .matching import GalleryIndex
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class ProjectionHead:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "ProjectionHead":
+    def load(cls, path: str | Path) -> ProjectionHead:
         z = np.load(path, allow_pickle=False)
         scale = float(z["scale"]) if "scale" in z.files else 1.0
         return cls(z["weight"].astype(np.float32), str(z["model_id"]), json.loads(str(z["meta"])), scale)
