@@ -2,7 +2,7 @@
 coloured by person, unknown faces grey; hovering a point shows its face, clicking a face opens its photo.
 
 The map is computed by a worker (jobs.face_map -> facerec.library.facemap.FaceMap, plain data); thumbnails
-are cut by a worker too (jobs.face_thumbnails, QImages); QPixmaps and widgets are made on the GUI thread only.
+are cut by a worker too (jobs.face_thumbnails, RGB arrays); pixmaps and widgets are made on the GUI thread only.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from facerec.library.grouping import pack_model_id
 
 from .. import jobs, prompts
 from ..context import AppContext
+from ..images import rgb_to_pixmap
 from ..resources import icon
 
 THUMB = 96
@@ -277,8 +278,8 @@ class FaceMapView(QWidget):
         )
 
     def _thumbs_ready(self, batch) -> None:
-        for face_id, image in batch:
-            self._thumbs[face_id] = QPixmap.fromImage(image)
+        for face_id, rgb in batch:
+            self._thumbs[face_id] = rgb_to_pixmap(rgb)
         h = self.canvas.hover
         if 0 <= h < len(self.canvas.points) and self.canvas.points[h].id in self._thumbs and self.canvas.points[h].kind == "face":
             self._hovered(h)
