@@ -124,6 +124,27 @@ def main(argv: list[str] | None = None) -> int:
     shot("photo-with-boxes.png", photo)
     photo.close()
 
+    # Find this face: the library faces most like one of Lennon's
+    lennon = next(f for f in ctx.store.faces() if "/lennon/" in f.path)
+    win.show_page("library")
+    lib.find_similar(lennon.id)
+    wait_until(app, lambda: lib.current_group() == ("similar", lennon.id))
+    wait_until(app, lambda: ctx.tasks.running == 0)
+    shot("library-similar.png")
+
+    # The map of faces, a face under the mouse
+    win.show_page("map")
+    fm = win.facemap
+    wait_until(app, lambda: fm.fmap is not None and ctx.tasks.running == 0)
+    xy = fm.canvas.screen_xy()
+    faces = [i for i, p in enumerate(fm.canvas.points) if p.kind == "face" and p.person]
+    i = min(faces, key=lambda k: abs(xy[k][0] - fm.canvas.width() / 2) + abs(xy[k][1] - fm.canvas.height() / 2))
+    fm.canvas.hover = i
+    fm.canvas.update()
+    fm._hovered(i)
+    wait_until(app, lambda: fm.card.pixmap() is not None and not fm.card.pixmap().isNull())
+    shot("map.png")
+
     # Live, fed by a clip made from two photos
     clip = make_clip(tmp / "clip.avi", [fr / "obama" / "obama.jpg", fr / "biden" / "biden.jpg"], frames=120)
     win.show_page("live")

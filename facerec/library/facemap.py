@@ -21,6 +21,12 @@ log = logging.getLogger(__name__)
 TSNE_MAX_POINTS = 5000
 """t-SNE above this many points takes minutes: a fixed random subset is mapped instead (PCA maps all)."""
 UNKNOWN_COLOUR = (150, 150, 150)
+PALETTE = (
+    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194),
+    (188, 189, 34), (23, 190, 207), (174, 199, 232), (255, 187, 120), (152, 223, 138), (255, 152, 150),
+    (197, 176, 213), (196, 156, 148), (247, 182, 210), (219, 219, 141), (158, 218, 229),
+)
+"""Distinct colours (matplotlib's tab20 without its greys) for the people with the most points."""
 
 
 class MapMethod(StrEnum):
@@ -65,6 +71,10 @@ class FaceMap:
             if p.person:
                 counts[p.person] = counts.get(p.person, 0) + 1
         return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0].casefold()))
+
+    def colours(self) -> dict[str, tuple[int, int, int]]:
+        """Person -> colour: the palette's distinct colours for the largest people, a hashed one for the rest."""
+        return {name: PALETTE[i] if i < len(PALETTE) else person_colour(name) for i, (name, _) in enumerate(self.people())}
 
     def to_dict(self) -> dict:
         return {
@@ -174,9 +184,10 @@ def draw_map(fmap: FaceMap, out: str | Path, size: tuple[int, int] = (1400, 1000
     def at(p: MapPoint) -> tuple[float, float]:
         return margin + p.x * pw, margin + (1.0 - p.y) * ph
 
+    colours = fmap.colours()
     for p in sorted(fmap.points, key=lambda q: q.person is not None):  # unknown faces underneath
         cx, cy = at(p)
-        colour = person_colour(p.person)
+        colour = colours.get(p.person, UNKNOWN_COLOUR) if p.person else UNKNOWN_COLOUR
         if p.kind == "sample":
             draw.ellipse([cx - 5, cy - 5, cx + 5, cy + 5], outline=colour, width=2)
         else:
@@ -199,7 +210,7 @@ def draw_map(fmap: FaceMap, out: str | Path, size: tuple[int, int] = (1400, 1000
     y += 22
     people = fmap.people()
     for name, n in people[:legend]:
-        draw.ellipse([x0, y + 2, x0 + 8, y + 10], fill=person_colour(name))
+        draw.ellipse([x0, y + 2, x0 + 8, y + 10], fill=colours[name])
         draw.text((x0 + 14, y), f"{name[:28]} ({n})", fill=(40, 40, 40), font=font)
         y += 16
     if len(people) > legend:

@@ -48,12 +48,14 @@ class MapCanvas(QWidget):
         self.points: list[MapPoint] = []
         self._xy = np.zeros((0, 2))
         self.hover = -1
+        self.colours: dict[str, tuple[int, int, int]] = {}
         self.highlight: str | None = None
         """A person whose points are drawn on top, larger."""
         self.message = "Computing the map…"
 
-    def set_points(self, points: list[MapPoint]) -> None:
+    def set_points(self, points: list[MapPoint], colours: dict[str, tuple[int, int, int]] | None = None) -> None:
         self.points = points
+        self.colours = colours or {}
         self._xy = np.array([[p.x, p.y] for p in points], float).reshape(-1, 2)
         self.hover = -1
         self.update()
@@ -84,7 +86,7 @@ class MapCanvas(QWidget):
         order = sorted(range(len(self.points)), key=lambda i: (self.points[i].person is not None, self.points[i].person == self.highlight))
         for i in order:
             pt, (x, y) = self.points[i], xy[i]
-            colour = QColor(*person_colour(pt.person))
+            colour = QColor(*(self.colours.get(pt.person) or person_colour(pt.person)))
             big = self.highlight is not None and pt.person == self.highlight
             r = 6.0 if big else (4.0 if pt.person else 3.0)
             if pt.kind == "sample":
@@ -206,7 +208,8 @@ class FaceMapView(QWidget):
     def _map_ready(self, fmap: FaceMap) -> None:
         self.fmap = fmap
         self.canvas.message = "No faces yet: enrol people or scan a folder in the Library."
-        self.canvas.set_points(fmap.points)
+        colours = fmap.colours()
+        self.canvas.set_points(fmap.points, colours)
         unknown = sum(1 for p in fmap.points if not p.person)
         text = f"{len(fmap.points)} faces"
         if fmap.mapped_of > len(fmap.points):
@@ -221,7 +224,7 @@ class FaceMapView(QWidget):
         self.legend.addItem(item)
         for name, n in fmap.people():
             pix = QPixmap(12, 12)
-            pix.fill(QColor(*person_colour(name)))
+            pix.fill(QColor(*colours[name]))
             item = QListWidgetItem(icon(""), f"{name} ({n})")
             item.setIcon(pix)
             item.setData(Qt.UserRole, name)
