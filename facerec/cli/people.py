@@ -55,9 +55,9 @@ def cmd_enrol(args, ctx: Context) -> int:
     if failed < len(args.images):  # new evidence: the library's undecided faces are re-matched at once
         from ..library.review import rematch
 
-        res = rematch(ctx.store, match_policy(ctx))
-        if res.examined:
-            out(f"re-matched {plural(res.examined, 'undecided library face')}: {res.changed} changed, {res.suggested} suggested")
+        rem = rematch(ctx.store, match_policy(ctx))
+        if rem.examined:
+            out(f"re-matched {plural(rem.examined, 'undecided library face')}: {rem.changed} changed, {rem.suggested} suggested")
     return EXIT_PARTIAL if failed else EXIT_OK
 
 
