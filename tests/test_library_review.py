@@ -130,3 +130,28 @@ def test_deleting_a_person_clears_the_undo_log(lib):
     decide(store, POLICY, [kit], Action.ASSIGN, "Kit")
     store.delete_person("Kit")
     assert undo_mod.history(store) == [] and undo_mod.undo(store) is None
+
+
+def test_incremental_rematch_equals_a_full_one(store):
+    """After each decision (re-matched from the grown people only, when evidence only grew), a full
+    re-match changes nothing: both give the same library."""
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(6, 8)).astype(np.float32)
+    for p in range(3):
+        store.add_sample(f"P{p}", centres[p] / np.linalg.norm(centres[p]), M)
+    ids = []
+    for k in range(40):
+        c = centres[k % 6] + 0.35 * rng.normal(size=8).astype(np.float32)
+        ids += add_photo(store, f"x{k}", c / np.linalg.norm(c))
+    policy = MatchPolicy(M, lambda index: 0.45 - 0.02 * len(index))  # stricter as evidence grows, like the real curve
+    rematch(store, policy)
+    actions = [Action.CONFIRM, Action.ASSIGN, Action.REJECT, Action.IGNORE, Action.ASSIGN, Action.CONFIRM, Action.RESET, Action.REJECT]
+    for step in range(24):
+        action = actions[step % len(actions)]
+        faces = {f.id: f for f in store.faces()}
+        pick = [i for i in ids if faces[i].status in (("auto",) if action in (Action.CONFIRM, Action.REJECT) else ("auto", "unknown", "confirmed", "ignored"))]
+        if not pick:
+            continue
+        fid = int(rng.choice(pick))
+        decide(store, policy, [fid], action, f"P{rng.integers(0, 5)}" if action is Action.ASSIGN else None)
+        assert rematch(store, policy).changed == 0, f"step {step}: {action} on face {fid}"
