@@ -103,8 +103,8 @@ def timed(fn, repeat: int) -> tuple[list[float], object]:
 def summary(ms: list[float]) -> dict:
     ms_sorted = sorted(ms)
     return {
-        "n": len(ms), "first_ms": round(ms[0], 1), "median_ms": round(statistics.median(ms), 1),
-        "p95_ms": round(ms_sorted[min(len(ms) - 1, int(0.95 * len(ms)))], 1), "max_ms": round(max(ms), 1),
+        "n": len(ms), "first_ms": round(ms[0], 2), "median_ms": round(statistics.median(ms), 2),
+        "p95_ms": round(ms_sorted[min(len(ms) - 1, int(0.95 * len(ms)))], 2), "max_ms": round(max(ms), 2),
     }
 
 
@@ -161,7 +161,8 @@ def measure(db: Path, analyzer, repeat: int, seed: int) -> dict:
         "person_in_folder": PhotoQuery(people=["Tony_Blair"], folder=str(_lfw() / "Tony_Blair")),
         "person_and_date_range": PhotoQuery(people=[BIG], date_from="2001", date_to="2005-06"),
     }
-    out["search"] = {}
+    dated = store._conn().execute("SELECT COUNT(*) FROM photos WHERE taken_at != ''").fetchone()[0]
+    out["search"] = {"photos_with_a_date_taken": dated}
     for name, q in queries.items():
         ms, hits = timed(lambda q=q: search_photos(store, q), repeat)
         out["search"][name] = {**summary(ms), "hits": len(hits), "people": q.people, "without": q.without, "any": q.any_person}
