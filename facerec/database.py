@@ -28,6 +28,7 @@ import logging
 import os
 import re
 import sqlite3
+import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -63,8 +64,9 @@ class Database:
     DatabaseError: type[Exception] = Exception
     IntegrityError: type[Exception] = Exception
 
-    def prepare(self) -> None:
-        """Create what must exist before the first connection (a new file: owner-only)."""
+    def prepare(self, create: bool = True) -> None:
+        """Check and create what must exist before the first connection (a new file: owner-only); with
+        ``create`` False (read-only commands) nothing is created."""
 
     def connect(self):
         raise NotImplementedError
@@ -120,13 +122,35 @@ class SqliteDatabase(Database):
         self.label = str(self.path)
         self.busy_timeout_s = busy_timeout_s
 
-    def prepare(self) -> None:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new folder: owner-only
+    def prepare(self, create: bool = True) -> None:
+        """Check the file before any connection touches it (a connection switches it to WAL mode): a folder,
+        another application's SQLite database or a missing file (when ``create`` is False, for read-only
+        commands) is refused with the reason and left as it is. A new gallery is made owner-only; an existing
+        one only loses group and other access (a read-only gallery stays read-only)."""
+        if self.path.is_dir():
+            raise StoreError(f"{self.path}: is a folder, not a gallery file (give the path of a .db file)")
         if not self.path.exists():
-            fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
-            os.close(fd)
-        with contextlib.suppress(OSError):
-            os.chmod(self.path, 0o600)
+            if not create:
+                raise StoreError(f"{self.path}: no gallery there (nothing was created; check the path, or enrol someone to start one)")
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new folder: owner-only
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+                os.close(fd)
+                os.chmod(self.path, 0o600)  # whatever the umask
+            except FileExistsError:  # another process created it at the same moment
+                pass
+            return
+        st = self.path.stat()
+        if st.st_size > 0:
+            foreign = _foreign_objects(self.path)
+            if foreign:
+                raise StoreError(
+                    f"{self.path}: is another application's SQLite database (it has {', '.join(foreign[:5])}"
+                    f"{'...' if len(foreign) > 5 else ''} and no facerec schema version); refusing to add facerec's tables to it"
+                )
+        if st.st_mode & 0o077 and st.st_uid == os.getuid():
+            with contextlib.suppress(OSError):  # a gallery: others lose access; no permission is ever added
+                os.chmod(self.path, stat.S_IMODE(st.st_mode) & ~0o077)
 
     def connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False)
@@ -170,6 +194,30 @@ class SqliteDatabase(Database):
         """``secure_delete`` already overwrote the freed pages; fold the WAL in and truncate it."""
         with contextlib.suppress(sqlite3.Error):
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+FACEREC_TABLES = frozenset({
+    "people", "photos", "faces", "samples", "id_counters", "face_rejections", "operations", "operation_rows",
+    "xmp_written", "xmp_read", "face_groups", "gallery_state", "sqlite_sequence",
+})
+
+
+def _foreign_objects(path: Path) -> list[str]:
+    """The tables of an existing SQLite file at schema version 0 that facerec did not create (a half-created
+    facerec gallery has none); [] for a facerec gallery. Read through a read-only connection."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    except sqlite3.Error:
+        return []  # unreadable: the store's own opening says why
+    try:
+        if int(conn.execute("PRAGMA user_version").fetchone()[0]) != 0:
+            return []
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+    except sqlite3.DatabaseError:
+        return []  # not a database at all: reported as such when the store opens it
+    finally:
+        conn.close()
+    return [n for n in names if n not in FACEREC_TABLES]
 
 
 def split_statements(script: str, sqlite: bool = True) -> list[str]:
@@ -220,8 +268,9 @@ class PostgresDatabase(Database):
         self.dialect = PostgresDialect(schema)
         self.has_vector = False
 
-    def prepare(self) -> None:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    def prepare(self, create: bool = True) -> None:
+        if create:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def connect(self) -> PgConnection:
         psycopg = self._psycopg

@@ -436,7 +436,8 @@ class GalleryStore:
     """Thread-safe access to one gallery database (one connection per thread): a SQLite file path, or a
     ``postgresql://`` URL (``location`` names it in messages; ``path`` is then this machine's side-file anchor)."""
 
-    def __init__(self, path: str | os.PathLike, busy_timeout_s: float = 30.0):
+    def __init__(self, path: str | os.PathLike, busy_timeout_s: float = 30.0, create: bool = True):
+        """``create`` False (read-only commands): a missing gallery is an error, never created."""
         self._db: Database = open_database(path, busy_timeout_s, MIGRATIONS.values())
         self.path = self._db.path
         self.location = self._db.label
@@ -444,7 +445,7 @@ class GalleryStore:
         self._local = threading.local()
         self._all: list = []
         self._all_lock = threading.Lock()
-        self._db.prepare()
+        self._db.prepare(create)
         try:
             self._migrate()
         except self._db.OperationalError as exc:  # locked past the timeout, disk full, I/O error, server down...

@@ -73,7 +73,8 @@ class Context:
         if self._store is None:
             from ..store import GalleryStore
 
-            self._store = GalleryStore(self.settings.gallery_path)
+            # a read-only command (``read_only`` set by its parser) creates no gallery where there is none
+            self._store = GalleryStore(self.settings.gallery_path, create=not getattr(self.args, "read_only", False))
         return self._store
 
     @property

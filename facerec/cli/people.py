@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from ..wording import noun, plural
 from .common import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, Context, err, out, sync_xmp_after_decisions
@@ -22,6 +23,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     ps = s.add_subparsers(dest="action", required=True, metavar="ACTION")
     x = ps.add_parser("list", parents=[common], help="enrolled people with sample counts")
     x.add_argument("--json", action="store_true", help="print JSON")
+    x.set_defaults(read_only=True)
     x = ps.add_parser("rename", parents=[common], help="rename a person")
     x.add_argument("old")
     x.add_argument("new")
@@ -62,6 +64,9 @@ def cmd_enrol(args, ctx: Context) -> int:
 
 
 def cmd_people(args, ctx: Context) -> int:
+    if args.action == "list" and not getattr(args, "db", None) and _no_gallery_yet(ctx.settings.gallery_path):
+        out("[]" if args.json else "no people enrolled yet (facerec enrol NAME PHOTO...)")
+        return EXIT_OK
     store = ctx.store
     if args.action == "list":
         people = store.list_people()
@@ -99,3 +104,10 @@ def cmd_people(args, ctx: Context) -> int:
         out(f"removed {person.name} and erased their samples")
     sync_xmp_after_decisions(ctx)
     return EXIT_OK
+
+
+def _no_gallery_yet(location) -> bool:
+    """The default gallery file has not been created yet (a first run)."""
+    from ..config import is_database_url
+
+    return not is_database_url(location) and not Path(location).exists()

@@ -14,7 +14,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
     s = sub.add_parser("identify", parents=[common], help="name the faces in photos")
     s.add_argument("images", nargs="+", metavar="IMG")
     s.add_argument("--json", action="store_true", help="print JSON records instead of lines")
-    s.set_defaults(func=cmd_identify)
+    s.set_defaults(func=cmd_identify, read_only=True)
 
     s = sub.add_parser("tag", parents=[common], help="tag every photo in a folder (incremental, resumable)")
     s.add_argument("folder")
@@ -33,7 +33,8 @@ def cmd_identify(args, ctx: Context) -> int:
     from ..errors import ImageError
 
     analyzer = ctx.analyzer
-    gallery = ctx.store.gallery_index(analyzer.model_id)
+    model_id = analyzer.model_id  # a missing model is reported first
+    gallery = ctx.store.gallery_index(model_id)
     if len(gallery) == 0:
         err(f"warning: the gallery has no samples for model {analyzer.model_id}; every face will be unknown")
     failed = 0
