@@ -34,17 +34,23 @@ def test_wheel_carries_resources_and_every_package(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     res = REPO_ROOT / "resources"
     expected = {f"facerec/resources/{p.relative_to(res).as_posix()}" for p in res.rglob("*") if p.is_file()}
-    for pkg in ("facerec", "ui"):
-        expected |= {p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / pkg).rglob("*.py")}
+    expected |= {p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "facerec").rglob("*.py")}
+    # the GUI's folder ui/ installs as the package facerec_gui (no generic top-level "ui" in site-packages)
+    expected |= {"facerec_gui/" + p.relative_to(REPO_ROOT / "ui").as_posix() for p in (REPO_ROOT / "ui").rglob("*.py")}
     assert {f"facerec/resources/{rel}" for rel in SHIPPED} <= expected
     assert not expected - names, f"missing from the wheel: {sorted(expected - names)}"
+    assert not [n for n in names if n.startswith("ui/")]
+    entry_points = next(zipfile.ZipFile(wheel).read(n).decode() for n in names if n.endswith(".dist-info/entry_points.txt"))
+    assert "facerec-gui = facerec_gui.app:main" in entry_points
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
 
     # Installed, and imported from outside the repository: the lookups land in the install.
     site = tmp_path / "site"
     subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)], check=True)
     code = (
         "from facerec.config import resources_dir; from facerec import embedders; "
-        "print(resources_dir()); print(embedders.weights_path(embedders.get_pack('compact')))"
+        "print(resources_dir()); print(embedders.weights_path(embedders.get_pack('compact'))); "
+        "import facerec_gui.main_window, facerec_gui.app; print(facerec_gui.app.__file__)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],
@@ -54,7 +60,8 @@ def test_wheel_carries_resources_and_every_package(tmp_path):
         text=True,
         check=True,
     ).stdout.split("\n")
-    found, weights = Path(out[0]), Path(out[1])
+    found, weights, gui = Path(out[0]), Path(out[1]), Path(out[2])
+    assert gui == site.resolve() / "facerec_gui" / "app.py"
     assert found == site.resolve() / "facerec" / "resources"
     for rel in SHIPPED:
         assert (found / rel).is_file(), rel
