@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from .common import EXIT_FATAL, EXIT_OK, EXIT_USAGE, err, out, sync_xmp_after_decisions
+from .common import EXIT_FATAL, EXIT_OK, EXIT_USAGE, err, fmt_dist, out, sync_xmp_after_decisions
 
 
 def _model(ctx) -> tuple[str, float]:
@@ -106,7 +106,7 @@ def cmd_search(args, ctx) -> int:
         out(f"{q.source}{box}: {len(q.matches)} most similar face(s)")
         for m in q.matches:
             who = m.person or ("unknown" if m.status in ("unknown", "rejected") else m.status)
-            out(f"  {m.distance:.3f}  face {m.face_id:<7} {who:<24} {m.path}")
+            out(f"  {fmt_dist(m.distance)}  face {m.face_id:<7} {who:<24} {m.path}")
     return EXIT_OK
 
 
