@@ -50,6 +50,25 @@ def data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
+def private_dir(path: str | os.PathLike) -> Path:
+    """Create ``path`` and any missing parents owner-only (0700, whatever the umask); folders that exist keep
+    their permissions. facerec's data and settings folders are made through this, whoever comes first (the
+    gallery, ``facerec models install``, the settings). Returns the path."""
+    path = Path(path)
+    missing = []
+    p = path
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=0o700)
+        except FileExistsError:  # another process made it at the same moment
+            continue
+        os.chmod(d, 0o700)
+    return path
+
+
 def config_dir() -> Path:
     """Directory holding ``settings.json``."""
     home = _home_override()
@@ -198,7 +217,7 @@ class Settings:
     def save(self, path: Path | None = None) -> Path:
         """Write the settings file atomically."""
         path = path or settings_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
         os.replace(tmp, path)

@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import is_database_url
-from .errors import StoreError
+from .config import is_database_url, private_dir
+from .errors import GalleryMissingError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +131,8 @@ class SqliteDatabase(Database):
             raise StoreError(f"{self.path}: is a folder, not a gallery file (give the path of a .db file)")
         if not self.path.exists():
             if not create:
-                raise StoreError(f"{self.path}: no gallery there (nothing was created; check the path, or enrol someone to start one)")
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new folder: owner-only
+                raise GalleryMissingError(f"{self.path}: no gallery there (nothing was created; check the path, or enrol someone to start one)")
+            private_dir(self.path.parent)  # new folders: owner-only
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
                 os.close(fd)
@@ -270,7 +270,7 @@ class PostgresDatabase(Database):
 
     def prepare(self, create: bool = True) -> None:
         if create:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_dir(self.path.parent)
 
     def connect(self) -> PgConnection:
         psycopg = self._psycopg

@@ -31,6 +31,10 @@ class StoreError(FacerecError):
     """The gallery database refused an operation (unknown person, name taken, foreign model...)."""
 
 
+class GalleryMissingError(StoreError):
+    """A read-only command found no gallery at the path (nothing was created there)."""
+
+
 class GalleryChangedError(StoreError):
     """The gallery changed (a person added, removed, renamed or merged, samples changed, a restore) since the
     caller read it: match again against the current gallery (``GalleryStore.gallery_generation``) and retry."""

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import model_search_dirs, models_dir
+from .config import model_search_dirs, models_dir, private_dir
 from .errors import ModelNotInstalledError
 
 log = logging.getLogger(__name__)
@@ -126,9 +126,7 @@ def install(
 
 
 def _staging_dir() -> Path:
-    folder = models_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return private_dir(models_dir())
 
 
 def _check_cancel(cancel: threading.Event | None) -> None:

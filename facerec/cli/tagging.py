@@ -30,11 +30,17 @@ def register(sub, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_identify(args, ctx: Context) -> int:
-    from ..errors import ImageError
+    from ..errors import GalleryMissingError, ImageError
 
     analyzer = ctx.analyzer
     model_id = analyzer.model_id  # a missing model is reported first
-    gallery = ctx.store.gallery_index(model_id)
+    try:
+        gallery = ctx.store.gallery_index(model_id)
+    except GalleryMissingError as exc:  # identifying reads the gallery: none is created for it
+        from ..matching import GalleryIndex
+
+        err(f"warning: {exc}")
+        gallery = GalleryIndex.empty(model_id)
     if len(gallery) == 0:
         err(f"warning: the gallery has no samples for model {analyzer.model_id}; every face will be unknown")
     failed = 0

@@ -15,7 +15,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from ..config import models_dir, resources_dir
+from ..config import models_dir, private_dir, resources_dir
 from ..errors import ModelNotInstalledError
 from ..files import sha256_file
 from .packs import ModelPack, get_pack
@@ -53,8 +53,7 @@ def install_pack(
             f"model {pack.name!r} ships with facerec but {resources_dir() / pack.source.resource} is missing; "
             f"fix: reinstall facerec"
         )
-    dest_dir = models_dir()
-    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest_dir = private_dir(models_dir())
     dest = dest_dir / pack.source.filename
     with tempfile.TemporaryDirectory(dir=dest_dir) as tmp:
         tmp_path = Path(tmp)

@@ -26,6 +26,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config import private_dir
+
 log = logging.getLogger(__name__)
 
 KILLED_REASON = (
@@ -56,7 +58,7 @@ class ScanJournal:
     @classmethod
     def open(cls, folder: str | os.PathLike) -> ScanJournal:
         folder = Path(folder)
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(folder)
         culprits, suspects = set(), set()
         for old in sorted(folder.glob("scan-*.log")):
             verdict = _read_dead(old)
