@@ -111,6 +111,12 @@ def test_decisions_from_the_command_line(tmp_path, fr_faces, sface_installed):
     facerec(db, "undo")
     assert len(json.loads(facerec(db, "faces", "list", "--photo", photo, "--json").stdout)) == 1
 
+    (sample,) = json.loads(facerec(db, "person", "samples", "obama", "--json").stdout)
+    facerec(db, "person", "remove-sample", str(sample["id"]))
+    assert json.loads(facerec(db, "person", "samples", "obama", "--json").stdout) == []
+    facerec(db, "undo")
+    assert json.loads(facerec(db, "person", "samples", "obama", "--json").stdout) == [sample]
+
     offer = json.loads(facerec(db, "--min-face-size", "40", "rescan", "--json").stdout)
     assert offer["outdated"] == offer["total"] > 0
     assert json.loads(facerec(db, "rescan", "--json").stdout)["outdated"] == 0

@@ -7,7 +7,7 @@ from the command line (every GUI action on faces is scriptable; see facerec.libr
     facerec faces add PHOTO X1 Y1 X2 Y2 [--name NAME]
     facerec faces rematch
     facerec photos --person A [--person B] [--any] [--without C] [--folder DIR] [--from DATE] [--to DATE] [--json]
-    facerec person show|hide|unhide NAME, facerec person feature NAME FACE_ID
+    facerec person show|hide|unhide|samples NAME, facerec person feature NAME FACE_ID, facerec person remove-sample ID
     facerec undo [--list]
     facerec rescan [--all] [--dry-run]
 """
@@ -181,6 +181,25 @@ def cmd_person(args, ctx) -> int:
         p = people.set_hidden(store, args.name, args.action == "hide")
         out(f"{p.name} is {'hidden' if args.action == 'hide' else 'shown'}")
         return EXIT_OK
+    if args.action == "samples":
+        samples = store.list_samples(args.name)
+        if args.json:
+            out(json.dumps([{"id": x.id, "model": x.model_id, "source": x.source_path, "box": x.box} for x in samples], indent=2))
+            return EXIT_OK
+        for x in samples:
+            out(f"{x.id:>6}  {x.model_id:<16}  {x.source_path or '-'}")
+        return EXIT_OK
+    if args.action == "remove-sample":
+        owner = store._conn().execute("SELECT person_id FROM samples WHERE id = ?", (args.sample,)).fetchone()
+        if owner is None:
+            err(f"error: no sample with id {args.sample}")
+            return EXIT_FATAL
+        res = people.remove_sample(store, match_policy(ctx), args.sample)
+        out(f"removed sample {args.sample} (facerec undo puts it back)")
+        if res is not None and res.changed:
+            out(f"re-matched {plural(res.examined, 'undecided face')}: {res.changed} changed")
+        sync_xmp_after_decisions(ctx)
+        return EXIT_OK
     p = people.set_feature_face(store, args.name, args.face)
     out(f"feature face of {p.name}: {args.face}")
     return EXIT_OK
@@ -290,6 +309,11 @@ def register(sub, common) -> None:
     x = ps.add_parser("feature", parents=[common], help="choose the face that stands for the person")
     x.add_argument("name")
     x.add_argument("face", type=_face_id, metavar="FACE_ID")
+    x = ps.add_parser("samples", parents=[common], help="the person's enrolment samples (id, model, source photo)")
+    x.add_argument("name")
+    x.add_argument("--json", action="store_true", help="print JSON")
+    x = ps.add_parser("remove-sample", parents=[common], help="remove one enrolment sample (undoable; re-matches)")
+    x.add_argument("sample", type=int, metavar="SAMPLE_ID")
     s.set_defaults(func=cmd_person)
 
     s = sub.add_parser("undo", parents=[common], help="undo the last decision, assignment, merge, sample removal or ignore")
