@@ -82,13 +82,18 @@ def bench_local(analyzer, folder: Path, tmp: Path, faces_dir: Path) -> dict:
 
     tmp.mkdir(exist_ok=True)
     store = _enrolled(tmp / "local.db", analyzer, faces_dir)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     results = list(tag_folder(folder, store, analyzer))
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, _cpu() - c0
     store.close()
     return {"workers": int(analyzer.settings.threads), "photos": len(results), "seconds": round(dt, 2),
-            "photos_per_s": _rate(len(results), dt), "faces": sum(len(r.faces) for r in results),
-            "errors": sum(r.error is not None for r in results)}
+            "photos_per_s": _rate(len(results), dt), "cpu_ms_per_photo": round(cpu / len(results) * 1000, 1),
+            "faces": sum(len(r.faces) for r in results), "errors": sum(r.error is not None for r in results)}
+
+
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system
 
 
 def bench_ray(analyzer, folder: Path, tmp: Path, faces_dir: Path, workers: int) -> dict:
@@ -99,13 +104,14 @@ def bench_ray(analyzer, folder: Path, tmp: Path, faces_dir: Path, workers: int) 
     analysis = RayAnalysis(analyzer.settings, workers=workers)
     analysis.pids()  # every actor has loaded its models
     startup = time.perf_counter() - t0
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), _cpu() + analysis.cpu_seconds()
     results = list(tag_folder_on_ray(folder, store, analyzer, analysis=analysis))
-    dt = time.perf_counter() - t1
+    dt, cpu = time.perf_counter() - t1, _cpu() + analysis.cpu_seconds() - c1
     analysis.close()
     store.close()
     return {"workers": workers, "photos": len(results), "startup_s": round(startup, 2), "seconds": round(dt, 2),
             "photos_per_s": _rate(len(results), dt), "photos_per_s_with_startup": _rate(len(results), dt + startup),
+            "cpu_ms_per_photo": round(cpu / len(results) * 1000, 1), "cpu_note": "driver + actors (Ray's own daemons not counted)",
             "faces": sum(len(r.faces) for r in results), "errors": sum(r.error is not None for r in results)}
 
 

@@ -71,6 +71,11 @@ class _Worker:
     def pid(self) -> int:
         return os.getpid()
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time this worker process has used."""
+        t = os.times()
+        return t.user + t.system
+
     def analyse(self, item, gallery):
         from .tagging import _analyse
 
@@ -114,6 +119,11 @@ class RayAnalysis:
         """The process id of every actor (waits until they have loaded their models)."""
         ray = _ray()
         return ray.get([a.pid.remote() for a in self.actors])
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by all the actors together (benchmarks: CPU cost per photo)."""
+        ray = _ray()
+        return float(sum(ray.get([a.cpu_seconds.remote() for a in self.actors])))
 
     def submit(self, item, gallery) -> Future:
         ray = _ray()
