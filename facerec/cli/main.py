@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import math
+import os
 import sys
 from typing import Any
 
@@ -36,11 +38,58 @@ COMMAND_MODULES: list[str] = [
 log = logging.getLogger("facerec")
 
 
+MIN_FACE_SIZE_RANGE = (10, 2000)
+"""--min-face-size in pixels: below 10 the detector's pyramid upscales the photo (1 px asked for a 12x larger
+image: 6 GB for one photo); the GUI's Settings use the same lower bound."""
+MAX_THREADS = max(64, 4 * (os.cpu_count() or 1))
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
+
+
+def _threads(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_THREADS} (this machine has {os.cpu_count() or 1} CPU threads)")
+    return value
+
+
+def _min_face_size(text: str) -> int:
+    value = int(text)
+    low, high = MIN_FACE_SIZE_RANGE
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"must be between {low} and {high} pixels")
+    return value
+
+
+def _threshold(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or not 0 < value <= 2:
+        raise argparse.ArgumentTypeError("must be a cosine distance above 0 and at most 2")
+    return value
+
+
+def check_threshold_for_model(args: argparse.Namespace, model: str) -> str | None:
+    """A problem with ``--threshold`` for the model pack in use (outside its ``threshold_bounds``), or None."""
+    threshold = getattr(args, "threshold", None)
+    if threshold is None:
+        return None
+    from ..embedders.packs import PACKS
+
+    pack = PACKS.get(model)
+    if pack is None:
+        return None  # an unknown pack is reported where it is loaded
+    low, high, _ = pack.threshold_bounds()
+    if not low <= threshold <= high:
+        return (
+            f"argument --threshold: {threshold:g} is outside the {pack.name} model's range {low:g}-{high:g} "
+            f"(its calibrated threshold is {pack.threshold:g}; lower is stricter)"
+        )
+    return None
 
 
 def _global_options(in_subcommand: bool) -> argparse.ArgumentParser:
@@ -51,9 +100,9 @@ def _global_options(in_subcommand: bool) -> argparse.ArgumentParser:
     common.add_argument("--db", metavar="PATH", help="gallery database: a file (default: gallery.db in the user data directory) or postgresql://USER@HOST/DB", **d)
     common.add_argument("--model", metavar="NAME", help="embedder model pack (see: facerec models list)", **d)
     common.add_argument("--weights", metavar="FILE", help="use this weights file for the model", **d)
-    common.add_argument("--threshold", type=float, metavar="T", help="identification threshold (cosine distance); lower is stricter", **d)
-    common.add_argument("--min-face-size", type=int, metavar="PX", help="smallest face to detect, in pixels", **d)
-    common.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads (default: the settings file, else every core up to 8)", **d)
+    common.add_argument("--threshold", type=_threshold, metavar="T", help="identification threshold (cosine distance); lower is stricter", **d)
+    common.add_argument("--min-face-size", type=_min_face_size, metavar="PX", help="smallest face to detect, in pixels", **d)
+    common.add_argument("--threads", type=_threads, metavar="N", help="CPU threads (default: the settings file, else every core up to 8)", **d)
     common.add_argument("-v", "--verbose", action="store_true", help="more output (and debug logging)", **d)
     common.add_argument("-q", "--quiet", action="store_true", help="no progress bars", **d)
     return common
@@ -81,6 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; returns its exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "threshold", None) is not None:
+        from ..config import Settings
+
+        problem = check_threshold_for_model(args, getattr(args, "model", None) or Settings.load().model)
+        if problem:
+            parser.error(problem)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.verbose:
         logging.getLogger("facerec").setLevel(logging.DEBUG)
