@@ -1,13 +1,18 @@
-"""Enrolling people: a face from a photo becomes a sample of a person in the gallery."""
+"""Enrolling people: a face from a photo (or a camera frame, or the live view) becomes a sample of a person in
+the gallery. ``enrol_image`` is the CLI's one-photo rule; ``enrol_paths`` the GUI's batch (files and folders,
+photos with several faces handed back for the user to choose)."""
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
-from .errors import EnrolmentError
-from .files import file_digest
+import numpy as np
+
+from .errors import EnrolmentError, FacerecError
+from .files import file_digest, iter_image_files
 from .imaging import LoadedImage
 from .pipeline import Face, FaceAnalyzer, chip_thumbnail
 from .store import GalleryStore
@@ -76,3 +81,98 @@ def enrol_image(
     sample_id = enrol_face(store, analyzer, name, face, path, digest)
     log.info("%s: enrolled as %s (sample %d)", label, name, sample_id)
     return EnrolResult(path, name, sample_id, face, len(faces))
+
+
+@dataclass
+class PendingChoice:
+    """A photo with several faces: the user picks one (``enrol_chosen``)."""
+
+    path: str
+    image: LoadedImage
+    faces: list[Face]
+
+
+@dataclass
+class EnrolReport:
+    """What a batch enrolment did: photos enrolled, photos without a face, unreadable ones (path, reason), and
+    photos with several faces waiting for a choice."""
+
+    person: str
+    enrolled: list[str] = field(default_factory=list)
+    no_face: list[str] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    choices: list[PendingChoice] = field(default_factory=list)
+
+
+def expand_paths(paths: Sequence[str]) -> list[str]:
+    """Files as given, folders replaced by the images in them (recursively)."""
+    out: list[str] = []
+    for p in paths:
+        if os.path.isdir(p):
+            out.extend(str(f) for f in iter_image_files(p, recursive=True))
+        else:
+            out.append(p)
+    return out
+
+
+def enrol_paths(
+    store: GalleryStore,
+    analyzer: FaceAnalyzer,
+    person: str,
+    paths: Sequence[str],
+    progress: Callable[[int, int, str], None] | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> EnrolReport:
+    """Enrol the one face of each photo (folders: every image in them); a photo with several faces comes back in
+    ``choices``, an unreadable one in ``errors`` with the reason, and the rest goes on. ``progress(done, total,
+    path)`` is called before each photo and once at the end (with path "")."""
+    report = EnrolReport(person)
+    files = expand_paths(paths)
+    for i, path in enumerate(files):
+        if cancelled():
+            break
+        if progress:
+            progress(i, len(files), path)
+        try:
+            image = analyzer.load(path)
+            faces = analyzer.analyze(image, keep_chips=True)
+        except FacerecError as exc:
+            report.errors.append((path, str(getattr(exc, "reason", exc))))
+            continue
+        if not faces:
+            report.no_face.append(path)
+        elif len(faces) == 1:
+            enrol_face(store, analyzer, person, faces[0], path, file_digest(path))
+            report.enrolled.append(path)
+        else:
+            report.choices.append(PendingChoice(path, image, faces))
+    if progress:
+        progress(len(files), len(files), "")
+    return report
+
+
+def enrol_chosen(store: GalleryStore, analyzer: FaceAnalyzer, person: str, choice: PendingChoice, index: int) -> int:
+    """Enrol face ``index`` of a photo with several faces; returns the sample id."""
+    digest = file_digest(choice.path) if os.path.exists(choice.path) else None
+    return enrol_face(store, analyzer, person, choice.faces[index], choice.path, digest)
+
+
+def enrol_frames(store: GalleryStore, analyzer: FaceAnalyzer, person: str, frames: Sequence[np.ndarray]) -> EnrolReport:
+    """Enrol the largest face of each camera frame (H x W x 3 uint8 RGB); frames without a face are reported
+    as "capture N" in ``no_face``."""
+    report = EnrolReport(person)
+    for i, rgb in enumerate(frames):
+        label = f"capture {i + 1}"
+        faces = analyzer.analyze(LoadedImage.from_array(rgb), keep_chips=True)
+        if not faces:
+            report.no_face.append(label)
+            continue
+        enrol_face(store, analyzer, person, max(faces, key=lambda f: f.area), None, None)
+        report.enrolled.append(label)
+    return report
+
+
+def enrol_embedding(store: GalleryStore, model_id: str, person: str, embedding: np.ndarray, chip: np.ndarray, box: Sequence[float]) -> int:
+    """Store a face seen in the live view (its embedding and aligned chip) as a sample of ``person``; returns
+    the sample id."""
+    return store.add_sample(person, embedding, model_id, source_path=None, box=box, thumbnail=chip_thumbnail(chip))

@@ -47,13 +47,18 @@ class FaceStatus(StrEnum):
 
 
 FACE_STATUSES = tuple(s.value for s in FaceStatus)
+
+
+def _in(statuses: Sequence[str]) -> str:
+    """``IN (...)`` of SQL literals for a fixed tuple of statuses (enum values, never user input)."""
+    return "IN (" + ", ".join(f"'{FaceStatus(s).value}'" for s in statuses) + ")"
 NAMED_STATUSES = (FaceStatus.SUGGESTED, FaceStatus.CONFIRMED)
 """Faces shown with their person's name (a suggestion or a confirmation)."""
 FACE_SOURCES = ("detected", "manual", "kept")
 """'detected' by the latest scan; 'manual': drawn by hand (stays as it is); 'kept': a face the user decided on
 that a rescan no longer detects, kept with its box, embedding and decision (a later scan that finds it again
 turns it back into 'detected', same id). Decisions are never dropped by a rescan."""
-MACHINE_STATUSES = ("auto", "unknown")
+MACHINE_STATUSES = (FaceStatus.SUGGESTED, FaceStatus.UNKNOWN)
 """Statuses the matcher sets; every other status (and any face with a per-person rejection) is a user decision."""
 
 _SCHEMA_V1 = """
@@ -386,10 +391,23 @@ class FaceRecord:
     person_id: int | None
     person: str | None
     distance: float | None
-    status: str
+    status: FaceStatus
     landmarks: list[list[float]] | None = None
     source: str = "detected"
     """'detected' by a scan, or 'manual' (a box drawn by hand)."""
+
+
+@dataclass
+class FaceSource:
+    """A stored face as the source of a new sample: its embedding, model, box and photo."""
+
+    face_id: int
+    person_id: int
+    embedding: np.ndarray
+    model_id: str
+    box: list[float]
+    path: str
+    content_hash: str | None
 
 
 @dataclass
@@ -584,9 +602,9 @@ class GalleryStore:
 
     def list_people(self, model_id: str | None = None) -> list[Person]:
         rows = self._conn().execute(
-            """SELECT p.id, p.name,
+            f"""SELECT p.id, p.name,
                       (SELECT COUNT(*) FROM samples s WHERE s.person_id = p.id AND (? IS NULL OR s.model_id = ?)) AS n,
-                      (SELECT COUNT(*) FROM faces f WHERE f.person_id = p.id AND f.status IN ('auto', 'confirmed')) AS nf
+                      (SELECT COUNT(*) FROM faces f WHERE f.person_id = p.id AND f.status {_in(NAMED_STATUSES)}) AS nf
                FROM people p ORDER BY p.name COLLATE NOCASE""",
             (model_id, model_id),
         ).fetchall()
@@ -621,7 +639,7 @@ class GalleryStore:
             person = self.get_person(name_or_id)
             conn.execute("DELETE FROM samples WHERE person_id = ?", (person.id,))
             conn.execute(
-                "UPDATE faces SET person_id = NULL, distance = NULL, status = 'unknown' WHERE person_id = ?", (person.id,)
+                "UPDATE faces SET person_id = NULL, distance = NULL, status = ? WHERE person_id = ?", (FaceStatus.UNKNOWN, person.id)
             )
             conn.execute("DELETE FROM people WHERE id = ?", (person.id,))
             conn.execute("DELETE FROM operations")  # the undo log may hold their data: it goes too
@@ -720,8 +738,8 @@ class GalleryStore:
         if include_confirmed:
             rows += conn.execute(
                 """SELECT f.person_id, f.embedding, p.name, 1 AS kind FROM faces f JOIN people p ON p.id = f.person_id
-                   WHERE f.status = 'confirmed' AND f.model_id = ? AND f.id NOT IN (SELECT face_id FROM samples WHERE face_id IS NOT NULL)""",
-                (model_id,),
+                   WHERE f.status = ? AND f.model_id = ? AND f.id NOT IN (SELECT face_id FROM samples WHERE face_id IS NOT NULL)""",
+                (FaceStatus.CONFIRMED, model_id),
             ).fetchall()
         if not rows:
             return GalleryIndex.empty(model_id)
@@ -819,7 +837,7 @@ class GalleryStore:
             for i, face in enumerate(faces):
                 landmarks = json.dumps(np.round(np.asarray(face.landmarks, dtype=float), 2).tolist()) if face.landmarks is not None else None
                 distance = None if face.distance is None or not np.isfinite(face.distance) else float(face.distance)
-                person_id, status = face.person_id, ("auto" if face.person_id is not None else "unknown")
+                person_id, status = face.person_id, (FaceStatus.SUGGESTED if face.person_id is not None else FaceStatus.UNKNOWN)
                 values = (json.dumps(boxes[i]), landmarks, float(face.score), model_id, _blob(face.embedding))
                 if i not in pairs:
                     conn.execute(
@@ -834,7 +852,7 @@ class GalleryStore:
                         distance = prev["distance"]
                     person_id, status = prev["person_id"], prev["status"]
                 elif person_id in rejected.get(prev["id"], ()):  # never suggested again for someone it was rejected for
-                    person_id, status, distance = None, "unknown", None
+                    person_id, status, distance = None, FaceStatus.UNKNOWN, None
                 conn.execute(
                     """UPDATE faces SET box = ?, landmarks = ?, score = ?, model_id = ?, embedding = ?, person_id = ?,
                        distance = ?, status = ?, source = 'detected' WHERE id = ?""",
@@ -862,11 +880,11 @@ class GalleryStore:
                 raise StoreError(f"no photo with id {photo_id}")
             cur = conn.execute(
                 """INSERT INTO faces(photo_id, box, landmarks, score, model_id, embedding, person_id, distance, status, source)
-                   VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, 'unknown', ?)""",
+                   VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?)""",
                 (
                     photo_id, json.dumps(_round_box(box)),
                     json.dumps(np.round(np.asarray(landmarks, dtype=float), 2).tolist()) if landmarks is not None else None,
-                    float(score), model_id, _blob(embedding), source,
+                    float(score), model_id, _blob(embedding), FaceStatus.UNKNOWN, source,
                 ),
             )
             return int(cur.lastrowid)
@@ -905,7 +923,7 @@ class GalleryStore:
         return [
             FaceRecord(
                 r["id"], r["photo_id"], r["path"], json.loads(r["box"]), r["score"], r["person_id"],
-                r["name"] if r["status"] in ("auto", "confirmed") else None, r["distance"], r["status"],
+                r["name"] if r["status"] in NAMED_STATUSES else None, r["distance"], FaceStatus(r["status"]),
                 json.loads(r["landmarks"]) if r["landmarks"] else None, r["source"],
             )
             for r in self._conn().execute(sql, args).fetchall()
@@ -957,12 +975,13 @@ class GalleryStore:
             best = sorted(best + list(zip(dist.tolist(), (int(r[0]) for r in rows))))[:k]
         return [(fid, float(d)) for d, fid in best]
 
-    def set_face(self, face_id: int, status: str, person: str | int | None = None) -> None:
+    def set_face(self, face_id: int, status: FaceStatus | str, person: str | int | None = None) -> None:
         """Record the user's decision on a face: confirm (as ``person``), reject the suggestion (remembered for
         that person: facerec.library.review never suggests them again), ignore, or mark unknown. Storage only:
         facerec.library.review.decide logs it for undo and re-matches the library."""
         if status not in FACE_STATUSES:
             raise StoreError(f"unknown face status {status!r}")
+        status = FaceStatus(status)
         with self.transaction() as conn:
             row = conn.execute("SELECT person_id FROM faces WHERE id = ?", (face_id,)).fetchone()
             if row is None:
@@ -971,54 +990,25 @@ class GalleryStore:
             if person is not None:
                 found = self.find_person(person)
                 person_id = found.id if found else self.add_person(str(person)).id
-            if status == "confirmed" and person_id is None:
+            if status == FaceStatus.CONFIRMED and person_id is None:
                 raise StoreError(f"face {face_id}: confirming needs a person")
-            if status in ("unknown", "ignored"):
+            if status in (FaceStatus.UNKNOWN, FaceStatus.IGNORED):
                 person_id = None
-            if status == "rejected" and person_id is not None:
+            if status == FaceStatus.REJECTED and person_id is not None:
                 conn.execute("INSERT OR IGNORE INTO face_rejections(face_id, person_id) VALUES (?, ?)", (face_id, person_id))
-            distance = "distance" if status in ("auto", "rejected") else "NULL"
+            distance = "distance" if status in (FaceStatus.SUGGESTED, FaceStatus.REJECTED) else "NULL"
             conn.execute(f"UPDATE faces SET status = ?, person_id = ?, distance = {distance} WHERE id = ?", (status, person_id, face_id))
 
-    def promote_confirmed(self, person: str | int, thumbnail_for=None) -> int:
-        """Turn a person's confirmed faces into enrolment samples (once each). Returns how many were added."""
+    def confirmed_faces_without_sample(self, person: str | int) -> list[FaceSource]:
+        """The person's confirmed faces that no sample was made from yet (``facerec.library.samples``), by id."""
         p = self.get_person(person)
-        added = 0
-        with self.transaction() as conn:
-            rows = conn.execute(
-                """SELECT f.id, f.embedding, f.model_id, f.box, ph.path, ph.content_hash FROM faces f JOIN photos ph ON ph.id = f.photo_id
-                   WHERE f.person_id = ? AND f.status = 'confirmed'
-                   AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.face_id = f.id)""",
-                (p.id,),
-            ).fetchall()
-            for r in rows:
-                thumb = thumbnail_for(r["path"], json.loads(r["box"])) if thumbnail_for else None
-                self.add_sample(p.id, _vec(r["embedding"]), r["model_id"], r["path"], r["content_hash"], json.loads(r["box"]), thumb, r["id"])
-                added += 1
-        return added
-
-    def rematch(self, index: GalleryIndex, threshold: float) -> int:
-        """Re-run identification for faces the user has not decided on (auto/unknown) of the index's model."""
         rows = self._conn().execute(
-            "SELECT id, embedding, person_id, status, distance FROM faces WHERE model_id = ? AND status IN ('auto', 'unknown')",
-            (index.model_id,),
+            """SELECT f.id, f.embedding, f.model_id, f.box, ph.path, ph.content_hash FROM faces f JOIN photos ph ON ph.id = f.photo_id
+               WHERE f.person_id = ? AND f.status = ? AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.face_id = f.id)
+               ORDER BY f.id""",
+            (p.id, FaceStatus.CONFIRMED),
         ).fetchall()
-        if not rows:
-            return 0
-        emb = np.stack([_vec(r["embedding"]) for r in rows])
-        updates = []
-        for start in range(0, len(rows), 4096):
-            chunk = rows[start : start + 4096]
-            for r, m in zip(chunk, index.search(emb[start : start + len(chunk)], threshold, top_k=1)):
-                status = "auto" if m.known else "unknown"
-                dist = round(float(m.distance), 6) if np.isfinite(m.distance) else None
-                old = None if r["distance"] is None else round(float(r["distance"]), 6)
-                if m.person_id != r["person_id"] or status != r["status"] or dist != old:
-                    updates.append((m.person_id, status, dist, r["id"]))
-        if updates:
-            with self.transaction() as conn:
-                conn.executemany("UPDATE faces SET person_id = ?, status = ?, distance = ? WHERE id = ?", updates)
-        return len(updates)
+        return [FaceSource(r["id"], p.id, _vec(r["embedding"]), r["model_id"], json.loads(r["box"]), r["path"], r["content_hash"]) for r in rows]
 
     # -- groups of unknown faces (facerec.library.grouping) ----------------------------------------
     def grouping_pool(self, model_id: str, statuses: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -1052,7 +1042,7 @@ class GalleryStore:
         moves: dict[int, int],
         create: dict[int, bool],
         manual: Sequence[int] = (),
-        statuses: Sequence[str] = ("unknown", "rejected"),
+        statuses: Sequence[str] = (FaceStatus.UNKNOWN, FaceStatus.REJECTED),
     ) -> dict[int, int]:
         """In one transaction: make the groups of ``create`` (negative key -> manual flag), put each face of
         ``moves`` into its group (a negative id names a created one; faces gone meanwhile are skipped), mark

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from facerec.errors import StoreError
+from facerec.library.samples import promote_confirmed
 from facerec.store import SCHEMA_VERSION, GalleryStore, NewFace
 
 
@@ -67,23 +68,9 @@ def test_save_photo_replaces_faces_and_keeps_decisions(store):
     faces = store.photo_faces("/p/a.jpg")
     assert len(faces) == 2 and {(f.person, f.status) for f in faces} == {("Ann", "confirmed"), ("Bob", "confirmed")}
     assert store.stats()["photos"] == 1
-    # confirmed faces become samples on request, once
-    assert store.promote_confirmed("Bob") == 1 and store.promote_confirmed("Bob") == 0
+    # confirmed faces become samples on request, once (facerec.library.samples)
+    assert promote_confirmed(store, "Bob", thumbnail_for=None) == 1 and promote_confirmed(store, "Bob", thumbnail_for=None) == 0
     assert len(store.list_samples("Bob")) == 1
-
-
-def test_reject_and_rematch(store):
-    store.add_sample("Ann", vec(1), "m1")
-    store.save_photo("/p/a.jpg", 1, 1, None, 10, 10, "m1", [NewFace([0, 0, 5, 5], None, 0.9, vec(1), None, None)])
-    (f,) = store.photo_faces("/p/a.jpg")
-    assert f.status == "unknown"
-    assert store.rematch(store.gallery_index("m1"), 0.3) == 1
-    (f,) = store.photo_faces("/p/a.jpg")
-    assert f.person == "Ann" and f.status == "auto" and f.distance < 1e-5
-    store.set_face(f.id, "rejected")
-    store.rematch(store.gallery_index("m1"), 0.3)
-    (f,) = store.photo_faces("/p/a.jpg")
-    assert f.status == "rejected" and f.person is None
 
 
 def test_delete_person_unassigns_faces(store):

@@ -2,7 +2,8 @@
 ``--json``/``--csv`` outputs of ``facerec tag`` (written to temporary files that replace the targets on
 success, so an interrupted scan leaves no half-written file). Used by the CLI and the GUI's export.
 
-A record is ``TagResult.to_dict()``: ``{"path", "faces": [{"person", "distance", "score", "box", ...}], "error"}``.
+A record is ``TagResult.to_dict()``: ``{"path", "faces": [{"person", "distance", "score", "box", ...}], "error"}``;
+``library_records`` makes the same records from the gallery (with each face's status), ``export_library`` writes them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..store import GalleryStore
 
 CSV_HEADER = ["path", "person", "distance", "score", "x1", "y1", "x2", "y2", "error"]
 
@@ -100,3 +104,27 @@ class TagOutputs:
             f.close()
             tmp.unlink(missing_ok=True)
         self._files = []
+
+
+def library_records(store: GalleryStore) -> list[dict]:
+    """One record per scanned photo, in the format of ``facerec tag --json`` plus each face's ``status``."""
+    out = []
+    for photo in store.photos():
+        faces = [
+            {"box": f.box, "person": f.person, "distance": None if f.distance is None else round(f.distance, 4),
+             "score": round(f.score, 4), "status": f.status}
+            for f in store.photo_faces(photo.path)
+        ]
+        out.append({"path": photo.path, "faces": faces, "error": photo.error})
+    return out
+
+
+def export_library(store: GalleryStore, path: str | Path) -> Path:
+    """Write ``library_records`` to ``path``: JSON when it ends in .json, else CSV (one row per face). Returns it."""
+    path = Path(path)
+    records = library_records(store)
+    if path.suffix.lower() == ".json":
+        path.write_text(json.dumps(records, indent=2), encoding="utf-8")
+    else:
+        write_csv(path, records)
+    return path

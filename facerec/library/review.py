@@ -14,7 +14,7 @@ Policy ("decisions teach at once"): a confirmed face is evidence for its person 
 the enrolment samples: ``GalleryStore.gallery_index`` holds both, marked by kind (``SAMPLE`` /
 ``CONFIRMED_FACE`` in ``GalleryIndex.sample_kind``), for re-matching, new scans and the live view alike.
 Confirmed faces stay distinct from samples: they are withdrawn by rejecting, ignoring or resetting the
-face (or by undo), and "use confirmed as samples" (``promote_confirmed``) still copies them into samples.
+face (or by undo), and "use confirmed as samples" (``facerec.library.samples.promote_confirmed``) still copies them into samples.
 
 Re-matching (``rematch``) recomputes, from the stored embeddings (no detection, no embedding), every
 undecided face (unknown, suggested, rejected) of one model against that evidence, at the threshold in

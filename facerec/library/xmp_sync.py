@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-import numpy as np
 
 from ..errors import FacerecError, ImageError
 from ..store import FaceRecord, FaceStatus, GalleryStore, PhotoRecord, XmpRecord
 from .manual import add_manual_face
 from .review import Action, decide
+from .samples import promote_confirmed
 from .xmp import Region, XmpError, XmpPacket, iou, same_name
 from .xmp_files import (
     SidecarStyle,
@@ -480,33 +480,5 @@ def import_tags(
         for name in total.named:  # the people the regions named: their confirmed faces become samples
             person = store.find_person(name)
             if person is not None:
-                store.promote_confirmed(person.id, thumbnail_for=_thumbnail)
+                promote_confirmed(store, person.id)
     return total
-
-
-def _thumbnail(path: str, box: Sequence[float]) -> bytes | None:
-    """A 96 px JPEG of a face, cropped from its photo (for the samples import-tags makes)."""
-    import io
-
-    from PIL import Image
-
-    from ..imaging import load_image
-
-    try:
-        img = load_image(path, max_side=1024)
-    except ImageError:
-        return None
-    s = img.scale
-    x1, y1, x2, y2 = (float(v) / s for v in box)
-    side = max(x2 - x1, y2 - y1) * 1.2
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    h, w = img.rgb.shape[:2]
-    l, t = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
-    r, b = int(min(w, cx + side / 2)), int(min(h, cy + side / 2))
-    if r <= l or b <= t:
-        return None
-    crop = Image.fromarray(np.ascontiguousarray(img.rgb[t:b, l:r])).resize((96, 96), Image.Resampling.BILINEAR)
-    buf = io.BytesIO()
-    crop.save(buf, format="JPEG", quality=85)
-    return buf.getvalue()
-
