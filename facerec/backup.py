@@ -20,7 +20,6 @@ import logging
 import os
 import shutil
 import sqlite3
-import tempfile
 import time
 import zipfile
 import zlib
@@ -28,9 +27,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import __version__
+from .config import data_dir, private_dir
 from .errors import FacerecError
 from .files import sha256_file
-from .store import SCHEMA_VERSION, GalleryStore
+from .library.scratch import scratch_dir
+from .store import MIGRATIONS, SCHEMA_VERSION, GalleryStore, _split_sql
 
 log = logging.getLogger(__name__)
 
@@ -163,8 +164,7 @@ def backup_gallery(gallery: str | os.PathLike, out: str | os.PathLike) -> Manife
         raise BackupError(f"{out}: already exists and is not an empty folder; choose a new name")
     parent = out.parent
     parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".facerec-backup-", dir=parent) as tmp:
-        os.chmod(tmp, 0o700)
+    with scratch_dir(parent, ".facerec-backup-") as tmp:  # a killed backup leaves no copy behind (swept)
         db = Path(tmp) / DB_NAME
         snapshot(gallery, db)
         check = _integrity(db)
@@ -219,32 +219,95 @@ def opened_backup(source: str | os.PathLike):
     source = Path(source)
     if not source.exists():
         raise BackupError(f"{source}: no such backup")
-    with tempfile.TemporaryDirectory(prefix=".facerec-restore-") as tmp:
-        os.chmod(tmp, 0o700)
+    with scratch_dir(private_dir(data_dir()), ".facerec-restore-") as tmp:  # swept if the restore is killed
         db = Path(tmp) / DB_NAME
         _private_file(db)
         if source.is_dir():
             man_path, db_src = source / MANIFEST_NAME, source / DB_NAME
             if not man_path.is_file():
                 raise BackupError(f"{source}: not a facerec backup ({MANIFEST_NAME} is missing)")
+            if man_path.stat().st_size > MAX_MANIFEST_BYTES:
+                raise BackupError(f"{source}: {MANIFEST_NAME} is too large for a facerec manifest; refusing to restore it")
             manifest = Manifest.from_json(man_path.read_text(encoding="utf-8", errors="replace"))
             db_src = source / Path(manifest.db_file).name
             if not db_src.is_file():
                 raise BackupError(f"{source}: the backup is incomplete ({manifest.db_file} is missing)")
-            shutil.copyfile(db_src, db)
+            _check_size(source, db_src.stat().st_size, manifest, tmp)
+            _copy_bounded(db_src.open("rb"), db, manifest.db_size, source)
         else:
             try:
                 with zipfile.ZipFile(source) as zf:
                     try:
-                        manifest = Manifest.from_json(zf.read(MANIFEST_NAME).decode("utf-8", "replace"))
-                        with zf.open(Path(manifest.db_file).name) as fin, open(db, "wb") as fout:
-                            shutil.copyfileobj(fin, fout)
+                        if zf.getinfo(MANIFEST_NAME).file_size > MAX_MANIFEST_BYTES:
+                            raise BackupError(f"{source}: {MANIFEST_NAME} is too large for a facerec manifest; refusing to restore it")
+                        with zf.open(MANIFEST_NAME) as fin:
+                            manifest = Manifest.from_json(fin.read(MAX_MANIFEST_BYTES).decode("utf-8", "replace"))
+                        member = zf.getinfo(Path(manifest.db_file).name)
+                        _check_size(source, member.file_size, manifest, tmp)  # before anything is extracted
+                        _copy_bounded(zf.open(member), db, manifest.db_size, source)
                     except KeyError as exc:
                         raise BackupError(f"{source}: the backup is incomplete ({exc.args[0]})") from None
             except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError) as exc:
                 raise BackupError(f"{source}: the backup is corrupted or not a facerec backup ({exc}); refusing to restore it") from None
         verify(manifest, db, source)
         yield manifest, db
+
+
+MAX_MANIFEST_BYTES = 1 << 20
+"""A manifest is a few hundred bytes: a larger one is not facerec's."""
+
+
+def _check_size(source: Path, size: int, manifest: Manifest, workdir: str | os.PathLike) -> None:
+    """Refuse, before extracting anything, a database whose stored size is not the manifest's, or that would
+    not fit in the working folder."""
+    if size != manifest.db_size:
+        raise BackupError(
+            f"{source}: {manifest.db_file} is {size} bytes but the manifest says {manifest.db_size}; the backup is "
+            "corrupted or was altered; refusing to restore it (nothing was extracted)"
+        )
+    free = shutil.disk_usage(workdir).free
+    if size > free:
+        raise BackupError(f"{source}: {manifest.db_file} needs {size / 2**20:.0f} MB but only {free / 2**20:.0f} MB are free in {workdir}")
+
+
+def _copy_bounded(fin, dest: Path, size: int, source: Path) -> None:
+    """Copy at most ``size`` bytes (a member whose header lies about its size is stopped, not extracted)."""
+    copied = 0
+    with fin, open(dest, "wb") as fout:
+        while chunk := fin.read(1 << 20):
+            copied += len(chunk)
+            if copied > size:
+                raise BackupError(f"{source}: the database is larger than its manifest says; refusing to restore it")
+            fout.write(chunk)
+
+
+def expected_schema(version: int) -> set[tuple[str, str, str]]:
+    """The (type, name, SQL) of every object facerec creates at schema ``version`` (whitespace normalised)."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        for v in range(1, version + 1):
+            for statement in _split_sql(MIGRATIONS[v]):
+                conn.execute(statement)
+        return _schema(conn)
+    finally:
+        conn.close()
+
+
+def _schema(conn: sqlite3.Connection) -> set[tuple[str, str, str]]:
+    return {(t, n, " ".join((sql or "").split())) for t, n, sql in conn.execute("SELECT type, name, sql FROM sqlite_master")}
+
+
+def _foreign_schema(db: Path, version: int) -> list[str]:
+    """Objects in the backup that facerec does not create at its version (a planted trigger, a view...),
+    and facerec objects that were altered; [] when the schema is exactly facerec's."""
+    conn = _connect(db, readonly=True)
+    try:
+        found = _schema(conn)
+    finally:
+        conn.close()
+    expected = expected_schema(version)
+    names = {(t, n) for t, n, _ in expected}
+    return sorted(f"{t} {n}" + (" (altered)" if (t, n) in names else "") for t, n, sql in found - expected)
 
 
 def verify(manifest: Manifest, db: Path, label: str | os.PathLike = "backup") -> None:
@@ -270,6 +333,13 @@ def verify(manifest: Manifest, db: Path, label: str | os.PathLike = "backup") ->
         raise BackupError(
             f"{label}: the backup has schema version {version}, newer than this facerec supports ({SCHEMA_VERSION}); upgrade facerec"
         )
+    if version >= 1:
+        foreign = _foreign_schema(db, version)
+        if foreign:
+            raise BackupError(
+                f"{label}: the backup's database holds objects facerec does not create ({', '.join(foreign[:5])}"
+                f"{'...' if len(foreign) > 5 else ''}): it was altered; refusing to restore it"
+            )
     known = known_models()
     for model_id in sorted(models):
         if model_id not in known:

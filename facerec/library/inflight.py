@@ -57,6 +57,9 @@ class ScanJournal:
 
     @classmethod
     def open(cls, folder: str | os.PathLike) -> ScanJournal:
+        from .scratch import sweep
+
+        sweep()  # copies left by a killed backup or restore go now
         folder = Path(folder)
         private_dir(folder)
         culprits, suspects = set(), set()
