@@ -100,8 +100,11 @@ class Database:
     def integrity_check(self, conn) -> str:
         raise NotImplementedError
 
-    def erase_freed(self, conn) -> None:
-        """Make deleted rows unrecoverable from the database's files (after a person is erased)."""
+    def erase_freed(self, conn, wait_s: float | None = None) -> bool:
+        """Make deleted rows unrecoverable from the database's files (after a person is erased), waiting at most
+        ``wait_s`` seconds for other connections (default: the busy timeout). True when it is done; False when
+        another connection's open read still needs the old data (it stays in the files until then)."""
+        return True
 
     def nearest_faces(self, conn, embedding: np.ndarray, model_id: str, k: int) -> list[tuple[int, float]] | None:
         """(face id, cosine distance) of the ``k`` nearest library faces by a database index, or None when the
@@ -190,10 +193,19 @@ class SqliteDatabase(Database):
     def integrity_check(self, conn) -> str:
         return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
 
-    def erase_freed(self, conn) -> None:
-        """``secure_delete`` already overwrote the freed pages; fold the WAL in and truncate it."""
-        with contextlib.suppress(sqlite3.Error):
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    def erase_freed(self, conn, wait_s: float | None = None) -> bool:
+        """``secure_delete`` overwrote the freed pages; fold the WAL in and truncate it. A reader in another
+        process that still sees the old rows keeps them in the main file until its read ends (False)."""
+        if wait_s is not None:
+            conn.execute(f"PRAGMA busy_timeout={int(wait_s * 1000)}")
+        try:
+            row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            return row is not None and int(row[0]) == 0
+        except sqlite3.Error:
+            return False
+        finally:
+            if wait_s is not None:
+                conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
 
 
 FACEREC_TABLES = frozenset({
@@ -349,12 +361,15 @@ class PostgresDatabase(Database):
         ).fetchone()[0]
         return "ok" if bad == 0 else f"{bad} rows point to missing photos or people"
 
-    def erase_freed(self, conn: PgConnection) -> None:
+    def erase_freed(self, conn: PgConnection, wait_s: float | None = None) -> bool:
         """Rewrite the tables that held the erased person (VACUUM FULL): their old row versions go with the old files."""
         if conn.in_transaction:
-            return
-        with contextlib.suppress(self.Error):
+            return False
+        try:
             conn.raw.execute("VACUUM FULL samples, people")
+        except self.Error:
+            return False
+        return True
 
     def nearest_faces(self, conn: PgConnection, embedding: np.ndarray, model_id: str, k: int) -> list[tuple[int, float]] | None:
         if not self.has_vector:

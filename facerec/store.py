@@ -34,6 +34,9 @@ from .matching import GalleryIndex
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 6
+ERASE_WAIT_S = 3.0
+"""How long erasing a person waits for other readers of the gallery before it reports that they hold the
+old data in the file (it never waits the full busy timeout)."""
 
 
 class FaceStatus(StrEnum):
@@ -466,6 +469,8 @@ class GalleryStore:
         self._db.prepare(create)
         try:
             self._migrate()
+            if self._db.kind == "sqlite":
+                self.checkpoint(0)  # finishes an erase that a reader held up (a no-op when the WAL is empty)
         except self._db.OperationalError as exc:  # locked past the timeout, disk full, I/O error, server down...
             self.close()
             raise StoreError(f"{self.location}: cannot open the gallery ({exc})") from None
@@ -643,13 +648,19 @@ class GalleryStore:
             )
             conn.execute("DELETE FROM people WHERE id = ?", (person.id,))
             conn.execute("DELETE FROM operations")  # the undo log may hold their data: it goes too
-        self.checkpoint()
+        self.erase_complete = self.checkpoint(ERASE_WAIT_S)
         return person
 
-    def checkpoint(self) -> None:
+    erase_complete: bool = True
+    """Whether the last ``delete_person`` also erased the old data from the files. False while another
+    connection (another process, the GUI) is in the middle of a read that still sees it: the data is deleted
+    but its bytes stay in the file until that read ends; the next opening of the gallery finishes the erase."""
+
+    def checkpoint(self, wait_s: float | None = None) -> bool:
         """Make erased rows unrecoverable from the files: SQLite folds the WAL into the main file and truncates
-        it (``secure_delete`` overwrote the freed pages); PostgreSQL rewrites the tables (VACUUM FULL)."""
-        self._db.erase_freed(self._conn())
+        it (``secure_delete`` overwrote the freed pages); PostgreSQL rewrites the tables (VACUUM FULL). Waits at
+        most ``wait_s`` seconds for other readers (default: the busy timeout). Returns whether it is done."""
+        return self._db.erase_freed(self._conn(), wait_s)
 
     # -- samples ----------------------------------------------------------------------------------
     def add_sample(

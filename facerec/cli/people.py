@@ -101,6 +101,13 @@ def cmd_people(args, ctx: Context) -> int:
                 out("kept")
                 return EXIT_OK
         library_people.remove_person(store, match_policy(ctx), person.id)  # not undoable; their faces are re-matched
+        if not store.erase_complete:
+            out(
+                f"removed {person.name}: their samples are deleted, but another program (a facerec window?) is reading "
+                "the gallery, so their old data stays in the file until it stops; facerec finishes erasing it the "
+                "next time it opens the gallery"
+            )
+            return EXIT_PARTIAL
         out(f"removed {person.name} and erased their samples")
     sync_xmp_after_decisions(ctx)
     return EXIT_OK

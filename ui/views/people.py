@@ -413,7 +413,13 @@ class PeopleView(QWidget):
         ):
             return
         self.ctx.store.delete_person(name)
-        self.status.setText(f"{name} deleted.")
+        if self.ctx.store.erase_complete:
+            self.status.setText(f"{name} deleted.")
+        else:
+            self.status.setText(
+                f"{name} deleted; another program is reading the gallery, so their old data stays in the file until "
+                "it stops (erased when facerec next opens the gallery)."
+            )
         self.ctx.galleryChanged.emit()
 
 
