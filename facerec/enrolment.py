@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import EnrolmentError, FacerecError
+from .errors import EnrolmentError, FacerecError, ModelNotInstalledError
 from .files import file_digest, iter_image_files
 from .imaging import LoadedImage
 from .pipeline import Face, FaceAnalyzer, chip_thumbnail
@@ -136,6 +136,8 @@ def enrol_paths(
         try:
             image = analyzer.load(path)
             faces = analyzer.analyze(image, keep_chips=True)
+        except ModelNotInstalledError:
+            raise  # not this photo's fault: stop (the GUI then offers to install the model)
         except FacerecError as exc:
             report.errors.append((path, str(getattr(exc, "reason", exc))))
             continue

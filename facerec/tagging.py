@@ -136,7 +136,11 @@ def tag_folder(
         walk_errors.append(TagResult(path, error=reason))
 
     files = list(iter_image_files(folder, recursive=recursive, on_error=on_walk_error))
-    model_id = analyzer.model_id
+    model_id = analyzer.model_id  # loads the embedder: a missing model stops the scan here, not photo by photo
+    if analyzer.detector.backend == "opencv":  # and so does a missing face detector (its weights, not loaded yet)
+        from .mtcnn_nets import facenet_weights_dir
+
+        facenet_weights_dir()
     gallery = _Gallery(store, analyzer)  # and the library follows the gallery and threshold
     min_face_size = int(analyzer.settings.detector.min_face_size)
     journal = ScanJournal.open(journal_folder(getattr(store, "path", None)))

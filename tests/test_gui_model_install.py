@@ -118,3 +118,21 @@ def test_cancel_stops_the_download_and_installs_nothing(qtbot, tmp_path, monkeyp
     assert dialog.install_btn.text() == "Install" and dialog.isVisible()
     assert [p.name for p in Path(tmp_path / "models").iterdir()] == []
     assert [r.name for r in model_setup.missing("sface")] == ["mtcnn", "sface"]
+
+
+def test_a_job_that_finds_no_model_opens_the_install_dialog(qtbot, tmp_path, monkeypatch, window, fr_faces):
+    """Dismissed at start, the offer comes back when an enrolment fails for want of a model (once)."""
+    from ui.model_install import ModelInstallDialog
+
+    win, ctx = window
+    monkeypatch.setitem(sys.modules, "facenet_pytorch", None)
+    monkeypatch.setenv("FACEREC_MODELS", str(tmp_path / "models"))
+    ctx._analyzer = None
+    win.people.enrol("obama", [str(fr_faces / "obama" / "obama.jpg")])
+    qtbot.waitUntil(lambda: any(d.isVisible() for d in win.findChildren(ModelInstallDialog)), timeout=60_000)
+    ctx.tasks.start(lambda control: ctx.analyzer.analyze(str(fr_faces / "obama" / "obama.jpg")))
+    qtbot.waitUntil(lambda: ctx.tasks.running == 0, timeout=60_000)
+    assert len([d for d in win.findChildren(ModelInstallDialog) if d.isVisible()]) == 1
+    from guikit import close_messages
+
+    close_messages()

@@ -373,3 +373,21 @@ def test_models_install_with_no_name_installs_the_detector_and_the_pack_in_use(t
     listed = capsys.readouterr().out
     assert "threshold 0.656 for this gallery (0 samples)" in listed  # the curve at an empty gallery, as identify uses
     assert f"models are looked for in: {tmp_path / 'models'}" in listed
+
+
+def test_a_scan_without_the_detector_stops_at_once_and_records_nothing(tmp_path, monkeypatch, sface_installed, fr_faces):
+    """No face detector weights: `tag` stops before the first photo with the fix (exit 3), instead of storing
+    every photo as failed."""
+    from facerec.cli import main
+
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / sface_installed.name).symlink_to(sface_installed)
+    monkeypatch.setitem(sys.modules, "facenet_pytorch", None)
+    monkeypatch.setenv("FACEREC_MODELS", str(models))
+    db = str(tmp_path / "g.db")
+    assert main(["--db", db, "-q", "tag", str(fr_faces / "_group")]) == 3
+    from facerec.store import GalleryStore
+
+    with GalleryStore(db) as s:
+        assert s.stats()["photos"] == 0

@@ -74,10 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
     from PySide6.QtCore import QTimer
 
-    from .model_install import offer_install
-
     # first run (or a model removed since): offer to install what is missing, once the window is up
-    QTimer.singleShot(0, lambda: offer_install(ctx, window))
+    QTimer.singleShot(0, window.offer_model_install)
     if args.quit_after:
 
         def report_and_close():  # what a smoke test of an install or bundle checks (packaging/build_bundle.sh)

@@ -68,6 +68,14 @@ class MainWindow(QMainWindow):
         ctx.settingsChanged.connect(lambda: self.statusBar().showMessage(f"Gallery: {ctx.settings.gallery_path}"))
         self.show_page("people")
         self._restore_state()
+        ctx.tasks.modelMissing.connect(self.offer_model_install)
+
+    def offer_model_install(self) -> None:
+        """Open the install dialog when the face detector or the chosen model is missing (once at a time)."""
+        from .model_install import ModelInstallDialog, offer_install
+
+        if not any(isinstance(w, ModelInstallDialog) and w.isVisible() for w in self.findChildren(ModelInstallDialog)):
+            offer_install(self.ctx, self)
 
     def show_page(self, name: str) -> None:
         self.nav.setCurrentRow(self.PAGES.index(name))

@@ -78,6 +78,8 @@ class TaskRunner(QObject):
     """Starts tasks on a thread pool and keeps them alive until they finish."""
 
     busyChanged = Signal(int)
+    modelMissing = Signal()
+    """A task failed because a model is not installed (the main window then offers to install it)."""
 
     def __init__(self, parent: QObject | None = None, max_threads: int = 2):
         super().__init__(parent)
@@ -104,11 +106,18 @@ class TaskRunner(QObject):
             task.signals.progress.connect(on_progress)
         if on_finished:
             task.signals.finished.connect(on_finished)
+        task.signals.error.connect(self._check_missing_model)
         task.signals.finished.connect(lambda t=task: self._done(t))
         self._running.add(task)
         self.busyChanged.emit(len(self._running))
         self.pool.start(task)
         return task
+
+    def _check_missing_model(self, error: TaskError) -> None:
+        from facerec.errors import ModelNotInstalledError
+
+        if isinstance(error.exception, ModelNotInstalledError):
+            self.modelMissing.emit()
 
     def _done(self, task: Task) -> None:
         self._running.discard(task)
