@@ -128,3 +128,28 @@ def test_face_ids_are_never_reused(store):
     assert min(third) > max(first)
     with pytest.raises(StoreError):
         store.set_face(first[0], "confirmed", "Ann")  # a stale id is refused, not applied to another face
+
+
+def test_xmp_records_saved_updated_and_dropped_with_their_photo(store):
+    from facerec.store import XmpRecord
+
+    pid = store.save_photo("/lib/x.jpg", 1, 1, None, 100, 80, "m", [])
+    store.save_photo("/lib/y.jpg", 1, 1, None, 100, 80, "m", [])
+    assert not store.xmp_records_exist() and store.xmp_records() == []
+    rec = XmpRecord(pid, "/lib/x.jpg.xmp", False, False, [["Ann", 0.1, 0.1, 0.2, 0.2]], [["Ann", 0.1, 0.1, 0.2, 0.2, "mwg"]], [["person", "Ann"]], True, 5.0)
+    store.save_xmp_record(rec)
+    store.save_xmp_record(XmpRecord(pid, "/lib/x.jpg.xmp", False, True, [], [], [], True, 6.0))  # the same file again: updated
+    assert store.xmp_records_exist()
+    (got,) = store.xmp_records([pid])
+    assert (got.suggestions, got.wanted, got.written_at) == (True, [], 6.0)
+    store.set_xmp_read(pid, "sig-1")
+    store.set_xmp_read(pid, "sig-2")
+    assert store.xmp_read_signature(pid) == "sig-2"
+    store.note_file_rewritten("/lib/x.jpg", 9, 10, "h")
+    photo = store.get_photo("/lib/x.jpg")
+    assert (photo.size, photo.mtime_ns, photo.content_hash) == (9, 10, "h")
+    store.delete_xmp_record(pid, "/lib/x.jpg.xmp")
+    assert store.xmp_records() == []
+    store.save_xmp_record(rec)
+    store.forget_photo("/lib/x.jpg")  # the records go with the photo
+    assert store.xmp_records() == [] and store.xmp_read_signature(pid) is None

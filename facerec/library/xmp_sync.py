@@ -443,13 +443,6 @@ def _add_region_face(store: GalleryStore, analyzer, photo: PhotoRecord, region: 
     outcome.added += 1
 
 
-@dataclass
-class ImportProgress:
-    done: int
-    total: int
-    current: str = ""
-
-
 def import_tags(
     store: GalleryStore,
     analyzer,
