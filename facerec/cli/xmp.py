@@ -29,6 +29,8 @@ def cmd_xmp(args, ctx: Context) -> int:
         return EXIT_USAGE
     settings = ctx.settings
     style = getattr(args, "style", None) or settings.xmp_sidecar_style
+    if not ctx.store.photos(str(folder)) and not args.json:
+        err(f"note: no scanned photos under {folder}: facerec knows nothing to write there yet (facerec tag {args.folder} -r)")
     if args.action == "status":
         entries = xmp_status(ctx.store, folder, style, suggestions=args.include_suggestions)
         counts = Counter(e.state.value for e in entries)
