@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from facerec.detection import MTCNNDetector  # noqa: E402
-from facerec.chips import central_face  # noqa: E402
+from facerec.geometry import FaceSelection, select_face  # noqa: E402
 from facerec.imaging import load_image  # noqa: E402
 
 
@@ -38,7 +38,7 @@ def main(argv=None) -> int:
         faces = mtcnn.detect(img)
         if not faces:
             continue
-        f = central_face(faces, img.shape[1], img.shape[0])
+        f = select_face(faces, FaceSelection.CENTRAL, (img.shape[1], img.shape[0]))
         # align_dataset_mtcnn: square-ish crop of the box +- margin/2 in image pixels, resized to size.
         # With the margin expressed at the output size (facenet-pytorch's extract_face), the box spans
         # size - margin output pixels.

@@ -14,16 +14,9 @@ import numpy as np
 from .alignment import Template, align
 from .config import DetectorSettings
 from .detection import DetectedFace, MTCNNDetector
+from .geometry import FaceSelection, select_face
 
 RETRY_DETECTOR = DetectorSettings(min_face_size=10, score_threshold=0.0, stage_thresholds=(0.4, 0.5, 0.5))
-
-
-def central_face(faces: list[DetectedFace], w: int, h: int) -> DetectedFace:
-    """The face nearest the image centre among those at least a fifth the size of the largest."""
-    cx, cy = w / 2, h / 2
-    biggest = max(f.area for f in faces)
-    cands = [f for f in faces if f.area >= 0.2 * biggest]
-    return min(cands, key=lambda f: ((f.box[0] + f.box[2]) / 2 - cx) ** 2 + ((f.box[1] + f.box[3]) / 2 - cy) ** 2)
 
 
 def resize_chip(rgb: np.ndarray, size: int) -> np.ndarray:
@@ -60,7 +53,7 @@ def central_face_chips(
         if not faces:
             faces, kind = retry.detect(rgb), "retried"
         if faces:
-            face = central_face(faces, rgb.shape[1], rgb.shape[0])
+            face = select_face(faces, FaceSelection.CENTRAL, (rgb.shape[1], rgb.shape[0]))
             chips[i] = align(rgb, face.landmarks, template)
             relative.append(face.landmarks / size)
         else:

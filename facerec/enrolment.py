@@ -13,6 +13,7 @@ import numpy as np
 
 from .errors import EnrolmentError, FacerecError, ModelNotInstalledError
 from .files import file_digest, iter_image_files
+from .geometry import FaceSelection, select_face
 from .imaging import LoadedImage
 from .pipeline import Face, FaceAnalyzer, chip_thumbnail
 from .store import GalleryStore
@@ -37,7 +38,7 @@ def choose_face(faces: list[Face], path: str, largest: bool) -> Face:
         raise EnrolmentError(
             f"{path}: {len(faces)} faces found; use a photo of this person alone, or --largest to take the largest face"
         )
-    return max(faces, key=lambda f: f.area)
+    return select_face(faces, FaceSelection.LARGEST)
 
 
 def enrol_face(store: GalleryStore, analyzer: FaceAnalyzer, name: str, face: Face, source: str | None, source_hash: str | None) -> int:
@@ -169,7 +170,7 @@ def enrol_frames(store: GalleryStore, analyzer: FaceAnalyzer, person: str, frame
         if not faces:
             report.no_face.append(label)
             continue
-        enrol_face(store, analyzer, person, max(faces, key=lambda f: f.area), None, None)
+        enrol_face(store, analyzer, person, select_face(faces, FaceSelection.LARGEST), None, None)
         report.enrolled.append(label)
     return report
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .detection import DetectedFace, MTCNNDetector
+from .geometry import box_iou
 from .imaging import LoadedImage
 from .matching import GalleryIndex, Match
 from .pipeline import FaceAnalyzer
@@ -129,14 +130,6 @@ class _Track:
         return moved(self.embed_box, self.box, cfg.move_factor)
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
 def moved(a: np.ndarray | None, b: np.ndarray, factor: float) -> bool:
     """Whether box ``b``'s centre is more than ``factor`` box sizes away from box ``a``'s."""
     if a is None:
@@ -149,7 +142,7 @@ def moved(a: np.ndarray | None, b: np.ndarray, factor: float) -> bool:
 def greedy_match(boxes_a: list[np.ndarray], boxes_b: list[np.ndarray], min_iou: float) -> list[tuple[int, int]]:
     """Pairs (i, j) matched greedily by decreasing IoU, each index used once."""
     pairs = sorted(
-        ((iou(a, b), i, j) for i, a in enumerate(boxes_a) for j, b in enumerate(boxes_b)), reverse=True
+        ((box_iou(a, b), i, j) for i, a in enumerate(boxes_a) for j, b in enumerate(boxes_b)), reverse=True
     )
     used_a, used_b, out = set(), set(), []
     for score, i, j in pairs:

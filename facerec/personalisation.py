@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .geometry import l2_normalize
 from .matching import GalleryIndex
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ class ProjectionHead:
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         y = np.asarray(x, np.float32) @ self.weight.astype(np.float32)
-        return y / np.maximum(np.linalg.norm(y, axis=-1, keepdims=True), 1e-12)
+        return l2_normalize(y)
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)

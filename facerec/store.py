@@ -29,6 +29,7 @@ import numpy as np
 
 from .database import Database, open_database, split_statements
 from .errors import GalleryChangedError, StoreError
+from .geometry import box_iou, l2_normalize
 from .matching import GalleryIndex
 
 log = logging.getLogger(__name__)
@@ -976,13 +977,12 @@ class GalleryStore:
                 found = self._db.nearest_faces(conn, embedding, model_id, k)
             if found is not None:
                 return found
-        query = np.asarray(embedding, dtype=np.float32).ravel()
-        query = query / max(float(np.linalg.norm(query)), 1e-12)
+        query = l2_normalize(np.asarray(embedding, dtype=np.float32).ravel())
         best: list[tuple[float, int]] = []
         cur = self._conn().execute("SELECT id, embedding FROM faces WHERE model_id = ?", (model_id,))
         while rows := cur.fetchmany(8192):
             emb = np.stack([_vec(r[1]) for r in rows])
-            dist = 1.0 - (emb @ query) / np.maximum(np.linalg.norm(emb, axis=1), 1e-12)
+            dist = 1.0 - l2_normalize(emb) @ query
             best = sorted(best + list(zip(dist.tolist(), (int(r[0]) for r in rows))))[:k]
         return [(fid, float(d)) for d, fid in best]
 
@@ -1199,14 +1199,6 @@ CARRY_OVER_IOU = 0.5
 """A rescanned face is the same face as an earlier one when their boxes overlap at least this much (IoU)."""
 
 
-def _iou(a: Sequence[float], b: Sequence[float]) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def carry_over(
     old_boxes: Sequence[Sequence[float]], old_decided: Sequence[bool], new_boxes: Sequence[Sequence[float]], min_iou: float = CARRY_OVER_IOU
 ) -> dict[int, int]:
@@ -1216,7 +1208,7 @@ def carry_over(
         (not old_decided[j], -iou, i, j)
         for j, ob in enumerate(old_boxes)
         for i, nb in enumerate(new_boxes)
-        if (iou := _iou(ob, nb)) >= min_iou
+        if (iou := box_iou(ob, nb)) >= min_iou
     ]
     pairs: dict[int, int] = {}
     used: set[int] = set()

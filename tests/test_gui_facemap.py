@@ -7,7 +7,7 @@ import shutil
 
 import guikit  # noqa: F401  (sets QT_QPA_PLATFORM before Qt loads)
 import pytest
-from guikit import gui, wait_tasks  # noqa: F401
+from guikit import wait_tasks
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]
 

@@ -10,7 +10,6 @@ import copy
 import guikit  # noqa: F401  (sets QT_QPA_PLATFORM before Qt loads)
 import numpy as np
 import pytest
-from guikit import gui  # noqa: F401
 
 from facerec.embedders.packs import PACKS
 from facerec.library.grouping import grouping_threshold

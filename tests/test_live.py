@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from facerec.clips import make_clip, render_frames
-from facerec.live import LiveConfig, LiveRecognizer, greedy_match, iou, moved, open_capture
+from facerec.geometry import box_iou as iou
+from facerec.live import LiveConfig, LiveRecognizer, greedy_match, moved, open_capture
 
 
 

@@ -7,6 +7,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from ..alignment import Template
+from ..geometry import l2_normalize  # noqa: F401  (embedders normalise their output with it)
 
 
 @runtime_checkable
@@ -49,7 +50,3 @@ def standardize(x):
     """(x - 127.5) / 128, the input scaling of facenet and of our compact model."""
     return (x - 127.5) / 128.0
 
-
-def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), eps)

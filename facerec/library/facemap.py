@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..geometry import l2_normalize
+
 log = logging.getLogger(__name__)
 
 TSNE_MAX_POINTS = 5000
@@ -155,7 +157,7 @@ def face_map(store, model_id: str, method: MapMethod | str = MapMethod.PCA, samp
     if not points:
         return FaceMap(method.value, model_id, [], 0)
     x = np.concatenate(vectors).astype(np.float32)
-    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    x = l2_normalize(x)
     if method is MapMethod.TSNE and total > TSNE_MAX_POINTS:
         pick = np.sort(np.random.default_rng(seed).choice(total, TSNE_MAX_POINTS, replace=False))
         points = [points[i] for i in pick]

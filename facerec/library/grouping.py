@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import StoreError
+from ..geometry import l2_normalize
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +49,8 @@ POOL_STATUSES = ("unknown", "rejected")
 
 
 # -- the method --------------------------------------------------------------------------------------
-def unit(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (float32, N x D)."""
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+unit = l2_normalize
+"""Rows scaled to unit length (float32, N x D): ``facerec.geometry.l2_normalize``."""
 
 
 def canonical_order(emb: np.ndarray) -> np.ndarray:

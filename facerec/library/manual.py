@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import StoreError
+from ..geometry import box_iou
 from ..imaging import LoadedImage
 from ..store import GalleryStore
 from .review import Action, DecisionResult, MatchPolicy, apply_decision, rematch
@@ -77,7 +78,7 @@ def locate_face(analyzer, image: LoadedImage, box: Sequence[float]) -> tuple[np.
             fcx, fcy = (fb[0] + fb[2]) / 2, (fb[1] + fb[3]) / 2
             if not (x1 <= fcx <= x2 and y1 <= fcy <= y2):
                 continue
-            overlap = _iou(fb, (x1, y1, x2, y2))
+            overlap = box_iou(fb, (x1, y1, x2, y2))
             if best is None or overlap > best[0]:
                 best = (overlap, fb, face.landmarks + np.array([cx1, cy1], np.float32), float(face.score))
     if best is not None and best[0] >= 0.3:
@@ -131,10 +132,3 @@ def add_manual_face(
     log.info("%s: manual face %d (%s)", path, face_id, how)
     return ManualFace(face_id, how, [round(v, 1) for v in stored_box], decision)
 
-
-def _iou(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0

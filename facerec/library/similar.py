@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import FacerecError
+from ..geometry import FaceSelection, select_face
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def similar_to_photo(store, analyzer, path: str | os.PathLike, top: int = 10, al
     if not faces:
         raise FacerecError(f"{path}: no face found")
     if not all_faces:
-        faces = [max(faces, key=lambda f: f.area)]
+        faces = [select_face(faces, FaceSelection.LARGEST)]
     return [
         SimilarQuery(str(path), [float(v) for v in f.box], similar_to_embedding(store, f.embedding, analyzer.model_id, top))
         for f in faces

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..geometry import l2_normalize
 from ..personalisation import ProjectionHead, head_path
 
 log = logging.getLogger(__name__)
@@ -73,10 +74,6 @@ def fit_head(emb: np.ndarray, labels: np.ndarray, cfg: AdaptConfig) -> np.ndarra
     return w.detach().numpy().astype(np.float32)
 
 
-def _normalise(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
 def distance_scale(raw: np.ndarray, adapted: np.ndarray, labels: np.ndarray, quantile: float = 0.01) -> float:
     """Factor for projected distances that puts the near tail of impostor (different-person) distances
     back where it was before projection, so a fixed threshold keeps its false-accept rate."""
@@ -118,7 +115,7 @@ def fold_assignment(labels: np.ndarray, folds: int, seed: int = 0) -> np.ndarray
 def cross_validate(emb: np.ndarray, labels: np.ndarray, threshold: float, cfg: AdaptConfig) -> tuple[float, float]:
     """(baseline, adapted) identification accuracy, k-fold over samples; the head is fitted per fold
     on the gallery side only."""
-    emb = _normalise(np.asarray(emb, np.float32))
+    emb = l2_normalize(np.asarray(emb, np.float32))
     fold = fold_assignment(labels, cfg.folds, cfg.seed)
     base_hits, adapted_hits = [], []
     for k in range(cfg.folds):
@@ -129,9 +126,9 @@ def cross_validate(emb: np.ndarray, labels: np.ndarray, threshold: float, cfg: A
         # a held-out sample whose person has no gallery sample left cannot be identified either way
         base_hits.append(identification_hits(emb[train], labels[train], emb[test], labels[test], threshold))
         w = fit_head(emb[train], labels[train], cfg)
-        g = _normalise(emb[train] @ w)
+        g = l2_normalize(emb[train] @ w)
         scale = distance_scale(emb[train], g, labels[train])
-        adapted_hits.append(identification_hits(g, labels[train], _normalise(emb[test] @ w), labels[test], threshold, scale))
+        adapted_hits.append(identification_hits(g, labels[train], l2_normalize(emb[test] @ w), labels[test], threshold, scale))
     if not base_hits:
         return float("nan"), float("nan")
     return float(np.mean(np.concatenate(base_hits))), float(np.mean(np.concatenate(adapted_hits)))
@@ -153,9 +150,9 @@ def adapt_gallery(
     if not adapted > base + cfg.min_gain:
         return AdaptReport(n_people, len(labels), eligible, base, adapted, False,
                            "cross-validated identification did not improve; the gallery is left as it is")
-    raw = _normalise(np.asarray(emb, np.float32))
+    raw = l2_normalize(np.asarray(emb, np.float32))
     w = fit_head(raw, labels, cfg)
-    scale = distance_scale(raw, _normalise(raw @ w), labels)
+    scale = distance_scale(raw, l2_normalize(raw @ w), labels)
     meta = {"baseline": base, "adapted": adapted, "threshold": threshold, "people": n_people, "samples": int(len(labels)), "config": asdict(cfg)}
     path = ProjectionHead(w, model_id, meta, scale).save(head_path(db_path, model_id))
     return AdaptReport(n_people, len(labels), eligible, base, adapted, True, "cross-validated identification improved", str(path))
