@@ -63,7 +63,7 @@ def test_a_killed_backup_or_restore_leaves_no_copy_behind(tmp_path, command):
     else:
         argv = ["--db", str(db), "backup", str(out)]
     places = [out.parent, Path(os.environ["FACEREC_HOME"])]
-    for attempt in range(5):  # the copy must be caught in flight: a fast machine may need another try
+    for _attempt in range(5):  # the copy must be caught in flight: a fast machine may need another try
         proc = subprocess.Popen([sys.executable, "-m", "facerec.cli", *argv], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _kill_when(proc, places)
         if proc.returncode == -signal.SIGKILL and _stranded(places):
