@@ -4,6 +4,7 @@ test session in a temporary folder, stopped and deleted at the end. Import the f
 
 from __future__ import annotations
 
+import inspect
 import re
 import tempfile
 import uuid
@@ -64,11 +65,32 @@ def store(postgres_url):
     s.close()
 
 
+def _params(fn) -> set[str]:
+    fn = getattr(fn, "_get_wrapped_function", lambda: fn)()
+    return set(inspect.signature(fn).parameters)
+
+
+def _is_fixture(value) -> bool:
+    return hasattr(value, "_pytestfixturefunction") or type(value).__name__ == "FixtureFunctionDefinition"
+
+
 def rerun_on_postgres(module, namespace: dict, skip: set[str] = frozenset()) -> None:
-    """Copy ``module``'s tests and fixtures into ``namespace`` (a test module that imports ``store`` from here),
-    so every test using the ``store`` fixture runs against PostgreSQL too; tests added later join automatically."""
+    """Copy into ``namespace`` (a test module that imports ``store`` from here) every test of ``module`` that uses
+    the ``store`` fixture, directly or through the module's own fixtures, with those fixtures: they run against
+    PostgreSQL too, and tests added there later join automatically."""
+    fixtures = {n: v for n, v in vars(module).items() if _is_fixture(v)}
+    on_store = {"store"}
+    changed = True
+    while changed:  # fixtures that use the store, directly or through one another
+        changed = False
+        for name, fixture in fixtures.items():
+            if name not in on_store and _params(fixture) & on_store:
+                on_store.add(name)
+                changed = True
     for name, value in vars(module).items():
         if name in skip or name in namespace:
             continue
-        if name.startswith("test_") and callable(value) or hasattr(value, "_pytestfixturefunction") or type(value).__name__ == "FixtureFunctionDefinition":
+        if name.startswith("test_") and callable(value) and _params(value) & on_store:
+            namespace[name] = value
+        elif name in on_store and name in fixtures:
             namespace[name] = value
