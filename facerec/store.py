@@ -20,6 +20,7 @@ import secrets
 import sqlite3
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -597,7 +598,7 @@ class GalleryStore:
         if isinstance(name_or_id, int):
             row = conn.execute("SELECT id, name FROM people WHERE id = ?", (name_or_id,)).fetchone()
         else:
-            row = conn.execute("SELECT id, name FROM people WHERE name = ?", (name_or_id.strip(),)).fetchone()
+            row = conn.execute("SELECT id, name FROM people WHERE name = ?", (_lookup_name(name_or_id),)).fetchone()
         return Person(row["id"], row["name"]) if row else None
 
     def get_person(self, name_or_id: str | int) -> Person:
@@ -1182,8 +1183,33 @@ def _split_sql(script: str | dict) -> list[str]:
     return split_statements(script["sqlite"] if isinstance(script, dict) else script, sqlite=True)
 
 
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u2060\ufeff\u00ad\u180e"), None)
+"""Zero-width space, word joiner, byte-order mark, soft hyphen, Mongolian vowel separator: invisible, so two
+names differing only by them would look the same (ZWJ/ZWNJ stay: scripts and emoji need them)."""
+_BIDI_OVERRIDES = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def normal_name(name: str) -> str:
+    """A name as it is stored and looked up: Unicode NFC (a name typed with combining accents is the same
+    person as one typed precomposed), invisible characters removed, whitespace collapsed."""
+    return " ".join(unicodedata.normalize("NFC", str(name)).translate(_INVISIBLE).split())
+
+
+def _lookup_name(name: str) -> str:
+    """``normal_name`` for a lookup (a name that cannot be stored finds nobody, it does not raise)."""
+    return normal_name(name.encode("utf-8", "replace").decode("utf-8", "replace"))
+
+
 def _clean_name(name: str) -> str:
-    name = " ".join(str(name).split())
+    """``normal_name``, refusing what cannot be a person's name: bytes that are not UTF-8, control characters
+    (terminal escape sequences), direction overrides, an empty or overlong name."""
+    if any("\ud800" <= ch <= "\udfff" for ch in str(name)):
+        raise StoreError("a person's name must be text: it contains bytes that are not valid UTF-8")
+    name = normal_name(name)
+    if any(unicodedata.category(ch) == "Cc" for ch in name):
+        raise StoreError("a person's name cannot contain control characters (such as terminal escape sequences)")
+    if any(ch in _BIDI_OVERRIDES for ch in name):
+        raise StoreError("a person's name cannot contain text-direction override characters")
     if not name:
         raise StoreError("a person's name cannot be empty")
     if len(name) > 200:

@@ -23,13 +23,28 @@ missing); 3 cannot run (model not installed, gallery unusable, unknown person...
 
 
 def out(text: str = "") -> None:
-    """Print a result line to stdout (flushed, so piped output streams)."""
-    print(text, flush=True)
+    """Print a result line to stdout (flushed, so piped output streams); names and paths are shown safely
+    (``printable``)."""
+    print(printable(text), flush=True)
 
 
 def err(text: str) -> None:
-    """Print an error or a hint to stderr."""
-    print(text, file=sys.stderr, flush=True)
+    """Print an error or a hint to stderr (``printable``)."""
+    print(printable(text), file=sys.stderr, flush=True)
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F)}
+_CONTROL.update({c: f"\\u{c:04x}" for c in range(0x80, 0xA0)})
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control characters (escape sequences in a name or a file name could move
+    the cursor, hide text or retitle the window) are shown as ``\\xNN``; bytes that are not UTF-8 (a file name
+    Python holds with surrogate escapes) as ``\\xNN`` too, so printing never fails. Newlines and tabs stay."""
+    text = str(text).translate(_CONTROL)
+    if any("\udc80" <= ch <= "\udcff" for ch in text):
+        text = "".join(f"\\x{ord(ch) - 0xDC00:02x}" if "\udc80" <= ch <= "\udcff" else ch for ch in text)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def fmt_dist(d: float | None) -> str:

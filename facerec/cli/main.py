@@ -17,6 +17,7 @@ import importlib
 import logging
 import math
 import os
+import sqlite3
 import sys
 from typing import Any
 
@@ -126,6 +127,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def gallery_problem(gallery, exc: Exception) -> str:
+    """A message for a database error met in the middle of a command, naming the gallery and what to do."""
+    text = str(exc)
+    if "full" in text:
+        return f"{gallery}: the disk is full: the last change was not saved (everything finished before it is kept); free some space and run the command again"
+    if "I/O" in text or "disk" in text and "malformed" not in text:
+        return f"{gallery}: cannot write to the gallery ({text}: the disk may be full, removed or failing); finished work is kept"
+    if "malformed" in text or "not a database" in text or "corrupt" in text:
+        return f"{gallery}: the gallery file is damaged ({text}); restore a backup (facerec restore BACKUP) or a gallery.before-*.db copy"
+    if "readonly" in text or "read-only" in text:
+        return f"{gallery}: the gallery is read-only ({text})"
+    return f"{gallery}: {text}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns its exit code."""
     parser = build_parser()
@@ -155,6 +170,15 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except FacerecError as exc:
         err(f"error: {exc}")
+        return EXIT_FATAL
+    except sqlite3.DatabaseError as exc:  # disk full, I/O error, a damaged file, found mid-command
+        err(f"error: {gallery_problem(ctx.settings.gallery_path, exc)}")
+        return EXIT_FATAL
+    except OSError as exc:  # e.g. the disk filled up while writing --json/--csv (the partial files are removed)
+        if isinstance(exc, BrokenPipeError):
+            return EXIT_OK
+        where = f"{exc.filename}: " if exc.filename else ""
+        err(f"error: {where}{exc.strerror or exc}; finished work is saved in the gallery, run the command again when this is fixed")
         return EXIT_FATAL
     except KeyboardInterrupt:
         err("interrupted")

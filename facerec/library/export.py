@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -80,8 +81,10 @@ class TagOutputs:
 
     def _open(self, path: str, newline: str | None) -> IO[str]:
         target = Path(path)
-        tmp = target.with_name(f".{target.name}.part")
-        f = open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline=newline)
+        # a name of its own (two scans writing one --json file must not share a temporary file)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        tmp = Path(name)
+        f = open(fd, "w", encoding="utf-8", errors="surrogateescape", newline=newline)
         self._files.append((target, tmp, f))
         return f
 
