@@ -33,6 +33,7 @@ sys.path.insert(0, os.environ["PYTHONPATH"])
 import numpy as np
 from facerec.store import GalleryStore
 go = sys.argv[2]
+open(go + f".ready-{os.getpid()}", "w").close()  # imported: at the line
 while not os.path.exists(go):
     time.sleep(0.001)
 store = GalleryStore(sys.argv[1])
@@ -46,7 +47,11 @@ def test_processes_creating_a_new_gallery_at_once(tmp_path):
     migrated once (before the fix the losers failed with 'table people already exists')."""
     db, go = tmp_path / "gallery.db", tmp_path / "go"
     procs = [subprocess.Popen([sys.executable, "-c", _OPEN_AT_ONCE, str(db), str(go)], env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(5)]
-    time.sleep(1.5)  # let them all import and wait at the line
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("go.ready-*"))) < len(procs) and time.monotonic() < deadline:  # all at the line
+        if any(p.poll() is not None for p in procs):
+            break
+        time.sleep(0.01)
     go.touch()
     outs = [p.communicate(timeout=120) for p in procs]
     for p, (out, err) in zip(procs, outs):

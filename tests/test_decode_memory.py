@@ -84,24 +84,24 @@ def test_a_photo_over_the_byte_budget_is_refused_before_decoding(tmp_path):
 
 def test_decode_budget_lets_one_large_decode_through_and_queues_the_rest():
     import threading
-    import time
 
     budget = DecodeBudget(100)
     order: list[str] = []
-    done = threading.Event()
+    done, holding = threading.Event(), threading.Event()
 
     def small() -> None:
         with budget.hold(60):
             order.append("small")
+            holding.set()
             done.wait(5)
 
     with budget.hold(500):  # larger than the whole budget, alone: it proceeds
         order.append("big")
         t = threading.Thread(target=small)
         t.start()
-        time.sleep(0.2)
-        assert order == ["big"], "a second decode must wait while the budget is spent"
-    time.sleep(0.2)
+        assert not holding.wait(0.2), "a second decode must wait while the budget is spent"
+        assert order == ["big"]
+    assert holding.wait(5), "the waiting decode proceeds once the budget is free"
     assert order == ["big", "small"] and budget.in_use == 60
     done.set()
     t.join(5)

@@ -81,9 +81,10 @@ def test_async_detection_and_live_threshold(analyzer, gallery, clip_frames):
         assert fr.detection_merged
         sides = _names_by_side(fr)
         assert sides["left"].name == "Obama" and sides["right"].name == "Biden"
-        # per-frame work is tracking only: far below a detection
-        lat = [live.process(f).latency_ms for f in clip_frames[2:12]]
-        assert np.median(lat) < 50
+        # between detections the frames are tracked: both faces stay named on every frame (how fast a frame is,
+        # median and p95, is measured by bench/live.py: bench/results/live.json, not asserted here)
+        for f in clip_frames[2:12]:
+            assert {x.name for x in live.process(f).faces} == {"Obama", "Biden"}
         # a stricter threshold turns the names into "Unknown" at once, on the next frame
         live.set_threshold(0.01)
         fr = live.process(clip_frames[12])
