@@ -9,7 +9,6 @@ import os
 import resource
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -139,7 +138,7 @@ def test_two_scans_writing_one_json_file(tmp_path, photos, sface_installed):
         for _ in range(2)
     ]
     results = [p.communicate(timeout=600) for p in procs]
-    for p, (o, e) in zip(procs, results):
+    for p, (_o, e) in zip(procs, results):
         assert p.returncode == 0 and b"Traceback" not in e, e.decode()[-2000:]
     assert len(json.loads(out.read_text())) == 12  # one complete file (the last scan to finish)
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
