@@ -15,6 +15,22 @@ log = logging.getLogger(__name__)
 OnError = Callable[[str, str], None]
 
 
+_RAW = "a camera RAW file: not read (use the camera's JPEG, or export one from your photo editor)"
+UNSUPPORTED_EXTENSIONS: dict[str, str] = {
+    **{ext: "a HEIC/HEIF photo: not read here (install pillow-heif to read it: pip install pillow-heif)" for ext in (".heic", ".heif")},
+    ".avif": "an AVIF photo: this Pillow cannot read AVIF (upgrade Pillow to 11.3 or later)",
+    **{ext: _RAW for ext in (".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".dng", ".raf", ".orf",
+                              ".rw2", ".pef", ".srw", ".x3f", ".3fr", ".kdc", ".mrw", ".erf", ".rwl", ".iiq")},
+}
+"""Photo files facerec does not read (here): a scan reports each with the reason instead of skipping it."""
+
+
+def unsupported_reason(name: str) -> str | None:
+    """Why a photo file with this name is not read, or None (an image facerec reads, or not a photo)."""
+    ext = os.path.splitext(name)[1].lower()
+    return None if ext in IMAGE_EXTENSIONS else UNSUPPORTED_EXTENSIONS.get(ext)
+
+
 def is_image_name(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
@@ -23,7 +39,8 @@ def iter_image_files(folder: str | os.PathLike, recursive: bool = True, on_error
     """Yield image files under ``folder`` in a stable (sorted) order.
 
     Symbolic links are followed, but each real directory is visited once (no loops). A dangling link,
-    an unreadable directory or a folder deleted during the walk is reported through
+    an unreadable directory, a folder deleted during the walk or a photo in a format facerec does not read
+    (HEIC without pillow-heif, camera RAW: ``UNSUPPORTED_EXTENSIONS``) is reported through
     ``on_error(path, reason)`` and skipped.
     """
     report = on_error or (lambda p, r: log.warning("%s: %s", p, r))
@@ -58,6 +75,9 @@ def iter_image_files(folder: str | os.PathLike, recursive: bool = True, on_error
                         subdirs.append(path)
                     continue
                 if not is_image_name(entry.name):
+                    reason = unsupported_reason(entry.name)
+                    if reason:
+                        report(str(path), reason)
                     continue
                 if entry.is_symlink() and not path.exists():
                     report(str(path), "dangling symbolic link")

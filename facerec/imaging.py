@@ -36,9 +36,34 @@ log = logging.getLogger(__name__)
 Image.MAX_IMAGE_PIXELS = None
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
-FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "PPM")  # camera MPO files open as JPEG
+def _optional_formats() -> tuple[tuple[str, ...], set[str]]:
+    """Formats read where a maintained library serves: AVIF through Pillow's own plugin (Pillow >= 11.3 wheels),
+    HEIC/HEIF through pillow-heif when it is installed."""
+    formats, extensions = [], set()
+    try:
+        from PIL import features
+
+        if features.check("avif"):
+            formats.append("AVIF")
+            extensions.add(".avif")
+    except Exception:  # an old Pillow without the feature registry entry
+        pass
+    try:
+        import pillow_heif  # type: ignore[import-not-found]
+
+        pillow_heif.register_heif_opener()
+        formats.append("HEIF")
+        extensions.update({".heic", ".heif"})
+    except Exception:  # not installed: such photos are reported (files.UNSUPPORTED_EXTENSIONS)
+        pass
+    return tuple(formats), extensions
+
+
+_MORE_FORMATS, _MORE_EXTENSIONS = _optional_formats()
+FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "PPM", *_MORE_FORMATS)  # camera MPO files open as JPEG
 IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".dib", ".tif", ".tiff", ".gif", ".pgm", ".ppm", ".pnm"}
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".dib", ".tif", ".tiff", ".gif", ".pgm", ".ppm", ".pnm"}
+    | _MORE_EXTENSIONS
 )
 DEFAULT_MAX_PIXELS = 150_000_000
 DEFAULT_MAX_DECODE_BYTES = 512 * 1024 * 1024
@@ -161,7 +186,7 @@ def decoded_bytes(img: Image.Image) -> int:
     w, h = img.size
     mode = img.mode
     per_pixel = 1 if mode in ("1", "L", "P") else 2 if mode.startswith("I;16") else 4
-    factor = {"WEBP": 4.0, "GIF": 2.0, "PNG": 1.5}.get(img.format or "", 1.0)
+    factor = {"WEBP": 4.0, "AVIF": 2.0, "HEIF": 2.0, "GIF": 2.0, "PNG": 1.5}.get(img.format or "", 1.0)
     return int(w * h * per_pixel * factor)
 
 
