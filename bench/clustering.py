@@ -13,12 +13,13 @@ Methods, all on the same unit embeddings:
 - ``average linkage (scikit-learn)``: AgglomerativeClustering, cosine, average linkage, the full distance
   matrix, cut at the same threshold as facerec;
 - ``DBSCAN (Immich defaults)``: scikit-learn DBSCAN, cosine, max distance 0.5, min faces 3 (Immich's defaults);
-- ``Chinese whispers (dlib)``: dlib.chinese_whispers_clustering at the Euclidean distance equal to facerec's
-  cosine threshold (sqrt(2 t)).
+- ``DBSCAN (tuned)``: the same with the max distance tuned (below);
+- ``Chinese whispers (dlib, tuned)``: dlib.chinese_whispers_clustering at its tuned Euclidean threshold.
 
-Faces a method leaves as noise count as groups of their own. Scores: BCubed precision/recall/F, pairwise F and
-the adjusted Rand index (scikit-learn). The grouping threshold of the model pack comes from ``--calibrate``
-(the best BCubed F of facerec batch on the clean set's odd-numbered people only); the scores are on all faces.
+Tuning, in the same run: each method's threshold with the best BCubed F on the clean set's odd-numbered people
+(and their noise) only; facerec itself runs at the model pack's grouping threshold (set from this sweep), and the
+scores are on all faces of each set. Faces a method leaves as noise count as groups of their own. Scores: BCubed
+precision/recall/F, pairwise F and the adjusted Rand index (scikit-learn).
 
 Scale: ``--scale 100000`` groups 100,000 faces made of real embeddings: the clean set replicated under random
 rotations (each copy keeps the real distances inside it; copies are unrelated people), in a child process whose
@@ -26,7 +27,7 @@ wall time, CPU time and peak memory are measured, with 2 threads.
 
     python bench/lfw_grouping_sets.py                              # once: embed the sets (cached under /tmp)
     python bench/clustering.py --out bench/results/clustering.json
-    python bench/clustering.py --calibrate                         # the threshold sweep behind the pack's value
+    python bench/clustering.py --calibrate                         # only the threshold sweeps (the pack's value)
 """
 
 from __future__ import annotations
@@ -122,13 +123,13 @@ def dbscan_immich(emb: np.ndarray, eps: float = 0.5, min_faces: int = 3) -> np.n
     return DBSCAN(eps=eps, min_samples=min_faces, metric="cosine").fit_predict(emb)
 
 
-def chinese_whispers(emb: np.ndarray, threshold: float) -> np.ndarray:
+def chinese_whispers(emb: np.ndarray, euclidean: float) -> np.ndarray:
     import dlib
 
-    return np.asarray(dlib.chinese_whispers_clustering([dlib.vector(v.astype(float).tolist()) for v in emb], float(np.sqrt(2 * threshold))))
+    return np.asarray(dlib.chinese_whispers_clustering([dlib.vector(v.astype(float).tolist()) for v in emb], float(euclidean)))
 
 
-def run_methods(emb: np.ndarray, threshold: float) -> dict[str, tuple[np.ndarray, float]]:
+def run_methods(emb: np.ndarray, threshold: float, tuned: dict[str, float]) -> dict[str, tuple[np.ndarray, float]]:
     """Method name -> (labels, seconds)."""
     out = {}
     for name, fn in (
@@ -136,7 +137,8 @@ def run_methods(emb: np.ndarray, threshold: float) -> dict[str, tuple[np.ndarray
         ("facerec batch", lambda: group_embeddings(emb, threshold)),
         ("average linkage (scikit-learn)", lambda: average_linkage(emb, threshold)),
         ("DBSCAN (Immich defaults)", lambda: dbscan_immich(emb)),
-        ("Chinese whispers (dlib)", lambda: chinese_whispers(emb, threshold)),
+        ("DBSCAN (tuned)", lambda: dbscan_immich(emb, eps=tuned["dbscan_eps"])),
+        ("Chinese whispers (dlib, tuned)", lambda: chinese_whispers(emb, tuned["chinese_whispers"])),
     ):
         t0 = time.perf_counter()
         labels = fn()
@@ -146,16 +148,21 @@ def run_methods(emb: np.ndarray, threshold: float) -> dict[str, tuple[np.ndarray
 
 # -- calibration and scale ---------------------------------------------------------------------------
 def calibrate(model: str) -> dict:
-    """facerec batch's BCubed F over thresholds, on the clean set's odd-numbered people (and their noise)."""
+    """Each method's BCubed F over its threshold on the clean set's odd-numbered people (and their noise)."""
     d = load_variant("clean", model)
     keep = d["labels"] % 2 == 1
     emb, truth = unit(d["embeddings"][keep]), d["labels"][keep]
-    sweep = []
-    for t in np.round(np.arange(0.30, 0.721, 0.02), 2):
-        s = scores(truth, group_embeddings(emb, float(t)))
-        sweep.append({"threshold": float(t), **s})
-    best = max(sweep, key=lambda r: (r["bcubed_f"], r["ari"]))
-    return {"faces": int(keep.sum()), "best": best, "sweep": sweep}
+    sweeps = {
+        "facerec": (np.round(np.arange(0.40, 0.701, 0.02), 2), lambda t: group_embeddings(emb, t)),
+        "dbscan_eps": (np.round(np.arange(0.20, 0.601, 0.02), 2), lambda t: dbscan_immich(emb, eps=t)),
+        "chinese_whispers": (np.round(np.arange(0.80, 1.201, 0.02), 2), lambda t: chinese_whispers(emb, t)),
+    }
+    out: dict = {"faces": int(keep.sum()), "best": {}, "sweeps": {}}
+    for name, (grid, fn) in sweeps.items():
+        rows = [{"threshold": float(t), **scores(truth, fn(float(t)))} for t in grid]
+        out["sweeps"][name] = rows
+        out["best"][name] = max(rows, key=lambda r: (r["bcubed_f"], r["ari"]))["threshold"]
+    return out
 
 
 def replicated(emb: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
@@ -210,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="sface")
     ap.add_argument("--threshold", type=float, help="grouping threshold (default: the model pack's)")
     ap.add_argument("--scale", type=int, default=100_000, help="faces for the scale run (0: skip)")
-    ap.add_argument("--calibrate", action="store_true", help="only the threshold sweep on the calibration people")
+    ap.add_argument("--calibrate", action="store_true", help="only the threshold sweeps on the calibration people")
     ap.add_argument("--scale-child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", metavar="FILE")
@@ -227,8 +234,12 @@ def main(argv: list[str] | None = None) -> int:
         "model": args.model,
         "threshold": threshold,
     }
+    if not cache_file("clean", args.model).exists():
+        raise SystemExit("the clean set is not embedded yet: python bench/lfw_grouping_sets.py")
+    result["calibration"] = calibrate(args.model)
+    tuned = result["calibration"]["best"]
+    print(f"tuned on the calibration people: {tuned}; facerec runs at the pack's {threshold}", file=sys.stderr, flush=True)
     if args.calibrate:
-        result["calibration"] = calibrate(args.model)
         emit(result, args.out)
         return 0
     rows, sets = [], {}
@@ -240,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         emb, truth = unit(d["embeddings"]), d["labels"]
         how = {k: int(np.sum(d["how"] == k)) for k in ("detected", "retried", "fallback")}
         sets[variant] = {"faces": int(len(truth)), "people": int(len(np.unique(truth))), "how": how}
-        methods = run_methods(emb, threshold)
+        methods = run_methods(emb, threshold, tuned)
         for name, (labels, seconds) in methods.items():
             rows.append({"set": variant, "method": name, **scores(truth, labels), "seconds": round(seconds, 2)})
         again = facerec_incremental(emb, threshold, seed=1)
