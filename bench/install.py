@@ -8,7 +8,8 @@ by step, timing each: ``python3 -m venv .venv``, ``pip install -e ".[gui]"``, ``
 (the face detector's and SFace's weights), then ``facerec --version``, an enrol, an identify and a tag on
 ``../shared/data/faces`` (skipped if absent) and ``facerec-gui --quit-after`` offscreen. Records the venv's
 size (``du``), the largest packages in it, whether torch is installed, each step's wall time and exit code.
-``--extras gui,torch`` measures another install the same way.
+``--extras gui,torch`` measures another install the same way; ``--pipx`` installs with ``pipx install
+".[gui]"`` instead (pipx itself put in a venv of its own first), the README's other way.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--extras", default="gui", help='the extras to install (the README: "gui")')
     p.add_argument("--python", default="python3", help="the interpreter that makes the venv (the README: python3)")
+    p.add_argument("--pipx", action="store_true", help='install with pipx install ".[EXTRAS]" instead of a venv')
     p.add_argument("--keep", metavar="DIR", help="work in DIR (kept) instead of a temporary folder")
     p.add_argument("--out", metavar="FILE", help="also write the JSON here")
     args = p.parse_args(argv)
@@ -60,23 +62,36 @@ def main(argv: list[str] | None = None) -> int:
     env.pop("PIP_CACHE_DIR", None)
     data = Path(os.environ.get("FACEREC_DATA", REPO.parent / "shared" / "data")) / "faces" / "face_recognition"
 
-    steps = [
-        ("venv", [args.python, "-m", "venv", ".venv"]),
-        ("pip_install", [".venv/bin/pip", "install", "-q", "-e", f".[{args.extras}]"]),
-        ("models_install", [".venv/bin/facerec", "models", "install", "sface"]),
-        ("version", [".venv/bin/facerec", "--version"]),
-    ]
+    if args.pipx:  # pipx in a venv of its own, its apps and venvs under the empty HOME
+        bin_dir = home / ".local" / "bin"
+        env.update(PIPX_HOME=str(home / ".local" / "pipx"), PIPX_BIN_DIR=str(bin_dir))
+        steps = [
+            ("venv", [args.python, "-m", "venv", str(work / "pipx-tool")]),
+            ("pipx", [str(work / "pipx-tool" / "bin" / "pip"), "install", "-q", "pipx"]),
+            ("pip_install", [str(work / "pipx-tool" / "bin" / "pipx"), "install", f".[{args.extras}]"]),
+        ]
+        venv = home / ".local" / "pipx" / "venvs" / "facerec"
+        command = f'pipx install ".[{args.extras}]" && facerec models install sface'
+    else:
+        bin_dir = src / ".venv" / "bin"
+        steps = [
+            ("venv", [args.python, "-m", "venv", ".venv"]),
+            ("pip_install", [".venv/bin/pip", "install", "-q", "-e", f".[{args.extras}]"]),
+        ]
+        venv = src / ".venv"
+        command = f'python3 -m venv .venv && . .venv/bin/activate && pip install -e ".[{args.extras}]" && facerec models install sface'
+    facerec = str(bin_dir / "facerec")
+    steps += [("models_install", [facerec, "models", "install", "sface"]), ("version", [facerec, "--version"])]
     if data.is_dir():
         steps += [
-            ("enrol", [".venv/bin/facerec", "enrol", "obama", str(data / "obama" / "obama.jpg")]),
-            ("identify", [".venv/bin/facerec", "identify", str(data / "obama" / "obama2.jpg")]),
-            ("tag", [".venv/bin/facerec", "tag", str(data / "_group"), "--json", str(work / "tags.json")]),
+            ("enrol", [facerec, "enrol", "obama", str(data / "obama" / "obama.jpg")]),
+            ("identify", [facerec, "identify", str(data / "obama" / "obama2.jpg")]),
+            ("tag", [facerec, "tag", str(data / "_group"), "--json", str(work / "tags.json")]),
         ]
     if "gui" in args.extras.split(","):
-        steps.append(("gui", [".venv/bin/facerec-gui", "--quit-after", "500"]))
+        steps.append(("gui", [str(bin_dir / "facerec-gui"), "--quit-after", "500"]))
 
-    result = {"command": f'python3 -m venv .venv && . .venv/bin/activate && pip install -e ".[{args.extras}]" && '
-                         "facerec models install sface", "extras": args.extras, "load_before": machine_load(), "steps": {}}
+    result = {"command": command, "extras": args.extras, "load_before": machine_load(), "steps": {}}
     ok = True
     for name, cmd in steps:
         t0 = time.perf_counter()
@@ -88,19 +103,19 @@ def main(argv: list[str] | None = None) -> int:
         if name in ("version", "identify"):
             step["stdout"] = proc.stdout.strip()[:300]
         result["steps"][name] = step
-        if proc.returncode != 0 and name in ("venv", "pip_install"):
+        if proc.returncode != 0 and name in ("venv", "pipx", "pip_install"):
             break
 
-    venv = src / ".venv"
     site = next(venv.glob("lib/python*/site-packages"), None)
     result["venv_mb"] = du_mb(venv)
-    result["install_seconds"] = round(sum(result["steps"].get(k, {}).get("seconds", 0) for k in ("venv", "pip_install")), 1)
+    result["install_seconds"] = round(sum(result["steps"].get(k, {}).get("seconds", 0) for k in ("venv", "pipx", "pip_install")), 1)
     if site is not None:
         sizes = sorted(((du_mb(d), d.name) for d in site.iterdir() if d.is_dir() and not d.name.endswith(".dist-info")), reverse=True)
         result["largest_packages_mb"] = {n: s for s, n in sizes[:8]}
         result["torch_installed"] = any((site / n).exists() for n in ("torch", "torchvision", "facenet_pytorch"))
         result["nvidia_or_triton_installed"] = any((site / n).exists() for n in ("nvidia", "triton"))
-    result["models_installed"] = sorted(str(p.relative_to(home)) for p in home.rglob("*") if p.is_file() and "models" in p.parts)
+    models = home / ".local" / "share" / "facerec" / "models"  # the user data folder on Linux (platformdirs)
+    result["models_installed"] = sorted(str(p.relative_to(home)) for p in models.rglob("*") if p.is_file())
     result["all_steps_ok"] = ok
     result["load_after"] = machine_load()
     result["python"] = subprocess.run([args.python, "--version"], capture_output=True, text=True).stdout.strip()
