@@ -42,9 +42,48 @@ def load_embedder(name: str, weights: str | os.PathLike | None = None, threshold
         cached = _embedders.get(key)
         if cached is not None and cached[0] == stamp:
             return cached[1]
+        model_id = pack.model_id
         if not weights:
             verify_weights(pack, path)
+        else:
+            model_id = custom_model_id(pack, path)
         factory = resolve(pack.factory)
-        embedder = factory(path, pack.model_id, pack.threshold if threshold is None else threshold)
+        try:
+            embedder = factory(path, model_id, pack.threshold if threshold is None else threshold)
+        except ModelNotInstalledError:
+            raise
+        except Exception as exc:  # a file that is not this pack's weights at all
+            raise ModelNotInstalledError(f"{path}: cannot be loaded as {pack.name} weights ({type(exc).__name__}: {exc})") from None
+        if weights:
+            _check_output(pack, path, embedder)
         _embedders[key] = (stamp, embedder)
         return embedder
+
+
+def custom_model_id(pack, path: Path) -> str:
+    """The model id that vectors of a ``--weights`` file are stored under: the pack's own when the file is the
+    published one (same sha256), else ``<pack model id>+<sha256 prefix>``, so vectors of other weights are
+    never matched against (or mixed with) the genuine pack's. A pack's ``check`` runs on other files first."""
+    from ..files import sha256_file
+
+    digest = sha256_file(path)
+    if pack.source.sha256 and digest == pack.source.sha256:
+        return pack.model_id
+    if pack.check:
+        resolve(pack.check)(path)
+    log.warning("%s: weights that are not %s's published file: its vectors are stored as %s+%s", path, pack.name, pack.model_id, digest[:12])
+    return f"{pack.model_id}+{digest[:12]}"
+
+
+def _check_output(pack, path: Path, embedder) -> None:
+    """A ``--weights`` file must give the pack's vectors: ``dim`` finite numbers per face."""
+    import numpy as np
+
+    size = pack.template.size
+    chip = np.random.default_rng(0).integers(0, 255, (1, size, size, 3), dtype=np.uint8)
+    try:
+        out = np.asarray(embedder.embed(chip))
+    except Exception as exc:
+        raise ModelNotInstalledError(f"{path}: not usable as {pack.name} weights ({type(exc).__name__}: {exc})") from None
+    if out.shape != (1, pack.dim) or not np.all(np.isfinite(out)):
+        raise ModelNotInstalledError(f"{path}: not usable as {pack.name} weights (gives vectors of shape {out.shape}, expected (1, {pack.dim}))")
