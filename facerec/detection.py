@@ -112,6 +112,10 @@ class MTCNNDetector:
                 log.debug("MTCNN (%s) loaded (min_face_size=%s)", self.backend, self.settings.min_face_size)
             return self._mtcnn
 
+    def load(self) -> None:
+        """Load the MTCNN nets now (otherwise they load on the first detection)."""
+        self._model()
+
     def set_min_face_size(self, size: int) -> None:
         self.settings.min_face_size = int(size)
         if self._mtcnn is not None:

@@ -32,9 +32,18 @@ from .errors import ImageError
 
 log = logging.getLogger(__name__)
 
-# Our own pixel limit (checked from the header, before any decoding) replaces Pillow's global one.
-Image.MAX_IMAGE_PIXELS = None
-ImageFile.LOAD_TRUNCATED_IMAGES = False
+_pillow_ready = False
+
+
+def setup_pillow() -> None:
+    """Pillow's process-wide settings for facerec, set on purpose (not on import): our own pixel limit (checked
+    from the header before any decoding, ``max_pixels``) replaces Pillow's global one, and truncated files are
+    refused. Called by every facerec function that opens an image with Pillow; idempotent."""
+    global _pillow_ready
+    if not _pillow_ready:
+        Image.MAX_IMAGE_PIXELS = None
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        _pillow_ready = True
 
 def _optional_formats() -> tuple[tuple[str, ...], set[str]]:
     """Formats read where a maintained library serves: AVIF through Pillow's own plugin (Pillow >= 11.3 wheels),
@@ -143,6 +152,7 @@ def load_image(
     Raises ``ImageError(path, reason)`` for anything that is not a readable image, or whose decoding would
     take more than ``max_bytes`` of memory.
     """
+    setup_pillow()
     spath = os.fsdecode(path)
     try:
         st = os.stat(spath)

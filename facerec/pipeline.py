@@ -73,6 +73,15 @@ class FaceAnalyzer:
             self._threads_applied = self.settings.threads
 
     # -- models -----------------------------------------------------------------------------------
+    def prepare(self) -> FaceAnalyzer:
+        """Load the detector's and the embedder's models now (as insightface's ``prepare``) and apply the thread
+        limit: what would otherwise happen on the first analysis. Raises ``ModelNotInstalledError`` (with the
+        fix) when a model is missing. Returns the analyzer."""
+        self.apply_threads()
+        self.detector.load()
+        _ = self.embedder
+        return self
+
     @property
     def embedder(self):
         with self._lock:

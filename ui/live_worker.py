@@ -66,7 +66,7 @@ class LiveWorker(QThread):
         fps = cap.get(cv2.CAP_PROP_FPS) if is_file else 0
         period = 1.0 / fps if fps and 1 <= fps <= 120 else 0.0
         try:
-            model_id = self.analyzer.model_id  # loads the model here, off the GUI thread
+            model_id = self.analyzer.prepare().model_id  # loads the models here, off the GUI thread
             with self._lock:
                 if hasattr(self.gallery, "gallery_index"):
                     self.gallery = self.gallery.gallery_index(model_id)

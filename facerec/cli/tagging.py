@@ -81,7 +81,7 @@ def cmd_tag(args, ctx: Context) -> int:
         err(f"error: {folder}: not a folder")
         return EXIT_USAGE
     analyzer, store = ctx.analyzer, ctx.store
-    _ = analyzer.embedder  # fail early if the model is missing
+    analyzer.prepare()  # fail early if a model is missing
     bar = tqdm(total=0, unit="photo", disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
 
     retried = [0]

@@ -68,7 +68,7 @@ def cmd_import_tags(args, ctx: Context) -> int:
     if folder is None:
         return EXIT_USAGE
     analyzer, store = ctx.analyzer, ctx.store
-    _ = analyzer.embedder  # fail early if the model is missing
+    analyzer.prepare()  # fail early if a model is missing
     before = {p.name for p in store.list_people()}
     bar = tqdm(total=0, unit="photo", disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
 

@@ -25,6 +25,9 @@ def read_date_taken(path: str | os.PathLike) -> str:
     the file has none or cannot be read (reading stops at the header: no pixels are decoded)."""
     from PIL import Image
 
+    from ..imaging import setup_pillow
+
+    setup_pillow()
     try:
         with Image.open(path) as img:
             exif = img.getexif()

@@ -90,6 +90,9 @@ def embedded_packet(photo: str | os.PathLike) -> bytes | None:
     """The raw XMP block of an image file (JPEG, PNG, WebP, TIFF), or None when it has none."""
     from PIL import Image, UnidentifiedImageError
 
+    from ..imaging import setup_pillow
+
+    setup_pillow()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
