@@ -17,10 +17,9 @@ OnError = Callable[[str, str], None]
 
 _RAW = "a camera RAW file: not read (use the camera's JPEG, or export one from your photo editor)"
 UNSUPPORTED_EXTENSIONS: dict[str, str] = {
-    **{ext: "a HEIC/HEIF photo: not read here (install pillow-heif to read it: pip install pillow-heif)" for ext in (".heic", ".heif")},
+    **dict.fromkeys((".heic", ".heif"), "a HEIC/HEIF photo: not read here (install pillow-heif to read it: pip install pillow-heif)"),
     ".avif": "an AVIF photo: this Pillow cannot read AVIF (upgrade Pillow to 11.3 or later)",
-    **{ext: _RAW for ext in (".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".dng", ".raf", ".orf",
-                              ".rw2", ".pef", ".srw", ".x3f", ".3fr", ".kdc", ".mrw", ".erf", ".rwl", ".iiq")},
+    **dict.fromkeys((".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".dng", ".raf", ".orf", ".rw2", ".pef", ".srw", ".x3f", ".3fr", ".kdc", ".mrw", ".erf", ".rwl", ".iiq"), _RAW),
 }
 """Photo files facerec does not read (here): a scan reports each with the reason instead of skipping it."""
 
