@@ -407,3 +407,59 @@ def open_capture(source: int | str):
         what = f"camera {src}" if isinstance(src, int) else f"video file {src}"
         raise OSError(f"cannot open {what}")
     return cap
+
+
+class CameraStopped(OSError):
+    """A camera stopped sending frames (unplugged, taken by another program)."""
+
+
+class CameraFrames:
+    """The frames of a camera or a video file as H x W x 3 uint8 RGB arrays: the one read loop of the live view
+    and of the enrolment captures. Opening raises ``OSError`` naming the camera or file.
+
+    A video file is played at its own frame rate when ``realtime`` (like a camera) and started again at its end
+    when ``loop``; a camera that stops sending frames raises ``CameraStopped``. Iterate until ``stop`` is set."""
+
+    def __init__(self, source: int | str, loop: bool = False, realtime: bool = False):
+        import cv2
+
+        self.source = source
+        self.loop = loop
+        self.is_file = isinstance(source, str) and not source.strip().isdigit()
+        self._cap = open_capture(source)
+        fps = self._cap.get(cv2.CAP_PROP_FPS) if self.is_file and realtime else 0
+        self.period = 1.0 / fps if fps and 1 <= fps <= 120 else 0.0
+        self.read = 0
+
+    def frames(self, stop: threading.Event):
+        """Yield frames until ``stop`` is set, the file ends (without ``loop``), or the camera stops."""
+        import cv2
+
+        next_t = time.perf_counter()
+        while not stop.is_set():
+            ok, bgr = self._cap.read()
+            if not ok:
+                if self.is_file and self.loop and self.read:
+                    self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                    continue
+                if not self.is_file:
+                    raise CameraStopped(f"camera {self.source} stopped sending frames")
+                return
+            self.read += 1
+            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            if self.period:  # a video file plays at its own pace, like a camera
+                next_t += self.period
+                delay = next_t - time.perf_counter()
+                if delay > 0:
+                    stop.wait(delay)
+                else:
+                    next_t = time.perf_counter()
+
+    def close(self) -> None:
+        self._cap.release()
+
+    def __enter__(self) -> CameraFrames:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -143,3 +143,23 @@ def test_late_detection_is_matched_where_the_face_was(analyzer, gallery, fr_face
         assert fr.detection_merged
         assert [x.track_id for x in fr.faces] == [1] and fr.faces[0].name == "Obama"
         assert fr.faces[0].box[0] > 40 + 6 * 15  # it kept following the face
+
+
+def test_camera_frames_play_a_file_once_or_in_a_loop(tmp_path, fr_faces):
+    import threading
+
+    from facerec.live import CameraFrames
+
+    clip = make_clip(tmp_path / "clip.avi", [fr_faces / "obama" / "obama.jpg"], frames=5)
+    with CameraFrames(str(clip)) as cam:
+        frames = list(cam.frames(threading.Event()))
+    assert len(frames) == 5 and frames[0].shape == (480, 640, 3) and frames[0].dtype == np.uint8
+    stop, n = threading.Event(), 0
+    with CameraFrames(str(clip), loop=True) as cam:
+        for _ in cam.frames(stop):
+            n += 1
+            if n == 12:  # past the end of the file: it started again
+                stop.set()
+    assert n == 12
+    with pytest.raises(OSError, match="cannot open video file"):
+        CameraFrames(str(tmp_path / "missing.avi"))

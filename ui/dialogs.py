@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from PySide6.QtCore import Qt, QThread, Signal
 
@@ -103,37 +105,28 @@ class FrameGrabber(QThread):
     def __init__(self, source, parent=None):
         super().__init__(parent)
         self.source = source
-        self._stop = False
+        self._stop = threading.Event()
 
     def stop(self) -> None:
-        self._stop = True
+        self._stop.set()
         self.wait(5000)
 
     def run(self) -> None:
-        import cv2
-
-        from facerec.live import open_capture
+        from facerec.live import CameraFrames, CameraStopped
 
         try:
-            cap = open_capture(self.source)
+            camera = CameraFrames(self.source, loop=True)  # a video file standing in for a camera loops
         except OSError as exc:
             self.failed.emit(str(exc))
             return
-        read = 0
         try:
-            while not self._stop:
-                ok, bgr = cap.read()
-                if not ok:
-                    if isinstance(self.source, str) and read:  # a video file standing in for a camera loops
-                        cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-                        continue
-                    self.failed.emit("the camera stopped sending frames")
-                    return
-                read += 1
-                self.frame.emit(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            for rgb in camera.frames(self._stop):
+                self.frame.emit(rgb)
                 self.msleep(30)
+        except CameraStopped:
+            self.failed.emit("the camera stopped sending frames")
         finally:
-            cap.release()
+            camera.close()
 
 
 class CaptureDialog(QDialog):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 from PySide6.QtCore import QThread, Signal
 
-from facerec.live import LiveConfig, LiveRecognizer, open_capture
+from facerec.live import CameraFrames, CameraStopped, LiveConfig, LiveRecognizer
 
 
 log = logging.getLogger(__name__)
@@ -55,16 +54,11 @@ class LiveWorker(QThread):
             return self.recognizer.face_sample(track_id) if self.recognizer is not None else None
 
     def run(self) -> None:
-        import cv2
-
         try:
-            cap = open_capture(self.source)
+            camera = CameraFrames(self.source, loop=self.loop, realtime=True)
         except OSError as exc:
             self.failed.emit(f"{exc}. Check that it is connected and not used by another program, or choose a video file.")
             return
-        is_file = isinstance(self.source, str) and not self.source.strip().isdigit()
-        fps = cap.get(cv2.CAP_PROP_FPS) if is_file else 0
-        period = 1.0 / fps if fps and 1 <= fps <= 120 else 0.0
         try:
             model_id = self.analyzer.prepare().model_id  # loads the models here, off the GUI thread
             with self._lock:
@@ -72,33 +66,18 @@ class LiveWorker(QThread):
                     self.gallery = self.gallery.gallery_index(model_id)
                 self.recognizer = LiveRecognizer(self.analyzer, self.gallery, self.config, self.threshold)
             self.ready.emit(float(self.analyzer.threshold_for(self.gallery)))
-            next_t = time.perf_counter()
-            while not self._stop.is_set():
-                ok, bgr = cap.read()
-                if not ok:
-                    if is_file and self.loop and self.frames:
-                        cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-                        continue
-                    if not is_file:
-                        self.failed.emit("The camera stopped sending frames.")
-                    break
-                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            for rgb in camera.frames(self._stop):
                 with self._lock:
                     frame = self.recognizer.process(rgb)
                 self.frames += 1
                 self.frameReady.emit(rgb, frame)  # the GUI thread makes the QImage
-                if period:  # a video file plays at its own pace, like a camera
-                    next_t += period
-                    delay = next_t - time.perf_counter()
-                    if delay > 0:
-                        time.sleep(delay)
-                    else:
-                        next_t = time.perf_counter()
+        except CameraStopped:
+            self.failed.emit("The camera stopped sending frames.")
         except Exception as exc:
             log.exception("live view failed")
             self.failed.emit(f"Live recognition stopped: {exc}")
         finally:
-            cap.release()
+            camera.close()
             with self._lock:
                 if self.recognizer is not None:
                     self.recognizer.close()
