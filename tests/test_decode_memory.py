@@ -6,6 +6,7 @@ the reason, before anything is decoded."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -106,3 +107,41 @@ def test_decode_budget_lets_one_large_decode_through_and_queues_the_rest():
     done.set()
     t.join(5)
     assert budget.in_use == 0
+
+
+_TAG_PEAK = r"""
+import os, resource, subprocess, sys
+r = subprocess.run([sys.executable, "-m", "facerec.cli", "--db", sys.argv[1], "--threads", "1", "-q", "tag", sys.argv[2]],
+                   capture_output=True, text=True, check=False)
+print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0)
+sys.stderr.write(r.stderr[-2000:])
+"""
+
+
+def _tag_peak(db: Path, folder: Path) -> tuple[int, float, str]:
+    """(exit code, peak resident MB of a real ``facerec tag`` process, its stderr)."""
+    r = subprocess.run(
+        [sys.executable, "-c", _TAG_PEAK, str(db), str(folder)],
+        env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=900, cwd=str(folder.parent), check=False,
+    )
+    code, peak = r.stdout.split()
+    return int(code), float(peak), r.stderr
+
+
+@pytest.mark.slow
+def test_tag_on_a_folder_of_small_files_that_decode_huge(tmp_path, fr_faces, sface_installed):
+    """A folder with files of a few hundred KB that decode to 8000x8000 (16-bit, RGBA, palette) or 5000x5000
+    (WebP): ``facerec tag`` reads them all with its memory near that of a scan of one ordinary photo (before:
+    2.1 GB above it), and tags the ordinary photo after them."""
+    plain, bombs = tmp_path / "plain", tmp_path / "bombs"
+    plain.mkdir()
+    bombs.mkdir()
+    for kind, side, name in [("png16", 8000, "a.png"), ("rgba", 8000, "b.png"), ("gif", 8000, "c.gif"), ("webp", 5000, "d.webp")]:
+        _make(bombs / name, kind, side)
+    for folder in (plain, bombs):
+        shutil.copy(fr_faces / "obama" / "obama.jpg", folder / "z_obama.jpg")
+    code, base, err = _tag_peak(tmp_path / "plain.db", plain)
+    assert code == 0, err
+    code, peak, err = _tag_peak(tmp_path / "bombs.db", bombs)
+    assert code == 0, err
+    assert peak - base < 900, f"tag peaked {peak:.0f} MB, {peak - base:.0f} MB above a scan of one ordinary photo"
