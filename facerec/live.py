@@ -9,7 +9,9 @@ its track is new, every ``reembed_every`` detections, or when it moved more than
 its size since its last embedding. Names are looked up every frame against the current threshold, so a
 strictness slider changes them at once.
 
-A video file stands in for a camera: ``open_capture("clip.mp4")`` or ``open_capture(0)``.
+The parts: ``FaceTracker`` (pure: tracks, merging, naming), ``BackgroundDetector`` (the detection thread),
+``LiveRecognizer`` (drives both), ``CameraFrames`` (the frames of a camera or a video file, which stands in for
+a camera: ``CameraFrames("clip.mp4")`` or ``CameraFrames(0)``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -156,113 +159,99 @@ def greedy_match(boxes_a: list[np.ndarray], boxes_b: list[np.ndarray], min_iou: 
     return out
 
 
-class LiveRecognizer:
-    """Turns a stream of RGB frames into tracked, named faces. Call ``close()`` when done."""
+class FaceTracker:
+    """The pure part of the live view (no threads, no models): tracks moved by optical flow from frame to frame,
+    detections merged into them, and names from the gallery. ``LiveRecognizer`` drives it."""
 
-    def __init__(self, analyzer: FaceAnalyzer, gallery: GalleryIndex | None = None, config: LiveConfig | None = None, threshold: float | None = None):
+    def __init__(self, config: LiveConfig):
         import cv2
 
         self._cv2 = cv2
-        self.analyzer = analyzer
-        self.config = config or LiveConfig()
-        det_settings = copy.deepcopy(analyzer.settings.detector)
-        det_settings.min_face_size = self.config.min_face_size
-        det_settings.max_side = self.config.detect_side
-        # A detector of its own: its minimum face size is for shrunk frames, not for photos.
-        self.detector = MTCNNDetector(det_settings, device=analyzer.settings.device)
-        self._gallery = gallery if gallery is not None else GalleryIndex.empty(analyzer.model_id)
-        self.threshold = float(threshold if threshold is not None else analyzer.threshold_for(self._gallery))
-        self._tracks: dict[int, _Track] = {}
+        self.config = config
+        self.tracks: dict[int, _Track] = {}
         self._next_id = 1
-        self._index = -1
+        self.index = -1
         self._prev_grey: np.ndarray | None = None
-        self._times: deque[float] = deque(maxlen=30)
-        self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=1)
-        self._results: queue.Queue[_Result] = queue.Queue()
-        self._busy = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._closed = False
-        self.detections = 0
-        self.embedded = 0
-        """Faces embedded so far (to check that tracking spares re-embedding)."""
-        self.detect_seconds = 0.0
-
-    # -- configuration ----------------------------------------------------------------------------
-    def set_gallery(self, gallery: GalleryIndex) -> None:
-        """Swap the gallery (after an enrolment); names update on the next frame."""
-        self._gallery = gallery
-
-    def set_threshold(self, threshold: float) -> None:
-        self.threshold = float(threshold)
 
     def track(self, track_id: int) -> _Track | None:
-        return self._tracks.get(track_id)
+        return self.tracks.get(track_id)
 
     def face_sample(self, track_id: int) -> tuple[np.ndarray, np.ndarray, list[float]] | None:
         """(embedding, aligned chip, box) of a tracked face, for enrolling it."""
-        t = self._tracks.get(track_id)
+        t = self.tracks.get(track_id)
         if t is None or t.embedding is None or t.chip is None:
             return None
         return t.embedding.copy(), t.chip.copy(), [float(v) for v in t.box]
 
-    # -- the per-frame step ----------------------------------------------------------------------
-    def process(self, rgb: np.ndarray) -> LiveFrame:
-        """Track, merge any finished detection, schedule the next one and name every face."""
-        t0 = time.perf_counter()
-        cv2 = self._cv2
-        self._index += 1
-        idx = self._index
-        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    def advance(self, grey: np.ndarray) -> int:
+        """Move every track to the next frame (``grey``: H x W uint8) by optical flow; returns the frame index."""
+        self.index += 1
+        idx = self.index
         if self._prev_grey is not None and self._prev_grey.shape == grey.shape:
-            for track in self._tracks.values():
+            for track in self.tracks.values():
                 self._flow(track, self._prev_grey, grey)
-        for track in self._tracks.values():
+        for track in self.tracks.values():
             track.history[idx] = track.box.copy()
             track.history.pop(idx - self.config.history, None)
-        merged = False
-        if self.config.async_detect:
-            while True:
-                try:
-                    result = self._results.get_nowait()
-                except queue.Empty:
-                    break
-                self._merge(result, grey)
-                merged = True
-            if not self._busy.is_set():
-                self._submit(idx, rgb)
-        elif idx % max(1, self.config.detect_every) == 0:
-            self._merge(self._run_job(self._make_job(idx, rgb)), grey)
-            merged = True
         self._prev_grey = grey
-        faces = self._name_faces()
-        now = time.perf_counter()
-        self._times.append(now)
-        fps = (len(self._times) - 1) / (self._times[-1] - self._times[0]) if len(self._times) > 1 and self._times[-1] > self._times[0] else 0.0
-        return LiveFrame(idx, faces, (now - t0) * 1000.0, fps, merged)
+        return idx
 
-    def flush(self, timeout: float = 30.0) -> None:
-        """Wait for the detection in flight (tests and benchmarks use it for determinism)."""
-        deadline = time.monotonic() + timeout
-        while self._busy.is_set() and time.monotonic() < deadline:
-            time.sleep(0.005)
+    def job(self, idx: int, rgb: np.ndarray) -> _Job:
+        """A detection job for frame ``idx``: the frame and where each track is on it (and whether it needs an
+        embedding)."""
+        snapshot = [(t.id, t.box.copy(), t.needs_embedding(self.config)) for t in self.tracks.values()]
+        return _Job(idx, rgb, snapshot)
 
-    def close(self) -> None:
-        self._closed = True
-        if self._thread is not None:
-            try:
-                self._jobs.put_nowait(None)
-            except queue.Full:
-                pass
-            self._thread.join(timeout=10)
-            self._thread = None
+    def merge(self, result: _Result, grey: np.ndarray) -> None:
+        """Merge a detection made on an earlier frame: matched where the tracks were on that frame, moved on by
+        the motion since; unmatched tracks age out, unmatched detections start tracks."""
+        tracks = list(self.tracks.values())
+        then = [t.history.get(result.index, t.box) for t in tracks]
+        pairs = greedy_match([d.box for d in result.detections], then, self.config.iou_match)
+        matched_tracks = set()
+        for i, j in pairs:
+            d, t = result.detections[i], tracks[j]
+            t.box = (d.box + (t.box - then[j])).astype(np.float32)  # detected box, moved on by the motion since
+            t.missed = 0
+            t.dets_since_embed += 1
+            if d.embedding is not None:
+                t.embedding, t.chip, t.embed_box, t.dets_since_embed = d.embedding, d.chip, t.box.copy(), 0
+            self._seed_points(t, grey)
+            matched_tracks.add(t.id)
+        for t in tracks:
+            if t.id not in matched_tracks:
+                t.missed += 1
+                if t.missed > self.config.max_missed:
+                    del self.tracks[t.id]
+        matched_dets = {i for i, _ in pairs}
+        for i, d in enumerate(result.detections):
+            if i in matched_dets:
+                continue
+            t = _Track(self._next_id, d.box.astype(np.float32), embedding=d.embedding, chip=d.chip)
+            t.embed_box = t.box.copy() if d.embedding is not None else None
+            self._next_id += 1
+            self._seed_points(t, grey)
+            self.tracks[t.id] = t
+        for t in self.tracks.values():  # where each face is on this frame, for matching the next detection
+            t.history[self.index] = t.box.copy()
 
-    def __enter__(self) -> LiveRecognizer:
-        return self
+    def name_faces(self, gallery: GalleryIndex, threshold: float) -> list[LiveFace]:
+        """The visible tracks as ``LiveFace``s, named by searching ``gallery`` at ``threshold``."""
+        tracks = [t for t in self.tracks.values() if t.missed == 0 or t.points is not None]
+        with_emb = [t for t in tracks if t.embedding is not None]
+        matches: dict[int, Match] = {}
+        if with_emb:
+            found = gallery.search(np.stack([t.embedding for t in with_emb]), threshold, top_k=1)
+            matches = {t.id: m for t, m in zip(with_emb, found)}
+        out = []
+        for t in tracks:
+            m = matches.get(t.id)
+            out.append(
+                LiveFace(t.id, t.box.copy(), m.person_id if m else None, m.name if m else None,
+                         float(m.distance) if m else float("inf"), m is not None)
+            )
+        return out
 
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    # -- tracking ---------------------------------------------------------------------------------
     def _seed_points(self, track: _Track, grey: np.ndarray) -> None:
         cv2 = self._cv2
         h, w = grey.shape
@@ -301,19 +290,55 @@ class LiveRecognizer:
         track.box = np.array([cx - hw, cy - hh, cx + hw, cy + hh], np.float32)
         track.points = b.astype(np.float32)
 
-    # -- detection --------------------------------------------------------------------------------
-    def _make_job(self, idx: int, rgb: np.ndarray) -> _Job:
-        snapshot = [(t.id, t.box.copy(), t.needs_embedding(self.config)) for t in self._tracks.values()]
-        return _Job(idx, rgb, snapshot)
 
-    def _submit(self, idx: int, rgb: np.ndarray) -> None:
+class BackgroundDetector:
+    """Runs detection jobs one at a time on a thread of its own (started with the first job): ``submit`` when
+    not ``busy``, ``results`` collects what finished. A failed job is logged; the stream goes on."""
+
+    def __init__(self, run: Callable[[_Job], _Result]):
+        self._run = run
+        self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=1)
+        self._results: queue.Queue[_Result] = queue.Queue()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    @property
+    def busy(self) -> bool:
+        return not self._idle.is_set()
+
+    def submit(self, job: _Job) -> None:
         if self._closed:
             return
         if self._thread is None:
             self._thread = threading.Thread(target=self._worker, name="facerec-live-detect", daemon=True)
             self._thread.start()
-        self._busy.set()
-        self._jobs.put(self._make_job(idx, rgb.copy()))
+        self._idle.clear()
+        self._jobs.put(job)
+
+    def results(self) -> list[_Result]:
+        """The jobs finished since the last call, oldest first."""
+        out = []
+        while True:
+            try:
+                out.append(self._results.get_nowait())
+            except queue.Empty:
+                return out
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wait for the job in flight; False if it is still running after ``timeout`` seconds."""
+        return self._idle.wait(timeout)
+
+    def close(self) -> None:
+        self._closed = True
+        if self._thread is not None:
+            try:
+                self._jobs.put_nowait(None)
+            except queue.Full:
+                pass
+            self._thread.join(timeout=10)
+            self._thread = None
 
     def _worker(self) -> None:
         while True:
@@ -321,13 +346,91 @@ class LiveRecognizer:
             if job is None:
                 return
             try:
-                self._results.put(self._run_job(job))
+                self._results.put(self._run(job))
             except Exception:  # a failed detection must not kill the stream
                 log.exception("live detection failed on frame %d", job.index)
             finally:
-                self._busy.clear()
+                self._idle.set()
 
+
+class LiveRecognizer:
+    """Turns a stream of RGB frames into tracked, named faces: a ``FaceTracker`` moved on every frame, fed by
+    detections (inline every ``detect_every`` frames, or from a ``BackgroundDetector``). Call ``close()`` when done."""
+
+    def __init__(self, analyzer: FaceAnalyzer, gallery: GalleryIndex | None = None, config: LiveConfig | None = None, threshold: float | None = None):
+        import cv2
+
+        self._cv2 = cv2
+        self.analyzer = analyzer
+        self.config = config or LiveConfig()
+        det_settings = copy.deepcopy(analyzer.settings.detector)
+        det_settings.min_face_size = self.config.min_face_size
+        det_settings.max_side = self.config.detect_side
+        # A detector of its own: its minimum face size is for shrunk frames, not for photos.
+        self.detector = MTCNNDetector(det_settings, device=analyzer.settings.device)
+        self._gallery = gallery if gallery is not None else GalleryIndex.empty(analyzer.model_id)
+        self.threshold = float(threshold if threshold is not None else analyzer.threshold_for(self._gallery))
+        self.tracker = FaceTracker(self.config)
+        self.background = BackgroundDetector(self._run_job)
+        self._times: deque[float] = deque(maxlen=30)
+        self.detections = 0
+        self.embedded = 0
+        """Faces embedded so far (to check that tracking spares re-embedding)."""
+        self.detect_seconds = 0.0
+
+    # -- configuration ----------------------------------------------------------------------------
+    def set_gallery(self, gallery: GalleryIndex) -> None:
+        """Swap the gallery (after an enrolment); names update on the next frame."""
+        self._gallery = gallery
+
+    def set_threshold(self, threshold: float) -> None:
+        self.threshold = float(threshold)
+
+    def track(self, track_id: int) -> _Track | None:
+        return self.tracker.track(track_id)
+
+    def face_sample(self, track_id: int) -> tuple[np.ndarray, np.ndarray, list[float]] | None:
+        """(embedding, aligned chip, box) of a tracked face, for enrolling it."""
+        return self.tracker.face_sample(track_id)
+
+    # -- the per-frame step ----------------------------------------------------------------------
+    def process(self, rgb: np.ndarray) -> LiveFrame:
+        """Track, merge any finished detection, schedule the next one and name every face."""
+        t0 = time.perf_counter()
+        grey = self._cv2.cvtColor(rgb, self._cv2.COLOR_RGB2GRAY)
+        idx = self.tracker.advance(grey)
+        merged = False
+        if self.config.async_detect:
+            for result in self.background.results():
+                self.tracker.merge(result, grey)
+                merged = True
+            if not self.background.busy:
+                self.background.submit(self.tracker.job(idx, rgb.copy()))
+        elif idx % max(1, self.config.detect_every) == 0:
+            self.tracker.merge(self._run_job(self.tracker.job(idx, rgb)), grey)
+            merged = True
+        faces = self.tracker.name_faces(self._gallery, self.threshold)
+        now = time.perf_counter()
+        self._times.append(now)
+        fps = (len(self._times) - 1) / (self._times[-1] - self._times[0]) if len(self._times) > 1 and self._times[-1] > self._times[0] else 0.0
+        return LiveFrame(idx, faces, (now - t0) * 1000.0, fps, merged)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait for the detection in flight (tests and benchmarks use it for determinism)."""
+        self.background.wait_idle(timeout)
+
+    def close(self) -> None:
+        self.background.close()
+
+    def __enter__(self) -> LiveRecognizer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- detection --------------------------------------------------------------------------------
     def _run_job(self, job: _Job) -> _Result:
+        """Detect the faces of the job's frame and embed those that need it (new, moved, or due)."""
         t0 = time.perf_counter()
         found: list[DetectedFace] = self.detector.detect(job.rgb)
         dets = [_Detection(f.box, f.landmarks) for f in found]
@@ -347,53 +450,6 @@ class LiveRecognizer:
         self.detections += 1
         self.detect_seconds += seconds
         return _Result(job.index, dets, seconds)
-
-    def _merge(self, result: _Result, grey: np.ndarray) -> None:
-        tracks = list(self._tracks.values())
-        then = [t.history.get(result.index, t.box) for t in tracks]
-        pairs = greedy_match([d.box for d in result.detections], then, self.config.iou_match)
-        matched_tracks = set()
-        for i, j in pairs:
-            d, t = result.detections[i], tracks[j]
-            t.box = (d.box + (t.box - then[j])).astype(np.float32)  # detected box, moved on by the motion since
-            t.missed = 0
-            t.dets_since_embed += 1
-            if d.embedding is not None:
-                t.embedding, t.chip, t.embed_box, t.dets_since_embed = d.embedding, d.chip, t.box.copy(), 0
-            self._seed_points(t, grey)
-            matched_tracks.add(t.id)
-        for t in tracks:
-            if t.id not in matched_tracks:
-                t.missed += 1
-                if t.missed > self.config.max_missed:
-                    del self._tracks[t.id]
-        matched_dets = {i for i, _ in pairs}
-        for i, d in enumerate(result.detections):
-            if i in matched_dets:
-                continue
-            t = _Track(self._next_id, d.box.astype(np.float32), embedding=d.embedding, chip=d.chip)
-            t.embed_box = t.box.copy() if d.embedding is not None else None
-            self._next_id += 1
-            self._seed_points(t, grey)
-            self._tracks[t.id] = t
-        for t in self._tracks.values():  # where each face is on this frame, for matching the next detection
-            t.history[self._index] = t.box.copy()
-
-    def _name_faces(self) -> list[LiveFace]:
-        tracks = [t for t in self._tracks.values() if t.missed == 0 or t.points is not None]
-        with_emb = [t for t in tracks if t.embedding is not None]
-        matches: dict[int, Match] = {}
-        if with_emb:
-            found = self._gallery.search(np.stack([t.embedding for t in with_emb]), self.threshold, top_k=1)
-            matches = {t.id: m for t, m in zip(with_emb, found)}
-        out = []
-        for t in tracks:
-            m = matches.get(t.id)
-            out.append(
-                LiveFace(t.id, t.box.copy(), m.person_id if m else None, m.name if m else None,
-                         float(m.distance) if m else float("inf"), m is not None)
-            )
-        return out
 
 
 def open_capture(source: int | str):
