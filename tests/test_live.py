@@ -163,3 +163,29 @@ def test_camera_frames_play_a_file_once_or_in_a_loop(tmp_path, fr_faces):
     assert n == 12
     with pytest.raises(OSError, match="cannot open video file"):
         CameraFrames(str(tmp_path / "missing.avi"))
+
+
+def test_face_tracker_alone_tracks_and_names_a_detected_face():
+    """FaceTracker is the pure part of the live view: no detector, no thread, no model."""
+    import cv2
+
+    from facerec.live import FaceTracker, _Detection, _Result
+    from facerec.matching import GalleryIndex
+
+    rng = np.random.default_rng(0)
+    base = cv2.GaussianBlur((rng.random((240, 320)) * 255).astype(np.uint8), (0, 0), 2)
+    shifted = np.roll(base, 6, axis=1)  # the scene moves 6 px to the right
+    vec = np.zeros(8, np.float32)
+    vec[0] = 1.0
+    gallery = GalleryIndex(vec[None], np.array([7]), {7: "Ann"}, "m")
+    tracker = FaceTracker(LiveConfig())
+    first = tracker.advance(base)
+    assert tracker.name_faces(gallery, 0.5) == []
+    box = np.array([100, 80, 160, 150], np.float32)
+    tracker.merge(_Result(first, [_Detection(box, np.zeros((5, 2), np.float32), vec, np.zeros((112, 112, 3), np.uint8))], 0.0), base)
+    (face,) = tracker.name_faces(gallery, 0.5)
+    assert face.name == "Ann" and face.known and np.allclose(face.box, box)
+    tracker.advance(shifted)  # optical flow moves the track with the scene
+    (moved_face,) = tracker.name_faces(gallery, 0.5)
+    assert moved_face.track_id == face.track_id and abs(moved_face.box[0] - 106) < 1.5 and abs(moved_face.box[1] - 80) < 1.5
+    assert tracker.face_sample(face.track_id)[2] == [float(v) for v in moved_face.box]
