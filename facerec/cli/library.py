@@ -43,7 +43,9 @@ def _status(text: str) -> str:
 
 
 def _status_name(value: str) -> str:
-    return "suggested" if value == "auto" else value
+    from ..store import FaceStatus
+
+    return "suggested" if value == FaceStatus.SUGGESTED else value
 
 
 def face_dict(f) -> dict:

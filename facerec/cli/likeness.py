@@ -86,6 +86,7 @@ def cmd_map(args, ctx) -> int:
 def cmd_search(args, ctx) -> int:
     from ..errors import FacerecError
     from ..library.similar import similar_to_face, similar_to_photo
+    from ..store import FaceStatus
 
     if (args.photo is None) == (args.face is None):
         err("give a PHOTO or --face ID (one of them)")
@@ -105,7 +106,7 @@ def cmd_search(args, ctx) -> int:
         box = "" if q.box is None else " at " + ",".join(f"{v:.0f}" for v in q.box)
         out(f"{q.source}{box}: {len(q.matches)} most similar face(s)")
         for m in q.matches:
-            who = m.person or ("unknown" if m.status in ("unknown", "rejected") else m.status)
+            who = m.person or ("unknown" if m.status in (FaceStatus.UNKNOWN, FaceStatus.REJECTED) else m.status)
             out(f"  {fmt_dist(m.distance)}  face {m.face_id:<7} {who:<24} {m.path}")
     return EXIT_OK
 

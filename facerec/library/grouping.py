@@ -33,6 +33,7 @@ import numpy as np
 
 from ..errors import StoreError
 from ..geometry import l2_normalize
+from ..store import FaceStatus
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ EXACT_SEARCH = 20_000
 """Up to this many faces the neighbours are searched exactly; above, with a faiss IVF index when installed."""
 NPROBE = 24
 """Inverted lists searched per face in the faiss index (of 4 sqrt(N): 1,264 at 100,000 faces)."""
-POOL_STATUSES = ("unknown", "rejected")
+POOL_STATUSES = (FaceStatus.UNKNOWN, FaceStatus.REJECTED)
 """Faces that are grouped: nobody's (rejected: the suggested person was wrong)."""
 
 

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..errors import StoreError
-from ..store import GalleryStore, Person
+from ..store import FaceStatus, GalleryStore, Person
 from .review import MatchPolicy, RematchResult, rematch
 from .undo import operation
 
@@ -142,7 +142,7 @@ def set_feature_face(store: GalleryStore, person: str | int, face_id: int | None
             row = op.conn.execute("SELECT person_id, status FROM faces WHERE id = ?", (face_id,)).fetchone()
             if row is None:
                 raise StoreError(f"no face with id {face_id}")
-            if row["person_id"] != p.id or row["status"] not in ("confirmed", "auto"):
+            if row["person_id"] != p.id or row["status"] not in (FaceStatus.CONFIRMED, FaceStatus.SUGGESTED):
                 raise StoreError(f"face {face_id} is not {p.name}'s")
         op.keep("people", [p.id])
         op.conn.execute("UPDATE people SET feature_face_id = ?, updated_at = ? WHERE id = ?", (face_id, time.time(), p.id))

@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass, field
 
 from ..errors import StoreError
-from ..store import GalleryStore, _path_param
+from ..store import FaceStatus, GalleryStore, _path_param
 from .dates import fill_missing_dates, parse_bound
 
 
@@ -59,7 +59,7 @@ def _person_ids(store: GalleryStore, names: list[str | int]) -> list[int]:
 def search_photos(store: GalleryStore, query: PhotoQuery) -> list[PhotoHit]:
     """Photos matching ``query`` (see ``PhotoQuery``). Raises StoreError for an unknown person, ValueError
     for a malformed date. A date range first reads the dates of photos scanned before they were stored."""
-    statuses = ("confirmed",) if query.confirmed_only else ("confirmed", "auto")
+    statuses = (FaceStatus.CONFIRMED,) if query.confirmed_only else (FaceStatus.CONFIRMED, FaceStatus.SUGGESTED)
     smarks = ",".join("?" * len(statuses))
     where, args = ["ph.error IS NULL"], []
     people = _person_ids(store, query.people)
