@@ -166,3 +166,15 @@ def test_manual_face_from_the_detector_or_the_box(store, analyzer, fr_faces):
     assert store.photo_faces(path) == [] and store.find_person("Obama") is None
     with pytest.raises(StoreError, match="not in the library"):
         add_manual_face(store, analyzer, str(fr_faces / "biden" / "biden.jpg"), (0, 0, 50, 50), policy=policy)
+
+
+def test_rescan_offer_counts_photos_scanned_with_other_settings(store):
+    from facerec.library.rescan import rescan_offer
+
+    store.save_photo("/p/a.jpg", 1, 1, "a", 10, 10, M, [], min_face_size=20)
+    store.save_photo("/p/b.jpg", 1, 1, "b", 10, 10, M, [], min_face_size=40)
+    store.save_photo("/q/c.jpg", 1, 1, "c", 10, 10, "other-model", [], min_face_size=20)
+    offer = rescan_offer(store, M, 20)
+    assert (offer.total, offer.other_model, offer.other_min_face_size, offer.outdated) == (3, 1, 1, 2)
+    assert offer.folders == ["/p", "/q"] and "2 of 3 photos" in offer.describe()
+    assert rescan_offer(store, "other-model", 20).outdated == 2  # a and b: another model

@@ -67,9 +67,9 @@ def rescan_offer(store: GalleryStore, model_id: str, min_face_size: int) -> Resc
     conn = store._conn()
     r = conn.execute(
         """SELECT COUNT(*) AS total,
-                  COALESCE(SUM(model_id IS NOT ?), 0) AS other_model,
-                  COALESCE(SUM(min_face_size IS NOT NULL AND min_face_size != ?), 0) AS other_size,
-                  COALESCE(SUM(model_id IS NOT ? OR (min_face_size IS NOT NULL AND min_face_size != ?)), 0) AS outdated
+                  COALESCE(SUM(CASE WHEN model_id IS NOT ? THEN 1 ELSE 0 END), 0) AS other_model,
+                  COALESCE(SUM(CASE WHEN min_face_size IS NOT NULL AND min_face_size != ? THEN 1 ELSE 0 END), 0) AS other_size,
+                  COALESCE(SUM(CASE WHEN model_id IS NOT ? OR (min_face_size IS NOT NULL AND min_face_size != ?) THEN 1 ELSE 0 END), 0) AS outdated
            FROM photos""",
         (model_id, int(min_face_size), model_id, int(min_face_size)),
     ).fetchone()
