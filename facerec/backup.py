@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import __version__
-from .config import data_dir, private_dir
+from .config import data_dir, is_database_url, private_dir
 from .errors import FacerecError
 from .files import sha256_file
 from .library.scratch import scratch_dir
@@ -152,8 +152,17 @@ def _integrity(db: Path) -> str:
 
 
 # -- backup -------------------------------------------------------------------------------------------
+def _refuse_server(gallery) -> None:
+    if is_database_url(gallery):
+        raise BackupError(
+            "a PostgreSQL gallery is backed up with the server's own tools: pg_dump -Fc DBNAME > gallery.dump "
+            "(and pg_restore to restore); facerec backup/restore handle SQLite gallery files"
+        )
+
+
 def backup_gallery(gallery: str | os.PathLike, out: str | os.PathLike) -> Manifest:
     """Write a backup of ``gallery`` to the folder ``out`` (new or empty) or the zip file ``out``.zip."""
+    _refuse_server(gallery)
     gallery, out = Path(gallery), Path(out)
     if not gallery.is_file():
         raise BackupError(f"{gallery}: no gallery to back up")
@@ -358,6 +367,7 @@ def verify(manifest: Manifest, db: Path, label: str | os.PathLike = "backup") ->
 # -- restore ------------------------------------------------------------------------------------------
 def restore_gallery(source: str | os.PathLike, gallery: str | os.PathLike) -> RestoreResult:
     """Verify the backup at ``source``, keep a copy of the current ``gallery``, then replace it."""
+    _refuse_server(gallery)
     gallery = Path(gallery)
     with opened_backup(source) as (manifest, db):
         kept: Path | None = None

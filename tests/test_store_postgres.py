@@ -147,3 +147,12 @@ def test_dialect_translation():
     with pytest.raises(StoreError, match="ON CONFLICT"):
         d.translate("INSERT OR REPLACE INTO t(a) VALUES (?)", True)
     assert redact_url("postgresql://me:secret@host/db") == "postgresql://me:***@host/db"
+
+
+def test_backup_of_a_postgresql_gallery_points_to_pg_dump(postgres_url, tmp_path):
+    from facerec.backup import BackupError, backup_gallery, restore_gallery
+
+    with pytest.raises(BackupError, match="pg_dump"):
+        backup_gallery(postgres_url, tmp_path / "b.zip")
+    with pytest.raises(BackupError, match="pg_dump"):
+        restore_gallery(tmp_path / "b.zip", postgres_url)
