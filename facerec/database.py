@@ -668,10 +668,30 @@ class PostgresDialect:
             return ("GREATEST(" if upper == "MAX" else "LEAST(") + ", ".join(args) + ")"
         if upper in _FUNCTIONS:
             return f"{_FUNCTIONS[upper]}({', '.join(args)})"
+        if upper in ("SUM", "TOTAL", "AVG", "MAX", "MIN") and len(args) == 1:
+            arg = f"CASE WHEN {args[0]} THEN 1 ELSE 0 END" if _looks_boolean(args[0]) else args[0]  # SQLite's true = 1
+            if upper == "TOTAL":  # SQLite's TOTAL: a float sum, 0.0 over no rows
+                return f"COALESCE(SUM({arg}), 0.0)"
+            return None if arg == args[0] else f"{upper}({arg})"
         if upper == "GROUP_CONCAT":
             sep = args[1] if len(args) > 1 else "','"
             return f"STRING_AGG(CAST({args[0]} AS TEXT), {sep})"
         return None
+
+
+_BOOLEAN = re.compile(r"(=|<|>|\b(IS|IN|LIKE|ILIKE|NOT|AND|OR|BETWEEN|EXISTS)\b)", re.I)
+
+
+def _looks_boolean(expr: str) -> bool:
+    """``expr`` is a comparison or logical expression (at its top level), which SQLite adds up as 0/1."""
+    masked = _map_code(expr, lambda part: part, quoted=lambda q: "_" * len(q))
+    if re.match(r"\s*CASE\b", masked, re.I):
+        return False
+    top, depth = [], 0
+    for ch in masked:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        top.append(ch if depth == 0 and ch not in "()" else " ")
+    return bool(_BOOLEAN.search("".join(top)))
 
 
 def _map_code(sql: str, fn, quoted=lambda q: q) -> str:

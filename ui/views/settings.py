@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from facerec.config import Settings
+from facerec.config import Settings, is_database_url
 from facerec.wording import plural
 
 from .. import prompts
@@ -215,7 +215,10 @@ class SettingsView(QWidget):
         s.xmp_sync = self.xmp_sync.isChecked()
         s.xmp_sidecar_style = self.xmp_style.currentData() or s.xmp_sidecar_style
         path = self.gallery.text().strip()
-        s.db_path = Path(path).expanduser() if path and Path(path).expanduser() != s.gallery_path else s.db_path
+        if is_database_url(path):  # a shared gallery on a PostgreSQL server
+            s.db_path = path
+        else:
+            s.db_path = Path(path).expanduser() if path and Path(path).expanduser() != s.gallery_path else s.db_path
         return s
 
     def save(self) -> None:
