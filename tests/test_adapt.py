@@ -53,6 +53,7 @@ def test_distance_scale_restores_the_impostor_tail():
     assert q(squeezed) * s == pytest.approx(q(emb), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_head_improves_a_noisy_gallery_and_is_kept(tmp_path):
     emb, labels = nuisance_gallery()
     db = tmp_path / "g.db"
@@ -103,6 +104,7 @@ def test_adapted_index_projects_gallery_and_queries(tmp_path):
     assert not isinstance(adapt_index(tmp_path / "g.db", GalleryIndex.empty("m")), AdaptedGalleryIndex)
 
 
+@pytest.mark.slow
 def test_adapt_cli_on_a_store(tmp_path, sface_installed, capsys):
     from facerec.cli import main
     from facerec.store import GalleryStore

@@ -200,6 +200,7 @@ def test_unreadable_file_and_folder(corpus):
 
 
 # -- the whole CLI ------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_cli_tag_json_gives_one_record_per_file(corpus, world_dir, sface_installed):
     """``facerec tag --json`` on the corpus: finishes (exit 1, some inputs failed), one record per file,
     each error clear. Run as an unprivileged user when we are root, so permission errors are real."""
@@ -344,6 +345,7 @@ floats = st.floats(allow_nan=True, allow_infinity=True, width=32)
     boxes=st.lists(st.tuples(floats, floats, floats, floats), max_size=3),
     error=st.none() | st.text(max_size=200),
 )
+@pytest.mark.slow
 def test_store_photo_paths_and_faces_round_trip(tmp_path, parts, size, boxes, error):
     path = "/" + "/".join(parts)
     with GalleryStore(tmp_path / "fuzz.db") as store:

@@ -30,6 +30,7 @@ def run(db, *args):
     return main(["--db", db, "-q", *args])
 
 
+@pytest.mark.slow
 def test_enrol_and_tag_shared_folder(db, fr_faces, sface_installed, tmp_path, capsys):
     for name, photo in PEOPLE.items():
         assert run(db, "enrol", name, str(fr_faces / photo)) == 0

@@ -243,6 +243,7 @@ OPERATIONS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("op", sorted(OPERATIONS))
 def test_people_operation_killed_at_every_statement(tmp_path, op):
     base = tmp_path / "base.db"

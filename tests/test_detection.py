@@ -86,6 +86,7 @@ def test_adaptive_average_pooling_equals_torch_area_interpolation(shape, out):
     np.testing.assert_allclose(got, ref, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_opencv_detector_finds_what_facenet_pytorch_finds(shared_data):
     """Same faces, boxes and landmarks to a hundredth of a pixel, on single, group, small and odd photos."""
     pytest.importorskip("torch")

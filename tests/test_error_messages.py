@@ -107,6 +107,7 @@ def test_a_name_that_is_not_utf8_is_refused(tmp_path, fr_faces, sface_installed)
     assert r.returncode in (1, 3) and "Traceback" not in text and "not valid UTF-8" in text, text
 
 
+@pytest.mark.slow
 def test_names_and_file_names_with_escape_sequences_are_printed_safely(tmp_path, fr_faces, sface_installed):
     db = tmp_path / "gallery.db"
     photo = tmp_path / "evil\x1b]0;owned\x07.jpg"

@@ -129,6 +129,7 @@ def test_new_faces_join_groups_that_keep_their_ids(store):
     assert update_groups(store, MODEL, 0.45).regrouped == 0  # nothing new: nothing to do
 
 
+@pytest.mark.slow
 def test_scan_order_changes_groups_within_tolerance(tmp_path):
     """The documented tolerance: faces scanned in any order and in any batches give groups that agree with the
     batch grouping to an adjusted Rand index of at least 0.98."""

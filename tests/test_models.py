@@ -180,6 +180,7 @@ def test_dlib_pack_from_the_package(empty_models):
         embedders.install_pack("dlib", from_file=copy, force=True)
 
 
+@pytest.mark.slow
 def test_bench_embedders_on_a_small_lfw_subset(shared_data, sface_installed, tmp_path, capsys):
     """bench/embedders.py end to end on the first 12 LFW people (cached in chunks; a rerun reuses them)."""
     import importlib.util

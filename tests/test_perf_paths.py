@@ -113,6 +113,7 @@ def test_opencv_resampling_matches_torch_area_interpolation():
     assert torch.equal(_opencv_imresample(small, (24, 24)), interpolate(small, size=(24, 24), mode="area"))
 
 
+@pytest.mark.slow
 def test_tag_folder_releases_decoded_images_as_it_goes(analyzer, tmp_path, monkeypatch):
     """Peak memory must not grow with the folder: a decoded photo is dropped once it is tagged."""
     import gc
@@ -149,6 +150,7 @@ def test_tag_folder_releases_decoded_images_as_it_goes(analyzer, tmp_path, monke
     assert max(alive) <= 2 + 3, alive  # the queue, the reader's photo in hand, the one being tagged
 
 
+@pytest.mark.slow
 def test_parallel_tagging_gives_the_serial_results_in_folder_order(analyzer, fr_faces, tmp_path):
     import threading
 

@@ -118,6 +118,7 @@ def _tags(results) -> dict[str, list[tuple]]:
     return {r.path: sorted((tuple(round(v) for v in f.box), f.person) for f in r.faces) for r in results}
 
 
+@pytest.mark.slow
 def test_cluster_finds_the_same_faces_and_names_as_the_local_tagger(ray_cluster, analyzer, fr_faces, postgres_url, tmp_path):
     import ray
 
@@ -140,6 +141,7 @@ def test_cluster_finds_the_same_faces_and_names_as_the_local_tagger(ray_cluster,
     shared.close()
 
 
+@pytest.mark.slow
 def test_killed_worker_loses_only_its_photos_in_flight(ray_cluster, analyzer, fr_faces, postgres_url):
     store = _enrolled(postgres_url, analyzer, fr_faces)
     analysis = RayAnalysis(analyzer.settings, workers=2)
@@ -168,6 +170,7 @@ def test_killed_worker_loses_only_its_photos_in_flight(ray_cluster, analyzer, fr
     store.close()
 
 
+@pytest.mark.slow
 def test_cli_tag_on_the_cluster_into_a_postgresql_gallery(ray_cluster, analyzer, fr_faces, postgres_url, tmp_path):
     """``facerec --db postgresql://... tag FOLDER --ray HOST:PORT``, as a user runs it (its own process)."""
     import json

@@ -128,6 +128,7 @@ def test_lfw_view2_split(shared_data):
     assert not set(split.train) & folds[9]
 
 
+@pytest.mark.slow
 def test_train_cli_loss_falls_and_resumes(shared_data, tmp_path, capsys):
     from facerec.cli import main
 
