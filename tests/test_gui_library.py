@@ -118,6 +118,7 @@ def test_import_all_faces_review_and_export(gui, qtbot, shared_data, fr_faces, a
     view._faces_shown = ctx.store.faces()
     view.open_photo(face.id)
     dlg = view.photo_dialog
+    qtbot.waitUntil(lambda: dlg.view.image() is not None and len(dlg.view.boxes()) == 3, timeout=30_000)
     labels = sorted(b.label for b in dlg.view.boxes())
     assert len(labels) == len(ctx.store.photo_faces(str(group))) == 3
     assert any(lbl.startswith("Obama") for lbl in labels) and any(lbl.startswith("Biden") for lbl in labels)

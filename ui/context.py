@@ -23,6 +23,8 @@ class AppContext(QObject):
     libraryChanged = Signal()
     """Scanned photos or face decisions changed."""
     settingsChanged = Signal()
+    undone = Signal(object)
+    """``facerec.library.undo.UndoResult`` (or None: nothing to undo) after ``undo_last``."""
 
     def __init__(self, settings: Settings | None = None, settings_path: Path | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -44,6 +46,25 @@ class AppContext(QObject):
             if self._analyzer is None:
                 self._analyzer = FaceAnalyzer(self.settings)
             return self._analyzer
+
+    @property
+    def library(self):
+        """``facerec.library.api.Library`` over this gallery (Qt-free; its calls run in workers)."""
+        from facerec.library.api import Library
+
+        return Library(self.store, self.analyzer)
+
+    def undo_last(self) -> None:
+        """Undo the last library operation (Ctrl+Z) in a worker; every view refreshes, ``undone`` says what."""
+        from . import library_jobs
+
+        def done(result) -> None:
+            self.undone.emit(result)
+            if result is not None:
+                self.galleryChanged.emit()
+
+        self.tasks.start(library_jobs.undo, self.library, on_result=done,
+                         on_error=lambda e: log.warning("undo failed: %s", e.message))
 
     def gallery_index(self):
         a = self.analyzer

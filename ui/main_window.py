@@ -96,6 +96,12 @@ class MainWindow(QMainWindow):
         self._action(f, "&Export tags…", lambda: self.library.export(), "Ctrl+E", "export")
         f.addSeparator()
         self._action(f, "&Quit", self.close, QKeySequence.Quit)
+        e = mb.addMenu("&Edit")
+        self.undo_action = self._action(e, "&Undo", self.ctx.undo_last, QKeySequence.Undo)
+        self.undo_action.setEnabled(False)
+        self.ctx.libraryChanged.connect(self.refresh_undo)
+        self.ctx.undone.connect(self._undone)
+        self.refresh_undo()
         v = mb.addMenu("&View")
         for i, (name, label) in enumerate((("people", "&People"), ("live", "&Live"), ("library", "Li&brary"), ("map", "&Map of faces"), ("settings", "&Settings"))):
             self._action(v, label, lambda _=False, n=name: self.show_page(n), f"Ctrl+{i + 1}", name)
@@ -107,6 +113,19 @@ class MainWindow(QMainWindow):
         self._action(t, "&Undo personalisation", self.undo_personalisation)
         h = mb.addMenu("&Help")
         self._action(h, "&About facerec", self.about, QKeySequence.HelpContents)
+
+    def refresh_undo(self) -> None:
+        """Name the operation Ctrl+Z would undo in the Edit menu ("Undo <summary>"), read in a worker."""
+        from . import library_jobs
+
+        def show(summary: str | None) -> None:
+            self.undo_action.setText(f"&Undo {summary}" if summary else "&Undo")
+            self.undo_action.setEnabled(summary is not None)
+
+        self.ctx.tasks.start(library_jobs.last_operation, self.ctx.library, on_result=show)
+
+    def _undone(self, result) -> None:
+        self.statusBar().showMessage(f"Undone: {result.summary}" if result is not None else "Nothing to undo", 8000)
 
     def personalise(self) -> None:
         """Run ``facerec adapt`` in the background; it keeps the result only if identification improves."""

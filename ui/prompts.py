@@ -56,10 +56,22 @@ def ask_text(parent: QWidget | None, title: str, label: str, text: str = "") -> 
     return value if ok and value else None
 
 
-def ask_choice(parent: QWidget | None, title: str, label: str, choices: list[str], editable: bool = False) -> str | None:
+def ask_choice(
+    parent: QWidget | None, title: str, label: str, choices: list[str], editable: bool = False, current: str | None = None
+) -> str | None:
+    """One of ``choices`` (or, ``editable``, a typed one). ``current`` is pre-selected (the most likely answer,
+    e.g. the face's suggested person); without it an editable chooser starts empty, never on the first name."""
     if not choices and not editable:
         return None
-    value, ok = QInputDialog.getItem(parent, title, label, choices, 0, editable)
+    if current is not None and current not in choices:
+        choices = [current, *choices]
+    if current is not None:
+        index = choices.index(current)
+    elif editable:
+        choices, index = ["", *choices], 0
+    else:
+        index = 0
+    value, ok = QInputDialog.getItem(parent, title, label, choices, index, editable)
     value = value.strip()
     return value if ok and value else None
 

@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from facerec.errors import FacerecError
 from facerec.library.grouping import grouping_threshold, pack_model_id
+from facerec.library.review import Action
 from facerec.store import FaceRecord, FaceStatus
 from facerec.tagging import TagProgress
 
@@ -70,6 +70,8 @@ class LibraryView(QWidget):
     scanFinished = Signal(object)
     """``jobs.ScanSummary`` when a scan ends (finished or cancelled)."""
     groupsLoaded = Signal(object)
+    decided = Signal(object)
+    """facerec.library.review.DecisionResult after a decision made here."""
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None):
         super().__init__(parent)
@@ -122,6 +124,7 @@ class LibraryView(QWidget):
 
         self.confirm_btn = icon_button("Confirm", "check", self.confirm_selected, "The suggested name is right")
         self.reject_btn = icon_button("Reject", "cross", self.reject_selected, "The suggested name is wrong")
+        self.ignore_btn = icon_button("Ignore", "remove", self.ignore_selected, "Not a face, or nobody to name: out of groups and suggestions (undo with Ctrl+Z)")
         self.assign_btn = icon_button("Assign to…", "person", self.assign_selected, "Name the selected faces (an existing or a new person)")
         self.open_btn = icon_button("Open photo", "photo", lambda: self.open_photo(self._first_selected()), "Show the photo with its faces")
         self.similar_btn = icon_button("Find similar", "similar", lambda: self.find_similar(self._first_selected()), "Find this face: the library faces most like the selected one, nearest first")
@@ -159,7 +162,7 @@ class LibraryView(QWidget):
         rl.setContentsMargins(8, 0, 0, 0)
         rl.addWidget(self.group_title)
         bar = FlowLayout()  # wraps onto a second row in a narrow window; labels are never cut
-        for b in (self.confirm_btn, self.reject_btn, self.assign_btn, self.open_btn, self.similar_btn, self.promote_btn):
+        for b in (self.confirm_btn, self.reject_btn, self.ignore_btn, self.assign_btn, self.open_btn, self.similar_btn, self.promote_btn):
             bar.addWidget(b)
         rl.addLayout(bar)
         rl.addWidget(self.grid, 1)
@@ -418,31 +421,38 @@ class LibraryView(QWidget):
         unnamed = [f for f in faces if not f.person]
         if unnamed:
             prompts.info(self, "Confirm", "Some selected faces have no suggested name; use Assign to… for them.")
-        self._decide([(f.id, FaceStatus.CONFIRMED, f.person_id) for f in faces if f.person])
+        self._decide([f.id for f in faces if f.person], Action.CONFIRM)
 
     def reject_selected(self) -> None:
-        self._decide([(f.id, FaceStatus.REJECTED, None) for f in self._need_selection()])
+        self._decide([f.id for f in self._need_selection()], Action.REJECT)
+
+    def ignore_selected(self) -> None:
+        self._decide([f.id for f in self._need_selection()], Action.IGNORE)
 
     def assign_selected(self, name: str | None = None) -> None:
         faces = self._need_selection()
         if not faces:
             return
-        names = [p.name for p in self.ctx.store.list_people()]
-        name = name or prompts.ask_choice(self, "Assign to…", "Person (or type a new name):", names, editable=True)
+        names = sorted((p.name for p in self.ctx.store.list_people()), key=str.casefold)
+        likely = next((f.person for f in faces if f.person and f.status != FaceStatus.REJECTED), None)
+        name = name or prompts.ask_choice(self, "Assign to…", "Person (or type a new name):", names, editable=True, current=likely)
         if name:
-            self._decide([(f.id, FaceStatus.CONFIRMED, name) for f in faces])
+            self._decide([f.id for f in faces], Action.ASSIGN, name)
 
-    def _decide(self, decisions: list[tuple[int, str, object]]) -> None:
-        if not decisions:
+    def _decide(self, face_ids: list[int], action: Action, person: str | None = None) -> None:
+        """One undoable decision through facerec.library (re-matches the library at once), in a worker."""
+        if not face_ids:
             return
-        try:
-            with self.ctx.store.transaction():
-                for face_id, status, person in decisions:
-                    self.ctx.store.set_face(face_id, status, person)
-        except FacerecError as exc:
-            prompts.error(self, "Library", str(exc))
-        created = any(isinstance(p, str) for _, _, p in decisions)
-        (self.ctx.galleryChanged if created else self.ctx.libraryChanged).emit()
+        from .. import library_jobs
+
+        def done(result) -> None:
+            if result.refused:
+                prompts.info(self, "Library", "; ".join(f"face {i}: {why}" for i, why in result.refused))
+            self.decided.emit(result)
+            (self.ctx.galleryChanged if person else self.ctx.libraryChanged).emit()
+
+        self.ctx.tasks.start(library_jobs.decide, self.ctx.library, face_ids, action, person, on_result=done,
+                             on_error=lambda e: prompts.error(self, "Library", e.message, e.details))
 
     def promote_person(self) -> None:
         key = self.current_group()
@@ -481,12 +491,14 @@ class LibraryView(QWidget):
         self.tree.setCurrentItem(item)
 
     def open_photo(self, face_id: int | None) -> None:
-        from ..dialogs import PhotoDialog
+        """The photo viewer on this face's photo; previous/next go through the photos of the group shown."""
+        from .photo_viewer import PhotoViewer
 
         face = next((f for f in self._faces_shown if f.id == face_id), None)
         if face is None:
             return
-        dlg = PhotoDialog(face.path, self.ctx.store.photo_faces(face.path), self, highlight=face.id)
+        paths = list(dict.fromkeys(f.path for f in self._faces_shown))
+        dlg = PhotoViewer(self.ctx, paths, paths.index(face.path), self, highlight=face.id, title=self.group_title.text())
         dlg.setAttribute(Qt.WA_DeleteOnClose)
         dlg.open()
         self.photo_dialog = dlg

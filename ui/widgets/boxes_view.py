@@ -1,4 +1,5 @@
-"""``BoxesView``: a picture (photo or video frame) with labelled face boxes; click a box to select it."""
+"""``BoxesView``: a picture (photo or video frame) with labelled face boxes; click a box to select it, or (in
+draw mode) drag a new box."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ class BoxItem:
 
 class BoxesView(QWidget):
     boxClicked = Signal(object)
+    boxDrawn = Signal(object)
+    """(x1, y1, x2, y2) in the box coordinate frame, dragged in draw mode (``set_draw_mode``)."""
 
     def __init__(self, parent: QWidget | None = None, placeholder: str = ""):
         super().__init__(parent)
@@ -35,6 +38,8 @@ class BoxesView(QWidget):
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
         self.setMinimumSize(320, 240)
         self.setObjectName("boxesView")
+        self._draw_mode = False
+        self._drag: tuple[QPointF, QPointF] | None = None
 
     # -- content ------------------------------------------------------------------------------------
     def set_image(self, image: QImage | None, coord_size: tuple[float, float] | None = None) -> None:
@@ -92,8 +97,49 @@ class BoxesView(QWidget):
             return None
         return min(hits, key=lambda b: self.box_rect(b).width() * self.box_rect(b).height()).key
 
+    def to_coords(self, pos: QPointF) -> tuple[float, float]:
+        """Widget position -> the box coordinate frame (clamped to the picture)."""
+        t = self._target()
+        if t.isNull():
+            return 0.0, 0.0
+        f = self._factor(t)
+        x = min(max(pos.x(), t.left()), t.right())
+        y = min(max(pos.y(), t.top()), t.bottom())
+        return (x - t.x()) / f, (y - t.y()) / f
+
+    def set_draw_mode(self, on: bool) -> None:
+        """In draw mode a drag draws a new box (``boxDrawn``) instead of selecting one."""
+        self._draw_mode = on
+        self._drag = None
+        self.setCursor(Qt.CrossCursor if on else Qt.ArrowCursor)
+        self.update()
+
+    @property
+    def draw_mode(self) -> bool:
+        return self._draw_mode
+
     # -- events -------------------------------------------------------------------------------------
+    def mouseMoveEvent(self, event) -> None:
+        if self._drag is not None:
+            self._drag = (self._drag[0], event.position())
+            self.update()
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:
+        if self._drag is not None:
+            start, end = self._drag[0], event.position()
+            self._drag = None
+            (x1, y1), (x2, y2) = self.to_coords(start), self.to_coords(end)
+            box = (min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2))
+            self.update()
+            if box[2] - box[0] >= 4 and box[3] - box[1] >= 4:
+                self.boxDrawn.emit(box)
+        super().mouseReleaseEvent(event)
+
     def mousePressEvent(self, event) -> None:
+        if self._draw_mode and event.button() == Qt.LeftButton:
+            self._drag = (event.position(), event.position())
+            return
         key = self.key_at(event.position())
         if key is not None:
             self._selected = key
@@ -132,4 +178,8 @@ class BoxesView(QWidget):
                 p.fillRect(label_rect, color)
                 p.setPen(QColor("#101214"))
                 p.drawText(label_rect, Qt.AlignCenter, item.label)
+        if self._drag is not None:
+            p.setPen(QPen(SELECTED, 2, Qt.DashLine))
+            p.setBrush(Qt.NoBrush)
+            p.drawRect(QRectF(self._drag[0], self._drag[1]).normalized())
         p.end()
