@@ -100,7 +100,10 @@ def test_import_all_faces_review_and_export(gui, qtbot, shared_data, fr_faces, a
     view.assign_selected()
     wait_tasks(qtbot, ctx)
     assert ctx.store.find_person("Kit Harington") is not None
-    assert {(f.id, f.status) for f in ctx.store.faces(person="Kit Harington")} == {(kit.id, "confirmed")}
+    assert {f.id for f in ctx.store.faces(person="Kit Harington", status="confirmed")} == {kit.id}
+    # the decision teaches at once: his other photos are suggested for him, without a rescan
+    assert {f.path for f in ctx.store.faces(person="Kit Harington", status="auto")} and all(
+        "/kit_harington/" in f.path or "/_variants/" in f.path or "kit_" in f.path for f in ctx.store.faces(person="Kit Harington"))
     # the new person shows up in the People view too
     qtbot.waitUntil(lambda: any("Kit Harington" in window.people.people.item(i).text() for i in range(window.people.people.count())))
 

@@ -5,7 +5,6 @@ defaults in choosers, and a heartbeat showing the window is never blocked while 
 from __future__ import annotations
 
 import shutil
-import time
 
 import guikit  # noqa: F401  (sets QT_QPA_PLATFORM before Qt loads)
 import pytest
