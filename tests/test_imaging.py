@@ -87,3 +87,20 @@ def test_pixel_limit(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(ImageError, match="not found"):
         load_image(tmp_path / "nope.jpg")
+
+
+def test_pillow_settings_change_on_purpose_not_on_import(tmp_path):
+    """Importing facerec leaves Pillow's process-wide pixel limit alone; loading an image sets facerec's own."""
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    path = tmp_path / "a.png"
+    Image.new("RGB", (8, 8)).save(path)
+    code = (
+        "import sys; from PIL import Image; default = Image.MAX_IMAGE_PIXELS; import facerec.imaging as im, facerec.library.dates; "
+        "print(Image.MAX_IMAGE_PIXELS == default); im.load_image(sys.argv[1]); print(Image.MAX_IMAGE_PIXELS)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "None"]
