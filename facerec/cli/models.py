@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from pathlib import Path
 
 from .common import EXIT_OK, Context, out
 
@@ -30,6 +31,8 @@ def cmd_models(args, ctx: Context) -> int:
     if args.action == "list":
         return _list(ctx)
     name = args.name or ctx.settings.model
+    if args.from_file and not args.name and Path(args.from_file).name.lower().startswith("facenet_pytorch-"):
+        name = model_setup.DETECTOR  # facenet-pytorch's wheel holds the detector's weights
     if args.from_file:
         names = [name]  # offline: one file, one thing
     else:
