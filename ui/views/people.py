@@ -367,8 +367,9 @@ class PeopleView(QWidget):
         if not ids:
             prompts.info(self, "Remove samples", "Select the samples to remove first.")
             return
+        library = self.ctx.library  # the CLI's rules: undoable, the library re-matched
         for sid in ids:
-            self.ctx.store.remove_sample(sid)
+            library.remove_sample(sid)
         self.status.setText(f"{plural(len(ids), 'sample')} removed.")
         self.ctx.galleryChanged.emit()
 
@@ -380,7 +381,7 @@ class PeopleView(QWidget):
         if not new or new == name:
             return
         try:
-            self.ctx.store.rename_person(name, new)
+            self.ctx.library.rename(name, new)
         except FacerecError as exc:
             prompts.error(self, "Cannot rename", str(exc))
             return
@@ -398,7 +399,7 @@ class PeopleView(QWidget):
             return
         if not prompts.confirm(self, "Merge", f"Move every sample and face of {name} to {target}, and remove {name}?"):
             return
-        self.ctx.store.merge_people(name, target)
+        self.ctx.library.merge(name, target)
         self.ctx.galleryChanged.emit()
         self._select(target)
 
@@ -412,7 +413,7 @@ class PeopleView(QWidget):
             "This cannot be undone.",
         ):
             return
-        self.ctx.store.delete_person(name)
+        self.ctx.library.remove_person(name)
         if self.ctx.store.erase_complete:
             self.status.setText(f"{name} deleted.")
         else:
