@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from pathlib import Path
 
 from .common import EXIT_OK, Context, out
 
