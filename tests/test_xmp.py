@@ -228,3 +228,35 @@ def test_exiftool_reads_facerecs_sidecar_in_both_schemas(tmp_path):
     assert set(info["PersonInImage"]) == {"Ann Lee", "Bo Chen"}
     assert "People/Bo Chen" in info["TagsList"] and "Places/Beach" in info["TagsList"]
     assert info["Rating"] == 4 and info["Title"] == "Holiday & friends"
+
+
+def test_a_broken_sidecar_is_reported_and_never_overwritten_and_the_rest_goes_on(tmp_path, store):
+    from facerec.library.xmp_sync import write_xmp
+    from facerec.store import NewFace
+
+    emb = np.ones(8, np.float32)
+    for name in ("a.jpg", "b.jpg"):
+        photo = tmp_path / name
+        Image.new("RGB", (100, 80)).save(photo)
+        store.save_photo(str(photo), 1, 1, None, 100, 80, "m", [NewFace([10, 10, 40, 50], None, 0.9, emb, None, None)])
+    for face in store.faces():
+        store.set_face(face.id, "confirmed", "Ann")
+    broken = sidecar_path(tmp_path / "a.jpg")
+    broken.write_bytes(b"<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF")
+    summary = write_xmp(store, tmp_path)
+    assert summary.written == 1 and [p for p, _ in summary.errors] == [str(broken)]
+    assert "not well-formed" in summary.errors[0][1]
+    assert broken.read_bytes() == b"<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF"  # left as it was
+    assert [r.name for r in XmpPacket.parse(sidecar_path(tmp_path / "b.jpg").read_bytes()).regions()] == ["Ann"]
+
+
+def test_importing_a_broken_sidecar_names_the_file_and_reason_once(tmp_path, store):
+    from facerec.library.xmp_sync import import_photo_regions
+
+    photo = tmp_path / "a.jpg"
+    Image.new("RGB", (100, 80)).save(photo)
+    store.save_photo(str(photo), 1, 1, None, 100, 80, "m", [])
+    sidecar_path(photo).write_bytes(b"\x00\x01 not xml at all")
+    outcome = import_photo_regions(store, None, str(photo))
+    assert outcome.errors and outcome.errors[0][0] == str(sidecar_path(photo)) and "not well-formed" in outcome.errors[0][1]
+    assert import_photo_regions(store, None, str(photo)).errors == []  # reported once, until the file changes
