@@ -15,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -44,6 +46,7 @@ def _ray():
 def connect(address: str | None = None, num_cpus: int | None = None) -> None:
     """Join the Ray cluster at ``address`` (``host:port``, ``auto``, ``ray://host:10001``), or start a local Ray
     instance when ``address`` is None or ``local`` (with ``num_cpus`` CPUs, default all). Idempotent."""
+    _check_reachable(address)
     ray = _ray()
     if ray.is_initialized():
         return
@@ -56,6 +59,17 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> None:
             ray.init(address=address, **kwargs)
     except Exception as exc:  # ConnectionError, RuntimeError, ...: say which cluster and why
         raise ClusterError(f"cannot join the Ray cluster at {address or 'a local instance'}: {exc}") from None
+
+
+def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
+    """Fail fast (Ray itself waits minutes) when a ``host:port`` address does not answer."""
+    m = re.fullmatch(r"([\w.-]+):(\d+)", address or "")
+    if not m:
+        return
+    try:
+        socket.create_connection((m.group(1), int(m.group(2))), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ClusterError(f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); is 'ray start --head' running there?") from None
 
 
 class _Worker:

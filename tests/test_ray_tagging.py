@@ -107,6 +107,16 @@ def ray_cluster(sface_installed):
         shutil.rmtree(temp, ignore_errors=True)
 
 
+def test_unreachable_cluster_is_a_clear_error_at_once():
+    """Runs first, before the cluster fixture imports ray into this process (port 1: nothing listens)."""
+    from facerec.ray_tagging import ClusterError
+
+    t0 = time.monotonic()
+    with pytest.raises(ClusterError, match=r"cannot reach the Ray cluster at 127\.0\.0\.1:1 "):
+        connect("127.0.0.1:1")
+    assert time.monotonic() - t0 < 30 and "ray" not in sys.modules
+
+
 def _enrolled(target, analyzer, fr_faces) -> GalleryStore:
     store = GalleryStore(target)
     for name, photo in PEOPLE.items():
