@@ -11,7 +11,9 @@
 
     python bench/calibrate.py --model sface [--data ../shared/data/lfw] [--target-far 0.003]
 
-The registered default (facerec/embedders/packs.py, ``threshold``) is set from this output.
+The SFace pack's registered curve (facerec/embedders/packs.py) now comes from bench/openset.py, the
+successor for open-set work (test-time flipping, a 0.1% stranger false-accept rate, LFW's mislabelled
+"strangers" left out, harder variants); this script still calibrates any pack from one embedding pass.
 """
 
 from __future__ import annotations

@@ -89,6 +89,8 @@ class FaceAnalyzer:
                 from .embedders import load_embedder
 
                 self._embedder = load_embedder(self.settings.model, weights=self._weights)
+            if hasattr(self._embedder, "flip"):
+                self._embedder.flip = bool(self.settings.flip)  # follows the setting, also when changed later
             return self._embedder
 
     @property

@@ -19,18 +19,34 @@ class SFaceEmbedder:
     template = ARCFACE_112
     dim = 128
 
-    def __init__(self, weights: Path, model_id: str, threshold: float, batch_size: int = 32, max_copies: int = 2):
+    def __init__(
+        self, weights: Path, model_id: str, threshold: float, batch_size: int = 32, max_copies: int = 2, flip: bool = False,
+    ):
         self.model_id = model_id
         self.default_threshold = threshold
         self.batch_size = batch_size
+        self.flip = flip
+        """Test-time flipping: a face's vector is the mean of its chip's and its mirror image's (re-normalised)."""
         self._net = NetPool(Path(weights).read_bytes(), model_id, max_copies=max_copies)
 
-    def embed(self, chips: np.ndarray) -> np.ndarray:
-        import cv2
+    @property
+    def cache_id(self) -> str:
+        """What an embedding cache must match: the weights and how they are applied."""
+        return self.model_id + ("+flip" if self.flip else "")
 
+    def embed(self, chips: np.ndarray) -> np.ndarray:
+        """N x 112 x 112 x 3 uint8 RGB chips -> N x 128 float32 unit vectors."""
         chips = np.asarray(chips, dtype=np.uint8)
         if len(chips) == 0:
             return np.zeros((0, self.dim), np.float32)
+        if not self.flip:
+            return self._embed(chips)
+        both = self._embed(np.concatenate([chips, chips[:, :, ::-1]]))
+        return l2_normalize(both[: len(chips)] + both[len(chips) :])
+
+    def _embed(self, chips: np.ndarray) -> np.ndarray:
+        import cv2
+
         out = []
         for i in range(0, len(chips), self.batch_size):
             # The network takes RGB in 0..255 (OpenCV's FaceRecognizerSF swaps its BGR input to RGB).

@@ -103,7 +103,7 @@ def embed_images(
     follows detection and alignment, image by image; ``embed_progress(done, n)`` then follows the embedding of
     the n chips, batch by batch (the longer part with a large model)."""
     paths = list(dict.fromkeys(paths))
-    model_id = analyzer.model_id
+    model_id = getattr(analyzer.embedder, "cache_id", analyzer.model_id)  # weights and how they are applied (flip)
     if cache is None:
         key = hashlib.sha1(("\n".join(paths) + model_id).encode()).hexdigest()[:16]
         cache = data_dir() / "cache" / f"lfw-{model_id}-{key}.npz"

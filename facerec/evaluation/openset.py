@@ -30,6 +30,23 @@ class OpenSetSplit:
     stranger_paths: list[str]
 
 
+LFW_NOT_STRANGERS = {
+    # the same person as an enrolled one, under another spelling of the name
+    "Sung_Hong_Choi": "Choi_Sung-hong",
+    "Wang_Nan": "Nan_Wang",
+    "Hasan_Wirayuda": "Hassan_Wirajuda",
+    "Yingfan_Wang": "Wang_Yingfan",
+    "Mireya_Elisa_Moscoso_Rodriguez": "Mireya_Moscoso",
+    "John_Gruden": "Jon_Gruden",
+    # the one image under this name shows the enrolled person (looked at: same face, same setting)
+    "Carlos_Ruckauf": "Eduardo_Duhalde",
+    "Shavon_Earp": "Diana_Taurasi",
+}
+"""LFW's single-image "strangers" who are people with several images under another name (found as the
+nearest strangers to the gallery, bench/openset.py; twins such as the Olsen or Moraes sisters stay strangers).
+Counting them as strangers puts a floor of 8 / 4,069 = 0.2% under any stranger false-accept rate."""
+
+
 def openset_protocol(identities: dict[str, list[str]], max_gallery: int = 5) -> OpenSetSplit:
     """Gallery / genuine probes / strangers from ``name -> sorted image paths`` (deterministic)."""
     gp, gl, pp, pl, sp = [], [], [], [], []
