@@ -764,6 +764,19 @@ class GalleryStore:
 
         return adapt_index(self.path, GalleryIndex(emb, pids, names, model_id, kinds=kinds))
 
+    def gallery_size(self, model_id: str, include_confirmed: bool = True) -> int:
+        """``len(gallery_index(model_id, include_confirmed))`` without reading a vector (the calibrated
+        threshold depends on it; the GUI shows it on every gallery change)."""
+        conn = self._conn()
+        n = conn.execute("SELECT COUNT(*) FROM samples s JOIN people p ON p.id = s.person_id WHERE s.model_id = ?", (model_id,)).fetchone()[0]
+        if include_confirmed:
+            n += conn.execute(
+                """SELECT COUNT(*) FROM faces f JOIN people p ON p.id = f.person_id
+                   WHERE f.status = ? AND f.model_id = ? AND f.id NOT IN (SELECT face_id FROM samples WHERE face_id IS NOT NULL)""",
+                (FaceStatus.CONFIRMED, model_id),
+            ).fetchone()[0]
+        return int(n)
+
     # -- photos and faces -------------------------------------------------------------------------
     def get_photo(self, path: str) -> PhotoRecord | None:
         row = self._conn().execute("SELECT * FROM photos WHERE path = CAST(? AS TEXT)", (_path_param(path),)).fetchone()

@@ -58,7 +58,7 @@ def test_one_threshold_is_shown_everywhere(qtbot, tmp_path, analyzer, fr_faces):
             ctx.galleryChanged.emit()
             gallery = ctx.store.gallery_index(analyzer.model_id)
             expected = analyzer.threshold_for(gallery)
-            assert len(gallery) == n
+            assert len(gallery) == n == ctx.store.gallery_size(analyzer.model_id)
             assert threshold_in_force(ctx.settings, n) == pytest.approx(expected)
             assert window.settings.threshold.value() == pytest.approx(expected, abs=5e-4)
             assert window.live.threshold_label.text() == f"threshold {expected:.3f}"

@@ -61,6 +61,7 @@ def test_assign_teaches_at_once_and_undo_restores_exactly(lib):
     assert faces[stranger].status == "unknown"
     index = store.gallery_index(M)
     assert sorted(index.sample_kind.tolist()) == [0, 1]  # one enrolment sample, one confirmed face
+    assert store.gallery_size(M) == 2 and store.gallery_size(M, include_confirmed=False) == 1
     result = undo_mod.undo(store)
     assert result.kind == "assign" and result.skipped == 0
     assert dump(store) == before  # Kit is gone again, the suggestion too

@@ -34,6 +34,7 @@ def test_people_samples_rename_merge_delete(store):
     store.add_sample("Ann", vec(1), "m1", "a.jpg", "h1", [0, 0, 10, 10], b"thumb")
     assert len(store.list_samples("Ann")) == 2
     assert len(store.gallery_index("m1")) == 3 and len(store.gallery_index("m2")) == 1
+    assert store.gallery_size("m1") == 3 and store.gallery_size("m2") == 1 and store.gallery_size("m3") == 0
 
     store.rename_person("Ann", "Anna")
     assert store.find_person("Ann") is None and store.get_person("anna").name == "Anna"

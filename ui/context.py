@@ -76,7 +76,7 @@ class AppContext(QObject):
         from facerec.embedders import get_pack
         from facerec.pipeline import threshold_in_force
 
-        size = len(self.store.gallery_index(get_pack(self.settings.model).model_id))
+        size = self.store.gallery_size(get_pack(self.settings.model).model_id)
         return threshold_in_force(self.settings, size), size
 
     def apply_settings(self, new: Settings) -> None:

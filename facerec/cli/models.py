@@ -52,7 +52,7 @@ def _list(ctx: Context) -> int:
     detector = find_weights_dir()
     out(f"  {model_setup.DETECTOR:<18} face detector (MTCNN, facenet-pytorch 2.5.3's weights, MIT)  "
         + (f"installed ({detector})" if detector else "not installed (facerec models install mtcnn)"))
-    samples = len(ctx.store.gallery_index(embedders.get_pack(current).model_id)) if Path(ctx.settings.gallery_path).exists() else 0
+    samples = ctx.store.gallery_size(embedders.get_pack(current).model_id) if Path(ctx.settings.gallery_path).exists() else 0
     for pack in embedders.list_packs():
         path = embedders.weights_path(pack)
         mark = "*" if pack.name == current else " "
