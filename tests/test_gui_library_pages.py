@@ -5,6 +5,7 @@ defaults in choosers, and a heartbeat showing the window is never blocked while 
 from __future__ import annotations
 
 import shutil
+import time
 
 import guikit  # noqa: F401  (sets QT_QPA_PLATFORM before Qt loads)
 import pytest
@@ -151,3 +152,258 @@ def test_viewer_reject_ignore_draw_zoom_and_preselect(lib_gui, qtbot, fr_faces, 
     qtbot.waitUntil(lambda: dlg.view.width() <= dlg.scroll.viewport().width() + 2)
     assert not [m for m in messages() if m[0] in ("Photo", "Draw a face")]
     dlg.close()
+
+
+def test_person_page_confirms_in_place_feature_face_and_hide(lib_gui, qtbot):
+    window, ctx = lib_gui
+    window.show_page("photos")
+    view = window.photos.person
+    window.photos.show_tab("person")
+    with qtbot.waitSignal(view.pageLoaded, timeout=60_000, check_params_cb=lambda p: p.person.name == "Obama"):
+        view.show_person("Obama")
+    page = view.page
+    assert page.counts.photos >= 3 and page.counts.suggested == len(page.faces) and page.counts.confirmed == 0
+    assert view.grid.count() == len(page.faces) and "suggestion" in view.counts.text()
+    qtbot.waitUntil(lambda: len(view.grid.cache) >= len(page.faces), timeout=60_000)  # thumbnails came from a worker
+    # confirm two suggestions in place: they move to the top, confirmed
+    pick = [f.face_id for f in page.faces[:2]]
+    view.grid.select_ids(pick)
+    with qtbot.waitSignal(view.pageLoaded, timeout=60_000, check_params_cb=lambda p: p.counts.confirmed == 2):
+        view.decide("confirm")
+    assert {f.face_id for f in view.page.faces if f.status == "confirmed"} == set(pick)
+    assert [f.status for f in view.page.faces][:2] == ["confirmed", "confirmed"]
+    # reject a suggestion: it leaves the page
+    wrong = view.page.faces[-1].face_id
+    view.grid.select_ids([wrong])
+    with qtbot.waitSignal(view.pageLoaded, timeout=60_000, check_params_cb=lambda p: wrong not in {f.face_id for f in p.faces}):
+        view.decide("reject")
+    assert view.page.counts.rejected == 1
+    # choose the feature face
+    view.grid.select_ids([pick[1]])
+    with qtbot.waitSignal(view.pageLoaded, timeout=60_000, check_params_cb=lambda p: p.feature_chosen):
+        view.choose_feature()
+    assert view.page.feature_face_id == pick[1] and ctx.library.person_page("Obama").feature_face_id == pick[1]
+    # hide: out of the default lists, still has its page
+    with qtbot.waitSignal(view.pageLoaded, timeout=60_000, check_params_cb=lambda p: p.hidden):
+        view.toggle_hidden()
+    assert "Obama" not in [p.name for p in ctx.library.people()] and view.hide_btn.text() == "Unhide"
+    view.show_hidden.setChecked(False)
+    qtbot.waitUntil(lambda: view.person.findText("Obama") < 0, timeout=30_000)
+    view.show_hidden.setChecked(True)
+    qtbot.waitUntil(lambda: view.person.findText("Obama") >= 0, timeout=30_000)
+    with qtbot.waitSignal(view.pageLoaded, timeout=60_000, check_params_cb=lambda p: p.person.name == "Obama"):
+        view.show_person("Obama")
+    with qtbot.waitSignal(view.pageLoaded, timeout=60_000, check_params_cb=lambda p: not p.hidden):
+        view.toggle_hidden()
+    # the person page opens its photos in the viewer, previous/next through them
+    view.open_photo(pick[0])
+    dlg = view.photo_dialog
+    qtbot.waitUntil(lambda: dlg.view.image() is not None and bool(dlg.faces), timeout=30_000)
+    assert dlg.paths == list(dict.fromkeys(f.path for f in view.page.faces)) and dlg.view.selected == pick[0]
+    dlg.close()
+    assert not messages()
+
+
+def test_search_by_people_folder_and_date_opens_the_viewer(lib_gui, qtbot, fr_faces):
+    window, ctx = lib_gui
+    window.show_page("photos")
+    window.photos.show_tab("search")
+    view = window.photos.search
+    qtbot.waitUntil(lambda: view.with_list.count() == 2, timeout=30_000)
+    named: dict[str, set] = {}
+    for f in ctx.store.faces(status=("confirmed", "auto")):
+        named.setdefault(f.path, set()).add(f.person)
+    both = {p for p, who in named.items() if {"Obama", "Biden"} <= who}
+    assert str(fr_faces / "_group" / "obama_and_biden.jpg") in both
+    view.set_people(["Obama", "Biden"])
+    with qtbot.waitSignal(view.searched, timeout=30_000) as blocker:
+        view.run_search()
+    assert {h.path for h in blocker.args[0]} == both and view.results.count() == len(both)
+    view.set_people(["Obama", "Biden"], any_person=True)
+    with qtbot.waitSignal(view.searched, timeout=30_000) as blocker:
+        view.run_search()
+    anyone = {h.path for h in blocker.args[0]}
+    assert both < anyone and all(set(h.people) & {"Obama", "Biden"} for h in blocker.args[0])
+    view.set_people(["Obama"], without=["Biden"])
+    with qtbot.waitSignal(view.searched, timeout=30_000) as blocker:
+        view.run_search()
+    assert both.isdisjoint({h.path for h in blocker.args[0]}) and blocker.args[0]
+    # a folder and a date range narrow it
+    view.set_people(["Obama"], any_person=True)
+    view.folder.setText(str(fr_faces / "obama"))
+    with qtbot.waitSignal(view.searched, timeout=30_000) as blocker:
+        view.run_search()
+    assert blocker.args[0] and all("/obama/" in h.path for h in blocker.args[0])
+    view.date_from.setText("2999")
+    with qtbot.waitSignal(view.searched, timeout=30_000) as blocker:
+        view.run_search()
+    assert blocker.args[0] == []
+    view.date_from.setText("")
+    view.folder.setText("")
+    view.set_people(["Obama", "Biden"], any_person=True)
+    with qtbot.waitSignal(view.searched, timeout=30_000) as blocker:
+        view.run_search()
+    # results open in the photo viewer; Next goes through them
+    view.open_photo(0)
+    dlg = view.photo_dialog
+    qtbot.waitUntil(lambda: dlg.view.image() is not None and dlg._load_task is None, timeout=30_000)
+    assert dlg.paths == [h.path for h in view.hits]
+    with qtbot.waitSignal(dlg.photoLoaded, timeout=30_000):
+        dlg.next()
+    assert dlg.path == view.hits[1].path
+    dlg.close()
+
+
+def test_look_alike_mosaics_name_ignore_merge_split(lib_gui, qtbot, monkeypatch):
+    from ui import prompts
+
+    window, ctx = lib_gui
+    window.show_page("photos")
+    view = window.photos.groups
+    with qtbot.waitSignal(view.groupsLoaded, timeout=120_000):
+        window.photos.show_tab("groups")
+    wait_tasks(qtbot, ctx)  # the Library view groups too: let both settle, then read the stored groups
+    with qtbot.waitSignal(view.groupsLoaded, timeout=120_000):
+        view.refresh()
+    groups = view.groups
+    assert len(groups) >= 2 and all(len(g.faces) >= 2 for g in groups)
+    box = view.boxes[groups[0].id]
+    assert box.grid.count() == len(groups[0].faces)
+    qtbot.waitUntil(lambda: len(box.grid.cache) == len(groups[0].faces), timeout=60_000)  # face thumbnails shown
+    # split one face off the first group: a new group, the others keep their ids
+    first = groups[0]
+    moved = first.faces[-1].id
+    with qtbot.waitSignal(view.groupsLoaded, timeout=120_000) as blocker:
+        view.split_group(first.id, [moved])
+    after = {g.id: g for g in blocker.args[0]}
+    assert moved not in {f.id for f in after[first.id].faces} if first.id in after else True
+    # merge the first two groups
+    a, b = [g.id for g in blocker.args[0][:2]]
+    view.boxes[a].tick.setChecked(True)
+    view.boxes[b].tick.setChecked(True)
+    with qtbot.waitSignal(view.groupsLoaded, timeout=120_000) as blocker:
+        view.merge_ticked()
+    merged = {g.id: g for g in blocker.args[0]}
+    assert b not in merged and a in merged
+    # name a whole group in place (the chooser starts empty, not on the first name)
+    seen = {}
+    monkeypatch.setattr(prompts, "ask_choice", lambda *a_, **k: seen.update(k) or "Group Person")
+    target = merged[a]
+    with qtbot.waitSignal(view.groupsLoaded, timeout=120_000) as blocker:
+        view.name_group(a)
+    assert seen.get("current") is None
+    assert {f.id for f in ctx.store.faces(person="Group Person", status="confirmed")} == {f.id for f in target.faces}
+    assert a not in {g.id for g in blocker.args[0]}
+    # ignore another group; the rest keep their ids (stable)
+    rest = blocker.args[0]
+    gone = rest[0]
+    with qtbot.waitSignal(view.groupsLoaded, timeout=120_000) as blocker:
+        view.ignore_group(gone.id)
+    assert all(f.status == "ignored" for f in ctx.store.faces(where=f"f.id IN ({','.join(str(f.id) for f in gone.faces)})"))
+    assert {g.id for g in blocker.args[0]} == {g.id for g in rest} - {gone.id}
+
+
+def test_rescan_offer_after_min_face_size_change(lib_gui, qtbot, analyzer):
+    import copy
+
+    from ui.rescan_offer import MISSING
+
+    window, ctx = lib_gui
+    old = copy.deepcopy(analyzer.settings)
+    try:
+        new = copy.deepcopy(ctx.settings)
+        new.detector.min_face_size = old.detector.min_face_size + 6
+        ctx.apply_settings(new)
+        qtbot.waitUntil(lambda: getattr(window, "rescan_box", None) is not None and window.rescan_box.isVisible(), timeout=60_000)
+        box = window.rescan_box
+        assert "were scanned with other settings" in box.text()
+        button = next(b for b in box.buttons() if b.text() == MISSING)
+        assert box.defaultButton() is button
+        confirmed = {f.id for f in ctx.store.faces(status="confirmed")}
+        button.click()
+        wait_tasks(qtbot, ctx, 600_000)
+        assert ctx.library.rescan_offer().outdated == 0
+        assert confirmed <= {f.id for f in ctx.store.faces(status="confirmed")}
+    finally:
+        analyzer.settings = old
+        analyzer.detector.set_min_face_size(old.detector.min_face_size)
+
+
+def test_face_picker_keys_and_enrol_warning(lib_gui, qtbot, fr_faces, analyzer, monkeypatch):
+    from PySide6.QtCore import Qt
+
+    from ui import prompts
+    from ui.dialogs import FacePickerDialog
+
+    window, ctx = lib_gui
+    img = analyzer.load(fr_faces / "_group" / "obama_and_biden.jpg")
+    faces = analyzer.analyze(img)
+    dlg = FacePickerDialog(img, faces, window)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    qtbot.keyClick(dlg, Qt.Key_Return)  # nothing chosen: Enter accepts nothing
+    assert dlg.isVisible() and dlg.selected_index() is None
+    qtbot.keyClick(dlg, Qt.Key_2)
+    assert dlg.selected_index() == 1
+    with qtbot.waitSignal(dlg.accepted, timeout=5_000):
+        qtbot.keyClick(dlg, Qt.Key_Return)
+    dlg2 = FacePickerDialog(img, faces, window)
+    qtbot.addWidget(dlg2)
+    dlg2.show()
+    centre = dlg2.view.box_rect(dlg2.view.boxes()[0]).center().toPoint()
+    with qtbot.waitSignal(dlg2.accepted, timeout=5_000):
+        qtbot.mouseDClick(dlg2.view, Qt.LeftButton, pos=centre)
+    assert dlg2.selected_index() == 0
+    # enrolling Biden's face as someone else warns first (and skips it when the user says no)
+    people = window.people
+    biden = next(i for i, f in enumerate(faces) if people.looks_like_other("Someone", f) and people.looks_like_other("Someone", f)[0] == "Biden")
+    asked = []
+    monkeypatch.setattr(prompts, "pick_face", lambda *a, **k: biden)
+    monkeypatch.setattr(prompts, "confirm", lambda parent, title, text: asked.append(text) or False)
+    before = len(ctx.store.list_people())
+    with qtbot.waitSignal(people.enrolFinished, timeout=120_000) as blocker:
+        people.enrol("Someone", [str(fr_faces / "_group" / "obama_and_biden.jpg")])
+    assert asked and "looks like Biden" in asked[0]
+    assert not blocker.args[0].enrolled and ctx.store.find_person("Someone") is None or not ctx.store.list_samples("Someone")
+    assert len(ctx.store.list_people()) >= before
+    assert people.looks_like_other("Biden", faces[biden]) is None
+
+
+def test_window_never_blocked_while_library_pages_work(lib_gui, qtbot, fr_faces):
+    """A 10 ms heartbeat on the GUI thread: no gap over 100 ms while a person page (all Obama's photos,
+    thumbnails), a search, the look-alike mosaics and the photo viewer load and a decision re-matches."""
+    from PySide6.QtCore import QTimer
+
+    window, ctx = lib_gui
+    window.show_page("photos")
+    wait_tasks(qtbot, ctx)
+    gaps: list[float] = []
+    last = [time.perf_counter()]
+
+    def beat() -> None:
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.timeout.connect(beat)
+    timer.start(10)
+    person = window.photos.person
+    with qtbot.waitSignal(person.pageLoaded, timeout=60_000):
+        person.show_person("Obama")
+    person.grid.select_ids([f.face_id for f in person.page.faces[:3]])
+    person.decide("confirm")
+    window.photos.show_tab("search")
+    window.photos.search.set_people(["Obama"])
+    window.photos.search.run_search()
+    window.photos.show_tab("groups")
+    window.photos.groups.refresh()
+    wait_tasks(qtbot, ctx)
+    dlg = open_viewer(qtbot, window, ctx, [str(fr_faces / "_group" / "obama_and_biden.jpg")])
+    wait_tasks(qtbot, ctx)
+    qtbot.wait(200)
+    timer.stop()
+    dlg.close()
+    assert len(gaps) > 20
+    worst = max(gaps[1:])
+    assert worst < 0.100, f"the GUI thread was blocked {worst * 1000:.0f} ms"

@@ -38,13 +38,16 @@ class FacePickerDialog(QDialog):
         self.view = BoxesView(self)
         self.view.set_image(rgb_to_qimage(image.rgb), coord_size=image.full_size)
         self.view.set_boxes([BoxItem(i, tuple(float(v) for v in f.box), str(i + 1), UNKNOWN) for i, f in enumerate(faces)])
-        self.hint = QLabel(f"{len(faces)} faces in {image.path or 'this photo'}. Click the face to enrol.")
+        self.hint = QLabel(f"{len(faces)} faces in {image.path or 'this photo'}. Click the face to enrol "
+                           "(or press its number), then Enter; a double-click enrols it at once.")
         self.hint.setWordWrap(True)
         self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         self.buttons.button(QDialogButtonBox.Ok).setEnabled(False)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         self.view.boxClicked.connect(self._clicked)
+        self.view.boxDoubleClicked.connect(lambda key: (self._clicked(key), self.accept()))
+        self.buttons.button(QDialogButtonBox.Ok).setDefault(True)
         lay = QVBoxLayout(self)
         lay.addWidget(self.hint)
         lay.addWidget(self.view, 1)
@@ -60,6 +63,18 @@ class FacePickerDialog(QDialog):
 
     def selected_index(self) -> int | None:
         return self.view.selected
+
+    def keyPressEvent(self, event) -> None:
+        """Number keys choose a face; Enter accepts the chosen one (never a face the user did not pick)."""
+        text = event.text()
+        if text.isdigit() and 1 <= int(text) <= len(self.faces):
+            self.choose(int(text) - 1)
+            return
+        if event.key() in (Qt.Key_Return, Qt.Key_Enter):
+            if self.view.selected is not None:
+                self.accept()
+            return
+        super().keyPressEvent(event)
 
 
 class PhotoDialog(QDialog):

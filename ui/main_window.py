@@ -14,11 +14,12 @@ from .views.facemap import FaceMapView
 from .views.library import LibraryView
 from .views.live import LiveView
 from .views.people import PeopleView
+from .views.photos import PhotosView
 from .views.settings import SettingsView
 
 
 class MainWindow(QMainWindow):
-    PAGES = ("people", "live", "library", "map", "settings")
+    PAGES = ("people", "live", "library", "map", "photos", "settings")
 
     def __init__(self, ctx: AppContext):
         super().__init__()
@@ -32,6 +33,7 @@ class MainWindow(QMainWindow):
         self.live = LiveView(ctx)
         self.library = LibraryView(ctx)
         self.facemap = FaceMapView(ctx)
+        self.photos = PhotosView(ctx)
         self.settings = SettingsView(ctx)
         self.stack = QStackedWidget()
         self.nav = QListWidget()
@@ -40,7 +42,7 @@ class MainWindow(QMainWindow):
         self.nav.setFixedWidth(150)
         for name, label, view in (
             ("people", "People", self.people), ("live", "Live", self.live),
-            ("library", "Library", self.library), ("map", "Map", self.facemap), ("settings", "Settings", self.settings),
+            ("library", "Library", self.library), ("map", "Map", self.facemap), ("photos", "Photos", self.photos), ("settings", "Settings", self.settings),
         ):
             self.stack.addWidget(view)
             item = QListWidgetItem(icon(name), label)
@@ -69,6 +71,14 @@ class MainWindow(QMainWindow):
         self.show_page("people")
         self._restore_state()
         ctx.tasks.modelMissing.connect(self.offer_model_install)
+        ctx.settingsChanged.connect(self.check_rescan)
+        self.library.scanFinished.connect(lambda _: self.photos.groups._changed())
+
+    def check_rescan(self) -> None:
+        """After a settings change: offer to rescan when the model or the minimum face size changed."""
+        from .rescan_offer import check_rescan
+
+        check_rescan(self, self.ctx)
 
     def offer_model_install(self) -> None:
         """Open the install dialog when the face detector or the chosen model is missing (once at a time)."""
@@ -103,7 +113,7 @@ class MainWindow(QMainWindow):
         self.ctx.undone.connect(self._undone)
         self.refresh_undo()
         v = mb.addMenu("&View")
-        for i, (name, label) in enumerate((("people", "&People"), ("live", "&Live"), ("library", "Li&brary"), ("map", "&Map of faces"), ("settings", "&Settings"))):
+        for i, (name, label) in enumerate((("people", "&People"), ("live", "&Live"), ("library", "Li&brary"), ("map", "&Map of faces"), ("photos", "P&hotos: people, search, groups"), ("settings", "&Settings"))):
             self._action(v, label, lambda _=False, n=name: self.show_page(n), f"Ctrl+{i + 1}", name)
         lv = mb.addMenu("&Live")
         self._action(lv, "&Start / stop", lambda: (self.show_page("live"), self.live.toggle()), "F5", "play")

@@ -313,6 +313,14 @@ class PeopleView(QWidget):
             if index is None:
                 report.errors.append((choice.path, "skipped: no face chosen"))
                 continue
+            other = self.looks_like_other(report.person, choice.faces[index])
+            if other is not None and not prompts.confirm(
+                self, "Enrol this face?",
+                f"This face looks like {other[0]} (distance {other[1]:.2f}), who is already enrolled.\n"
+                f"Enrol it as {report.person} anyway?",
+            ):
+                report.errors.append((choice.path, f"skipped: looks like {other[0]}"))
+                continue
             try:
                 jobs.enrol_chosen(None, self.ctx.store, self.ctx.analyzer, report.person, choice, index)
                 report.enrolled.append(choice.path)
@@ -332,6 +340,17 @@ class PeopleView(QWidget):
                 "\n…" if len(problems) > 12 else ""
             ))
         self.enrolFinished.emit(report)
+
+    def looks_like_other(self, person: str, face) -> tuple[str, float] | None:
+        """(name, distance) when ``face`` matches another enrolled person than ``person`` (the enrolment warns
+        first), else None."""
+        if getattr(face, "embedding", None) is None:
+            return None
+        index = self.ctx.gallery_index()
+        match = self.ctx.analyzer.identify(face.embedding[None], index)[0]
+        if match.known and match.name != person:
+            return match.name, float(match.distance)
+        return None
 
     def _select(self, name: str) -> None:
         """Select ``name``; while the list reloads, also once the new list is in (it may not be in the old one)."""

@@ -25,6 +25,7 @@ class BoxItem:
 
 class BoxesView(QWidget):
     boxClicked = Signal(object)
+    boxDoubleClicked = Signal(object)
     boxDrawn = Signal(object)
     """(x1, y1, x2, y2) in the box coordinate frame, dragged in draw mode (``set_draw_mode``)."""
 
@@ -119,6 +120,14 @@ class BoxesView(QWidget):
         return self._draw_mode
 
     # -- events -------------------------------------------------------------------------------------
+    def mouseDoubleClickEvent(self, event) -> None:
+        key = None if self._draw_mode else self.key_at(event.position())
+        if key is not None:
+            self._selected = key
+            self.update()
+            self.boxDoubleClicked.emit(key)
+        super().mouseDoubleClickEvent(event)
+
     def mouseMoveEvent(self, event) -> None:
         if self._drag is not None:
             self._drag = (self._drag[0], event.position())
