@@ -60,6 +60,15 @@ def test_map_points_hover_and_click(scanned, qtbot):
     assert view.photo_dialog is not None and view.photo_dialog.windowTitle() == fmap.points[i].path
     view.photo_dialog.close()
 
+    # right click: find faces like it, listed in the Library view
+    qtbot.mouseClick(view.canvas, Qt.RightButton, pos=QPoint(int(round(x)), int(round(y))))
+    assert [a.text() for a in view.point_menu.actions()] == ["Open photo", "Find similar faces"]
+    view.point_menu.actions()[1].trigger()
+    view.point_menu.close()
+    qtbot.waitUntil(lambda: window.library.current_group() == ("similar", fmap.points[i].id), timeout=60_000)
+    assert window.nav.currentRow() == window.PAGES.index("library")
+    window.show_page("map")
+
     # a closer look: t-SNE
     with qtbot.waitSignal(view.mapLoaded, timeout=180_000) as blocker:
         view.method.setCurrentIndex(1)

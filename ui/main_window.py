@@ -34,6 +34,7 @@ class MainWindow(QMainWindow):
         self.library = LibraryView(ctx)
         self.facemap = FaceMapView(ctx)
         self.photos = PhotosView(ctx)
+        self.facemap.findSimilar.connect(lambda face_id: (self.show_page("library"), self.library.find_similar(face_id)))
         self.settings = SettingsView(ctx)
         self.stack = QStackedWidget()
         self.nav = QListWidget()

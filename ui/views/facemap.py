@@ -2,7 +2,7 @@
 coloured by person, unknown faces grey; hovering a point shows its face, clicking a face opens its photo.
 
 The map is computed by a worker (jobs.face_map -> facerec.library.facemap.FaceMap, plain data); thumbnails
-are cut by a worker too (jobs.face_thumbnails, RGB arrays); pixmaps and widgets are made on the GUI thread only.
+are cut by a worker too; a right click on a face offers "Find similar faces" (the Library view lists them) (jobs.face_thumbnails, RGB arrays); pixmaps and widgets are made on the GUI thread only.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ class MapCanvas(QWidget):
     hovered = Signal(int)
     """Index of the point under the mouse, or -1."""
     clicked = Signal(int)
+    contextClicked = Signal(int)
+    """Right click on a point (index)."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -111,10 +113,11 @@ class MapCanvas(QWidget):
             self.hovered.emit(i)
 
     def mousePressEvent(self, event) -> None:  # noqa: N802
-        if event.button() == Qt.LeftButton:
-            i = self.point_at(event.position().x(), event.position().y())
-            if i >= 0:
-                self.clicked.emit(i)
+        i = self.point_at(event.position().x(), event.position().y())
+        if i >= 0 and event.button() == Qt.LeftButton:
+            self.clicked.emit(i)
+        elif i >= 0 and event.button() == Qt.RightButton:
+            self.contextClicked.emit(i)
 
     def leaveEvent(self, event) -> None:  # noqa: N802
         if self.hover != -1:
@@ -126,6 +129,8 @@ class MapCanvas(QWidget):
 class FaceMapView(QWidget):
     mapLoaded = Signal(object)
     """The FaceMap shown (after each computation)."""
+    findSimilar = Signal(int)
+    """A face id the user asked to find faces like (right click on a face point)."""
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None):
         super().__init__(parent)
@@ -151,6 +156,7 @@ class FaceMapView(QWidget):
         self.canvas = MapCanvas()
         self.canvas.hovered.connect(self._hovered)
         self.canvas.clicked.connect(self.open_point)
+        self.canvas.contextClicked.connect(self._point_menu)
         self.card = QLabel(self.canvas)
         self.card.setObjectName("mapCard")
         self.card.setStyleSheet("background: #0d1117; color: #e6edf3; border: 1px solid #30363d; padding: 6px;")
@@ -297,6 +303,19 @@ class FaceMapView(QWidget):
         dlg.setAttribute(Qt.WA_DeleteOnClose)
         dlg.open()
         self.photo_dialog = dlg
+
+    def _point_menu(self, index: int) -> None:
+        from PySide6.QtGui import QCursor
+        from PySide6.QtWidgets import QMenu
+
+        pt = self.canvas.points[index]
+        if pt.kind != "face":
+            return
+        menu = QMenu(self)
+        menu.addAction(icon("photo"), "Open photo", lambda: self.open_point(index))
+        menu.addAction(icon("similar"), "Find similar faces", lambda: self.findSimilar.emit(pt.id))
+        menu.popup(QCursor.pos())
+        self.point_menu = menu
 
     def sizeHint(self) -> QSize:  # noqa: N802
         return QSize(900, 640)
