@@ -181,7 +181,10 @@ class PhotoViewer(QDialog):
                 from PySide6.QtGui import QColor
 
                 color = QColor(IGNORED)
-            items.append(BoxItem(f.id, tuple(f.box), face_label(f), color))
+            label = face_label(f)
+            if f.status == FaceStatus.IGNORED and any(o.source == "manual" and o.id != f.id for o in faces):
+                label = ""  # a face drawn by hand in its place carries the name; keep the labels apart
+            items.append(BoxItem(f.id, tuple(f.box), label, color))
         self.view.set_boxes(items)
         if self.view.selected not in {f.id for f in faces}:
             self.view.select(None)
