@@ -156,11 +156,13 @@ def test_viewer_reject_ignore_draw_zoom_and_preselect(lib_gui, qtbot, fr_faces, 
 
 def test_person_page_confirms_in_place_feature_face_and_hide(lib_gui, qtbot):
     window, ctx = lib_gui
-    window.show_page("photos")
     view = window.photos.person
-    window.photos.show_tab("person")
+    # a person's row in the Library view opens their page
+    window.show_page("library")
+    qtbot.waitUntil(lambda: window.library._find_item(("person", "Obama")) is not None, timeout=60_000)
     with qtbot.waitSignal(view.pageLoaded, timeout=60_000, check_params_cb=lambda p: p.person.name == "Obama"):
-        view.show_person("Obama")
+        window.library.tree.itemDoubleClicked.emit(window.library._find_item(("person", "Obama")), 0)
+    assert window.stack.currentWidget() is window.photos and window.photos.tabs.currentWidget() is view
     page = view.page
     assert page.counts.photos >= 3 and page.counts.suggested == len(page.faces) and page.counts.confirmed == 0
     assert view.grid.count() == len(page.faces) and "suggestion" in view.counts.text()

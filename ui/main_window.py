@@ -74,6 +74,13 @@ class MainWindow(QMainWindow):
         ctx.tasks.modelMissing.connect(self.offer_model_install)
         ctx.settingsChanged.connect(self.check_rescan)
         self.library.scanFinished.connect(lambda _: self.photos.groups._changed())
+        self.library.personPageRequested.connect(self.open_person_page)
+
+    def open_person_page(self, name: str) -> None:
+        """The Photos view on ``name``'s person page."""
+        self.show_page("photos")
+        self.photos.show_tab("person")
+        self.photos.person.show_person(name)
 
     def check_rescan(self) -> None:
         """After a settings change: offer to rescan when the model or the minimum face size changed."""

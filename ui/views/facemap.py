@@ -294,12 +294,12 @@ class FaceMapView(QWidget):
             self._hovered(h)
 
     def open_point(self, index: int) -> None:
-        from ..dialogs import PhotoDialog
+        from .photo_viewer import PhotoViewer
 
         pt = self.canvas.points[index]
         if pt.kind != "face" or not pt.path:
             return
-        dlg = PhotoDialog(pt.path, self.ctx.store.photo_faces(pt.path), self, highlight=pt.id)
+        dlg = PhotoViewer(self.ctx, [pt.path], 0, self, highlight=pt.id, title="map of faces")
         dlg.setAttribute(Qt.WA_DeleteOnClose)
         dlg.open()
         self.photo_dialog = dlg

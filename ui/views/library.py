@@ -71,6 +71,8 @@ class LibraryView(QWidget):
     """``jobs.ScanSummary`` when a scan ends (finished or cancelled)."""
     groupsLoaded = Signal(object)
     decided = Signal(object)
+    personPageRequested = Signal(str)
+    """A person's row was double-clicked: open their person page (the Photos view)."""
     """facerec.library.review.DecisionResult after a decision made here."""
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None):
@@ -108,6 +110,7 @@ class LibraryView(QWidget):
         self.tree.setObjectName("libraryTree")
         self.tree.setHeaderHidden(True)
         self.tree.currentItemChanged.connect(lambda *_: self._show_group())
+        self.tree.itemDoubleClicked.connect(self._tree_double_clicked)
 
         self.grid = QListWidget()
         self.grid.setObjectName("facesGrid")
@@ -315,6 +318,11 @@ class LibraryView(QWidget):
         self.tree.blockSignals(False)
         self._show_group()
         self.groupsLoaded.emit(groups)
+
+    def _tree_double_clicked(self, item: QTreeWidgetItem) -> None:
+        key = item.data(0, ROLE)
+        if key and key[0] == "person":
+            self.personPageRequested.emit(key[1])
 
     def _find_item(self, key) -> QTreeWidgetItem | None:
         stack = [self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount())]
