@@ -21,7 +21,8 @@ def _mode(p: Path) -> int:
 def test_models_install_creates_an_owner_only_data_folder_at_umask_000(tmp_path, sface_installed):
     home = tmp_path / "new" / "facerec"
     env = {k: v for k, v in os.environ.items() if k != "FACEREC_MODELS"}
-    env.update(PYTHONPATH=str(REPO), FACEREC_HOME=str(home))
+    # an empty user-wide folder too: a model installed there (as .ci/run does first) is found, and not copied
+    env.update(PYTHONPATH=str(REPO), FACEREC_HOME=str(home), HOME=str(tmp_path / "home"), XDG_DATA_HOME=str(tmp_path / "xdg"))
     r = subprocess.run(
         [sys.executable, "-m", "facerec.cli", "models", "install", "sface", "--from-file", str(sface_installed)],
         env=env, capture_output=True, text=True, timeout=300, check=False, preexec_fn=lambda: os.umask(0),
