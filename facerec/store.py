@@ -1175,6 +1175,179 @@ class GalleryStore:
             "faces": conn.execute("SELECT COUNT(*) FROM faces").fetchone()[0],
         }
 
+    # -- named queries for the library layer (facerec/library/*) -----------------------------------
+    # Each takes ``conn`` where a library function runs it inside its own transaction (an undo
+    # ``Operation``): then it reads through that connection, otherwise through this thread's.
+    def rescan_counts(self, model_id: str, min_face_size: int) -> tuple[int, int, int, int]:
+        """Photos scanned, and of them how many were scanned with another model, with another minimum face
+        size, and with either: ``(total, other_model, other_size, outdated)``, all ints."""
+        r = self._conn().execute(
+            """SELECT COUNT(*) AS total,
+                      COALESCE(SUM(CASE WHEN model_id IS NOT ? THEN 1 ELSE 0 END), 0) AS other_model,
+                      COALESCE(SUM(CASE WHEN min_face_size IS NOT NULL AND min_face_size != ? THEN 1 ELSE 0 END), 0) AS other_size,
+                      COALESCE(SUM(CASE WHEN model_id IS NOT ? OR (min_face_size IS NOT NULL AND min_face_size != ?) THEN 1 ELSE 0 END), 0) AS outdated
+               FROM photos""",
+            (model_id, int(min_face_size), model_id, int(min_face_size)),
+        ).fetchone()
+        return r["total"], r["other_model"], r["other_size"], r["outdated"]
+
+    def photo_paths(self) -> list[str]:
+        """The path of every stored photo (unordered)."""
+        return [r[0] for r in self._conn().execute("SELECT path FROM photos")]
+
+    def undecided_faces(self, model_id: str, statuses: Sequence[str], conn=None) -> list:
+        """Faces of ``model_id`` in ``statuses``, by id: rows with ``id``, ``embedding`` (float32 LE bytes),
+        ``person_id`` (int | None), ``status`` (str), ``distance`` (float | None)."""
+        marks = ",".join("?" * len(statuses))
+        return (conn or self._conn()).execute(
+            f"SELECT id, embedding, person_id, status, distance FROM faces WHERE model_id = ? AND status IN ({marks}) ORDER BY id",
+            (model_id, *statuses),
+        ).fetchall()
+
+    def rejections_of_faces(self, model_id: str, statuses: Sequence[str], conn=None) -> list[tuple[int, int]]:
+        """``(face_id, person_id)`` for every rejection of a face of ``model_id`` in ``statuses``."""
+        marks = ",".join("?" * len(statuses))
+        return [
+            (r[0], r[1])
+            for r in (conn or self._conn()).execute(
+                f"SELECT r.face_id, r.person_id FROM face_rejections r JOIN faces f ON f.id = r.face_id WHERE f.model_id = ? AND f.status IN ({marks})",
+                (model_id, *statuses),
+            )
+        ]
+
+    def operation_history(self, limit: int) -> list:
+        """The newest undo log entries, newest first: rows with ``id``, ``created_at`` (float), ``kind``,
+        ``summary`` (str) and ``n`` (int, rows the operation kept)."""
+        return self._conn().execute(
+            """SELECT o.id, o.created_at, o.kind, o.summary, (SELECT COUNT(*) FROM operation_rows r WHERE r.op_id = o.id) AS n
+               FROM operations o ORDER BY o.id DESC LIMIT ?""",
+            (int(limit),),
+        ).fetchall()
+
+    def search_photos(
+        self,
+        people: Sequence[int],
+        without: Sequence[int],
+        statuses: Sequence[str],
+        any_person: bool = False,
+        folder_prefix: bytes | None = None,
+        dated: bool = False,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        limit: int | None = None,
+    ) -> list:
+        """Readable photos holding ``people`` (all of them, or with ``any_person`` any) and none of
+        ``without`` (faces in ``statuses``), under the UTF-8 path prefix ``folder_prefix``, with ``dated``
+        only those with a date taken, within ``date_from``..``date_to`` (comparable date strings). Rows
+        with ``id``, ``path``, ``taken_at`` (str | None), ``width``, ``height``, by date then path."""
+        smarks = ",".join("?" * len(statuses))
+        where: list[str] = ["ph.error IS NULL"]
+        args: list = []
+        if people:
+            marks = ",".join("?" * len(people))
+            having = "" if any_person else f" HAVING COUNT(DISTINCT f.person_id) = {len(set(people))}"
+            where.append(
+                f"ph.id IN (SELECT f.photo_id FROM faces f WHERE f.person_id IN ({marks}) AND f.status IN ({smarks}) GROUP BY f.photo_id{having})"
+            )
+            args += [*people, *statuses]
+        if without:
+            marks = ",".join("?" * len(without))
+            where.append(f"ph.id NOT IN (SELECT f.photo_id FROM faces f WHERE f.person_id IN ({marks}) AND f.status IN ({smarks}))")
+            args += [*without, *statuses]
+        if folder_prefix is not None:
+            where.append("substr(CAST(ph.path AS BLOB), 1, ?) = ?")
+            args += [len(folder_prefix), folder_prefix]
+        if dated:
+            where.append("ph.taken_at IS NOT NULL AND ph.taken_at != ''")
+            if date_from:
+                where.append("ph.taken_at >= ?")
+                args.append(date_from)
+            if date_to:
+                where.append("ph.taken_at <= ?")
+                args.append(date_to)
+        sql = f"""SELECT ph.id, ph.path, ph.taken_at, ph.width, ph.height FROM photos ph WHERE {' AND '.join(where)}
+                  ORDER BY (ph.taken_at IS NULL OR ph.taken_at = ''), ph.taken_at, ph.path"""
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return self._conn().execute(sql, args).fetchall()
+
+    def people_in_photos(self, photo_ids: Sequence[int], statuses: Sequence[str]) -> list[tuple[int, str]]:
+        """``(photo_id, person name)`` for every face in ``statuses`` on those photos (unordered, repeats kept)."""
+        conn = self._conn()
+        smarks = ",".join("?" * len(statuses))
+        out: list[tuple[int, str]] = []
+        for start in range(0, len(photo_ids), 500):
+            chunk = list(photo_ids[start : start + 500])
+            out += [
+                (r[0], r[1])
+                for r in conn.execute(
+                    f"""SELECT f.photo_id, p.name FROM faces f JOIN people p ON p.id = f.person_id
+                        WHERE f.photo_id IN ({','.join('?' * len(chunk))}) AND f.status IN ({smarks})""",
+                    (*chunk, *statuses),
+                )
+            ]
+        return out
+
+    def photos_without_date(self, limit: int | None = None) -> list[tuple[int, str]]:
+        """``(photo_id, path)`` of readable photos whose date taken was never read (at most ``limit``)."""
+        sql = "SELECT id, path FROM photos WHERE taken_at IS NULL AND error IS NULL"
+        return [(r["id"], r["path"]) for r in self._conn().execute(sql + (f" LIMIT {int(limit)}" if limit else "")).fetchall()]
+
+    def set_dates_taken(self, dates: Sequence[tuple[str | None, int]]) -> None:
+        """Store ``(date taken, photo_id)`` pairs, in one transaction, for photos that have none yet."""
+        with self.transaction() as c:
+            c.executemany("UPDATE photos SET taken_at = ? WHERE id = ? AND taken_at IS NULL", dates)
+
+    def people_summaries(self, include_hidden: bool = False) -> list:
+        """Everyone (hidden people only with ``include_hidden``) by name, case-insensitive: rows with
+        ``id``, ``name``, ``hidden``, ``feature_face_id`` (int | None), counts ``ns`` (samples), ``nc``
+        (confirmed faces), ``na`` (suggested faces) and ``first_face`` (lowest confirmed face id | None)."""
+        return self._conn().execute(
+            """SELECT p.id, p.name, p.hidden, p.feature_face_id,
+                      (SELECT COUNT(*) FROM samples s WHERE s.person_id = p.id) AS ns,
+                      (SELECT COUNT(*) FROM faces f WHERE f.person_id = p.id AND f.status = 'confirmed') AS nc,
+                      (SELECT COUNT(*) FROM faces f WHERE f.person_id = p.id AND f.status = 'auto') AS na,
+                      (SELECT MIN(f.id) FROM faces f WHERE f.person_id = p.id AND f.status = 'confirmed') AS first_face
+               FROM people p WHERE ? OR p.hidden = 0 ORDER BY p.name COLLATE NOCASE""",
+            (include_hidden,),
+        ).fetchall()
+
+    def person_page_head(self, person_id: int):
+        """One row for a person's page: ``hidden``, ``feature_face_id`` (int | None), counts ``photos``,
+        ``confirmed``, ``suggested``, ``rejected``, ``samples`` and ``first_face`` (int | None)."""
+        return self._conn().execute(
+            """SELECT hidden, feature_face_id,
+                      (SELECT COUNT(DISTINCT photo_id) FROM faces WHERE person_id = :p AND status IN ('confirmed', 'auto')) AS photos,
+                      (SELECT COUNT(*) FROM faces WHERE person_id = :p AND status = 'confirmed') AS confirmed,
+                      (SELECT COUNT(*) FROM faces WHERE person_id = :p AND status = 'auto') AS suggested,
+                      (SELECT COUNT(*) FROM face_rejections WHERE person_id = :p) AS rejected,
+                      (SELECT COUNT(*) FROM samples WHERE person_id = :p) AS samples,
+                      (SELECT MIN(id) FROM faces WHERE person_id = :p AND status = 'confirmed') AS first_face
+               FROM people WHERE id = :p""",
+            {"p": person_id},
+        ).fetchone()
+
+    def person_page_faces(self, person_id: int, limit: int | None = None, offset: int = 0) -> list:
+        """A person's confirmed then suggested faces (suggestions nearest first, then by date and path):
+        rows with ``id``, ``photo_id``, ``path``, ``box`` (JSON text), ``status``, ``distance``,
+        ``taken_at``, ``width``, ``height``, ``source``."""
+        sql = """SELECT f.id, f.photo_id, ph.path, f.box, f.status, f.distance, ph.taken_at, ph.width, ph.height, f.source
+                 FROM faces f JOIN photos ph ON ph.id = f.photo_id
+                 WHERE f.person_id = ? AND f.status IN ('confirmed', 'auto')
+                 ORDER BY f.status = 'auto',
+                          CASE WHEN f.status = 'auto' THEN f.distance END,
+                          (ph.taken_at IS NULL OR ph.taken_at = ''), ph.taken_at, ph.path, f.id"""
+        args: list = [person_id]
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            args += [int(limit), int(offset)]
+        return self._conn().execute(sql, args).fetchall()
+
+    def sample_owner(self, sample_id: int) -> int | None:
+        """The id of the person a sample belongs to, or None when there is no such sample."""
+        row = self._conn().execute("SELECT person_id FROM samples WHERE id = ?", (sample_id,)).fetchone()
+        return None if row is None else int(row[0])
+
 
 def _path_param(path: str | None) -> str | bytes | None:
     """Bind a file path (with ``CAST(? AS TEXT)``): a name that is not valid UTF-8 (Python holds it with

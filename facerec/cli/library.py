@@ -192,7 +192,7 @@ def cmd_person(args, ctx) -> int:
             out(f"{x.id:>6}  {x.model_id:<16}  {x.source_path or '-'}")
         return EXIT_OK
     if args.action == "remove-sample":
-        owner = store._conn().execute("SELECT person_id FROM samples WHERE id = ?", (args.sample,)).fetchone()
+        owner = store.sample_owner(args.sample)
         if owner is None:
             err(f"error: no sample with id {args.sample}")
             return EXIT_FATAL

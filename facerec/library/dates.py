@@ -68,12 +68,9 @@ def parse_bound(text: str, end: bool = False) -> str:
 def fill_missing_dates(store: GalleryStore, limit: int | None = None) -> int:
     """Read the date taken of stored photos that have not had it read yet (scanned before version 3).
     Returns how many were filled."""
-    conn = store._conn()
-    sql = "SELECT id, path FROM photos WHERE taken_at IS NULL AND error IS NULL"
-    rows = conn.execute(sql + (f" LIMIT {int(limit)}" if limit else "")).fetchall()
+    rows = store.photos_without_date(limit)
     if not rows:
         return 0
-    dates = [(read_date_taken(r["path"]), r["id"]) for r in rows]
-    with store.transaction() as c:
-        c.executemany("UPDATE photos SET taken_at = ? WHERE id = ? AND taken_at IS NULL", dates)
+    dates = [(read_date_taken(path), photo_id) for photo_id, path in rows]
+    store.set_dates_taken(dates)
     return len(dates)

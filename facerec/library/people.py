@@ -79,46 +79,17 @@ class PersonSummary:
 
 def people_overview(store: GalleryStore, include_hidden: bool = False) -> list[PersonSummary]:
     """Everyone with counts and feature face, by name (hidden people only with ``include_hidden``)."""
-    rows = store._conn().execute(
-        """SELECT p.id, p.name, p.hidden, p.feature_face_id,
-                  (SELECT COUNT(*) FROM samples s WHERE s.person_id = p.id) AS ns,
-                  (SELECT COUNT(*) FROM faces f WHERE f.person_id = p.id AND f.status = 'confirmed') AS nc,
-                  (SELECT COUNT(*) FROM faces f WHERE f.person_id = p.id AND f.status = 'auto') AS na,
-                  (SELECT MIN(f.id) FROM faces f WHERE f.person_id = p.id AND f.status = 'confirmed') AS first_face
-           FROM people p WHERE ? OR p.hidden = 0 ORDER BY p.name COLLATE NOCASE""",
-        (include_hidden,),
-    ).fetchall()
+    rows = store.people_summaries(include_hidden)
     return [PersonSummary(r["id"], r["name"], bool(r["hidden"]), r["ns"], r["nc"], r["na"], r["feature_face_id"] or r["first_face"]) for r in rows]
 
 
 def person_page(store: GalleryStore, person: str | int, limit: int | None = None, offset: int = 0) -> PersonPage:
     """The person's page (see the module docstring). Raises StoreError for an unknown person."""
     p = store.get_person(person)
-    conn = store._conn()
-    head = conn.execute(
-        """SELECT hidden, feature_face_id,
-                  (SELECT COUNT(DISTINCT photo_id) FROM faces WHERE person_id = :p AND status IN ('confirmed', 'auto')) AS photos,
-                  (SELECT COUNT(*) FROM faces WHERE person_id = :p AND status = 'confirmed') AS confirmed,
-                  (SELECT COUNT(*) FROM faces WHERE person_id = :p AND status = 'auto') AS suggested,
-                  (SELECT COUNT(*) FROM face_rejections WHERE person_id = :p) AS rejected,
-                  (SELECT COUNT(*) FROM samples WHERE person_id = :p) AS samples,
-                  (SELECT MIN(id) FROM faces WHERE person_id = :p AND status = 'confirmed') AS first_face
-           FROM people WHERE id = :p""",
-        {"p": p.id},
-    ).fetchone()
-    sql = """SELECT f.id, f.photo_id, ph.path, f.box, f.status, f.distance, ph.taken_at, ph.width, ph.height, f.source
-             FROM faces f JOIN photos ph ON ph.id = f.photo_id
-             WHERE f.person_id = ? AND f.status IN ('confirmed', 'auto')
-             ORDER BY f.status = 'auto',
-                      CASE WHEN f.status = 'auto' THEN f.distance END,
-                      (ph.taken_at IS NULL OR ph.taken_at = ''), ph.taken_at, ph.path, f.id"""
-    args: list = [p.id]
-    if limit is not None:
-        sql += " LIMIT ? OFFSET ?"
-        args += [int(limit), int(offset)]
+    head = store.person_page_head(p.id)
     faces = [
         PersonFace(r["id"], r["photo_id"], r["path"], json.loads(r["box"]), r["status"], r["distance"], r["taken_at"], r["width"], r["height"], r["source"])
-        for r in conn.execute(sql, args)
+        for r in store.person_page_faces(p.id, limit, offset)
     ]
     counts = PersonCounts(head["photos"], head["confirmed"], head["suggested"], head["rejected"], head["samples"])
     chosen = head["feature_face_id"]

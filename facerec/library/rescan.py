@@ -64,21 +64,13 @@ class RescanResult:
 
 def rescan_offer(store: GalleryStore, model_id: str, min_face_size: int) -> RescanOffer:
     """How many photos were scanned with settings other than these (see ``RescanOffer``)."""
-    conn = store._conn()
-    r = conn.execute(
-        """SELECT COUNT(*) AS total,
-                  COALESCE(SUM(CASE WHEN model_id IS NOT ? THEN 1 ELSE 0 END), 0) AS other_model,
-                  COALESCE(SUM(CASE WHEN min_face_size IS NOT NULL AND min_face_size != ? THEN 1 ELSE 0 END), 0) AS other_size,
-                  COALESCE(SUM(CASE WHEN model_id IS NOT ? OR (min_face_size IS NOT NULL AND min_face_size != ?) THEN 1 ELSE 0 END), 0) AS outdated
-           FROM photos""",
-        (model_id, int(min_face_size), model_id, int(min_face_size)),
-    ).fetchone()
-    return RescanOffer(r["total"], r["other_model"], r["other_size"], r["outdated"], library_folders(store), model_id, int(min_face_size))
+    total, other_model, other_size, outdated = store.rescan_counts(model_id, min_face_size)
+    return RescanOffer(total, other_model, other_size, outdated, library_folders(store), model_id, int(min_face_size))
 
 
 def library_folders(store: GalleryStore) -> list[str]:
     """Every folder that holds a photo of the library (sorted)."""
-    return sorted({os.path.dirname(r[0]) for r in store._conn().execute("SELECT path FROM photos")})
+    return sorted({os.path.dirname(path) for path in store.photo_paths()})
 
 
 def rescan(

@@ -130,23 +130,16 @@ def rematch(
     depends on the evidence's size, is applied again to every face): the result of a full re-match at a
     fraction of the cost."""
     t0 = time.perf_counter()
-    conn = op.conn if op is not None else store._conn()
+    conn = op.conn if op is not None else None
     index = index if index is not None else store.gallery_index(policy.model_id)
     threshold = float(policy.threshold_for(index))
-    marks = ",".join("?" * len(UNDECIDED))
-    rows = conn.execute(
-        f"SELECT id, embedding, person_id, status, distance FROM faces WHERE model_id = ? AND status IN ({marks}) ORDER BY id",
-        (policy.model_id, *UNDECIDED),
-    ).fetchall()
+    rows = store.undecided_faces(policy.model_id, UNDECIDED, conn)
     if not rows:
         return RematchResult(0, 0, 0, threshold, time.perf_counter() - t0)
     ids = np.array([r["id"] for r in rows], np.int64)
     emb = np.frombuffer(b"".join(r["embedding"] for r in rows), dtype="<f4").reshape(len(rows), -1)
     rejected: dict[int, list[int]] = {}
-    for fid, pid in conn.execute(
-        f"SELECT r.face_id, r.person_id FROM face_rejections r JOIN faces f ON f.id = r.face_id WHERE f.model_id = ? AND f.status IN ({marks})",
-        (policy.model_id, *UNDECIDED),
-    ):
+    for fid, pid in store.rejections_of_faces(policy.model_id, UNDECIDED, conn):
         rejected.setdefault(fid, []).append(pid)
     if grown is None:
         best_pid, best_dist = _nearest(index, emb, ids, rejected)

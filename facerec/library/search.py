@@ -60,43 +60,28 @@ def search_photos(store: GalleryStore, query: PhotoQuery) -> list[PhotoHit]:
     """Photos matching ``query`` (see ``PhotoQuery``). Raises StoreError for an unknown person, ValueError
     for a malformed date. A date range first reads the dates of photos scanned before they were stored."""
     statuses = (FaceStatus.CONFIRMED,) if query.confirmed_only else (FaceStatus.CONFIRMED, FaceStatus.SUGGESTED)
-    smarks = ",".join("?" * len(statuses))
-    where, args = ["ph.error IS NULL"], []
     people = _person_ids(store, query.people)
     without = _person_ids(store, query.without)
     if set(people) & set(without):
         raise StoreError("a person cannot be both wanted and excluded")
-    if people:
-        marks = ",".join("?" * len(people))
-        having = "" if query.any_person else f" HAVING COUNT(DISTINCT f.person_id) = {len(set(people))}"
-        where.append(
-            f"ph.id IN (SELECT f.photo_id FROM faces f WHERE f.person_id IN ({marks}) AND f.status IN ({smarks}) GROUP BY f.photo_id{having})"
-        )
-        args += [*people, *statuses]
-    if without:
-        marks = ",".join("?" * len(without))
-        where.append(f"ph.id NOT IN (SELECT f.photo_id FROM faces f WHERE f.person_id IN ({marks}) AND f.status IN ({smarks}))")
-        args += [*without, *statuses]
+    raw: bytes | None = None
     if query.folder:
         prefix = _path_param(os.path.abspath(query.folder).rstrip(os.sep) + os.sep)
         raw = prefix.encode("utf-8") if isinstance(prefix, str) else prefix
-        where.append("substr(CAST(ph.path AS BLOB), 1, ?) = ?")
-        args += [len(raw), raw]
-    if query.date_from or query.date_to:
+    dated = bool(query.date_from or query.date_to)
+    if dated:
         fill_missing_dates(store)
-        where.append("ph.taken_at IS NOT NULL AND ph.taken_at != ''")
-        if query.date_from:
-            where.append("ph.taken_at >= ?")
-            args.append(parse_bound(query.date_from))
-        if query.date_to:
-            where.append("ph.taken_at <= ?")
-            args.append(parse_bound(query.date_to, end=True))
-    sql = f"""SELECT ph.id, ph.path, ph.taken_at, ph.width, ph.height FROM photos ph WHERE {' AND '.join(where)}
-              ORDER BY (ph.taken_at IS NULL OR ph.taken_at = ''), ph.taken_at, ph.path"""
-    if query.limit:
-        sql += f" LIMIT {int(query.limit)}"
-    conn = store._conn()
-    rows = conn.execute(sql, args).fetchall()
+    rows = store.search_photos(
+        people,
+        without,
+        statuses,
+        any_person=query.any_person,
+        folder_prefix=raw,
+        dated=dated,
+        date_from=parse_bound(query.date_from) if query.date_from else None,
+        date_to=parse_bound(query.date_to, end=True) if query.date_to else None,
+        limit=query.limit,
+    )
     names = _people_in(store, [r["id"] for r in rows], statuses)
     return [PhotoHit(r["id"], r["path"], r["taken_at"], names.get(r["id"], []), r["width"], r["height"]) for r in rows]
 
@@ -104,14 +89,6 @@ def search_photos(store: GalleryStore, query: PhotoQuery) -> list[PhotoHit]:
 def _people_in(store: GalleryStore, photo_ids: list[int], statuses: tuple[str, ...]) -> dict[int, list[str]]:
     """Photo id -> the names of the people it holds (sorted)."""
     out: dict[int, set[str]] = {}
-    conn = store._conn()
-    smarks = ",".join("?" * len(statuses))
-    for start in range(0, len(photo_ids), 500):
-        chunk = photo_ids[start : start + 500]
-        for pid, name in conn.execute(
-            f"""SELECT f.photo_id, p.name FROM faces f JOIN people p ON p.id = f.person_id
-                WHERE f.photo_id IN ({','.join('?' * len(chunk))}) AND f.status IN ({smarks})""",
-            (*chunk, *statuses),
-        ):
-            out.setdefault(pid, set()).add(name)
+    for pid, name in store.people_in_photos(photo_ids, statuses):
+        out.setdefault(pid, set()).add(name)
     return {k: sorted(v, key=str.casefold) for k, v in out.items()}

@@ -140,11 +140,7 @@ def operation(store: GalleryStore, kind: str, summary: str) -> Iterator[Operatio
 
 def history(store: GalleryStore, limit: int = 20) -> list[OperationInfo]:
     """The newest undoable operations, newest first."""
-    rows = store._conn().execute(
-        """SELECT o.id, o.created_at, o.kind, o.summary, (SELECT COUNT(*) FROM operation_rows r WHERE r.op_id = o.id) AS n
-           FROM operations o ORDER BY o.id DESC LIMIT ?""",
-        (int(limit),),
-    ).fetchall()
+    rows = store.operation_history(limit)
     return [OperationInfo(r["id"], r["created_at"], r["kind"], r["summary"], r["n"]) for r in rows]
 
 
