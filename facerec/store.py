@@ -1348,6 +1348,62 @@ class GalleryStore:
         row = self._conn().execute("SELECT person_id FROM samples WHERE id = ?", (sample_id,)).fetchone()
         return None if row is None else int(row[0])
 
+    # Decisions inside an undo ``Operation``: writes go through ``transaction()``, so they join the
+    # operation's transaction (same connection on this thread) and commit or roll back with it.
+    def face_state(self, face_id: int):
+        """One face's decision state: a row with ``id``, ``person_id`` (int | None), ``status`` (str), or None."""
+        return self._conn().execute("SELECT id, person_id, status FROM faces WHERE id = ?", (face_id,)).fetchone()
+
+    def assign_face(self, face_id: int, person_id: int) -> None:
+        """Confirm a face as ``person_id`` (forgetting a rejection of that person; no distance)."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM face_rejections WHERE face_id = ? AND person_id = ?", (face_id, person_id))
+            conn.execute("UPDATE faces SET status = 'confirmed', person_id = ?, distance = NULL WHERE id = ?", (person_id, face_id))
+
+    def confirm_face(self, face_id: int) -> None:
+        """Confirm a face's suggested person (keeps person and distance)."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE faces SET status = 'confirmed' WHERE id = ?", (face_id,))
+
+    def reject_face(self, face_id: int, person_id: int) -> None:
+        """Reject ``person_id`` for a face (remembered; keeps person and distance)."""
+        with self.transaction() as conn:
+            conn.execute("INSERT OR IGNORE INTO face_rejections(face_id, person_id) VALUES (?, ?)", (face_id, person_id))
+            conn.execute("UPDATE faces SET status = 'rejected' WHERE id = ?", (face_id,))
+
+    def clear_face(self, face_id: int, status: FaceStatus | str) -> None:
+        """Set a face to ``status`` (ignored or unknown) with no person and no distance."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE faces SET status = ?, person_id = NULL, distance = NULL WHERE id = ?", (str(status), face_id))
+
+    def update_face_matches(self, updates: Sequence[tuple[int | None, str, float | None, int]]) -> None:
+        """Write re-matching results, ``(person_id, status, distance, face_id)`` each, in one transaction."""
+        with self.transaction() as conn:
+            conn.executemany("UPDATE faces SET person_id = ?, status = ?, distance = ? WHERE id = ?", updates)
+
+    def person_sample_ids(self, person_id: int) -> list[int]:
+        """The ids of a person's samples (unordered)."""
+        return [r[0] for r in self._conn().execute("SELECT id FROM samples WHERE person_id = ?", (person_id,))]
+
+    def person_face_ids(self, person_id: int) -> list[int]:
+        """The ids of the faces that name ``person_id`` (any status; unordered)."""
+        return [r[0] for r in self._conn().execute("SELECT id FROM faces WHERE person_id = ?", (person_id,))]
+
+    def faces_rejected_for(self, person_ids: Sequence[int]) -> list[int]:
+        """The ids of faces rejected for any of ``person_ids`` (repeats possible; unordered)."""
+        marks = ",".join("?" * len(person_ids))
+        return [r[0] for r in self._conn().execute(f"SELECT face_id FROM face_rejections WHERE person_id IN ({marks})", tuple(person_ids))]
+
+    def set_person_hidden(self, person_id: int, hidden: bool) -> None:
+        """Hide a person from the overview, or show them again."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE people SET hidden = ?, updated_at = ? WHERE id = ?", (int(bool(hidden)), time.time(), person_id))
+
+    def set_feature_face(self, person_id: int, face_id: int | None) -> None:
+        """Choose the face shown for a person (None: the default, their first confirmed face)."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE people SET feature_face_id = ?, updated_at = ? WHERE id = ?", (face_id, time.time(), person_id))
+
 
 def _path_param(path: str | None) -> str | bytes | None:
     """Bind a file path (with ``CAST(? AS TEXT)``): a name that is not valid UTF-8 (Python holds it with

@@ -20,7 +20,6 @@ API (shapes)::
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 
 from ..errors import StoreError
@@ -101,7 +100,7 @@ def set_hidden(store: GalleryStore, person: str | int, hidden: bool) -> Person:
     p = store.get_person(person)
     with operation(store, "hide" if hidden else "unhide", f"{'hide' if hidden else 'unhide'} {p.name}") as op:
         op.keep("people", [p.id])
-        op.conn.execute("UPDATE people SET hidden = ?, updated_at = ? WHERE id = ?", (int(bool(hidden)), time.time(), p.id))
+        store.set_person_hidden(p.id, hidden)
     return p
 
 
@@ -110,13 +109,13 @@ def set_feature_face(store: GalleryStore, person: str | int, face_id: int | None
     p = store.get_person(person)
     with operation(store, "feature", f"feature face of {p.name}: {face_id}") as op:
         if face_id is not None:
-            row = op.conn.execute("SELECT person_id, status FROM faces WHERE id = ?", (face_id,)).fetchone()
+            row = store.face_state(face_id)
             if row is None:
                 raise StoreError(f"no face with id {face_id}")
             if row["person_id"] != p.id or row["status"] not in (FaceStatus.CONFIRMED, FaceStatus.SUGGESTED):
                 raise StoreError(f"face {face_id} is not {p.name}'s")
         op.keep("people", [p.id])
-        op.conn.execute("UPDATE people SET feature_face_id = ?, updated_at = ? WHERE id = ?", (face_id, time.time(), p.id))
+        store.set_feature_face(p.id, face_id)
     return p
 
 
@@ -125,11 +124,10 @@ def merge_people(store: GalleryStore, policy: MatchPolicy | None, source: str | 
     Undoable. Returns the target and the re-matching counts."""
     src, dst = store.get_person(source), store.get_person(target)
     with operation(store, "merge", f"merge {src.name} into {dst.name}") as op:
-        conn = op.conn
         op.keep("people", [src.id, dst.id])
-        op.keep("samples", [r[0] for r in conn.execute("SELECT id FROM samples WHERE person_id = ?", (src.id,))])
-        op.keep("faces", [r[0] for r in conn.execute("SELECT id FROM faces WHERE person_id = ?", (src.id,))])
-        op.keep_rejections([r[0] for r in conn.execute("SELECT face_id FROM face_rejections WHERE person_id IN (?, ?)", (src.id, dst.id))])
+        op.keep("samples", store.person_sample_ids(src.id))
+        op.keep("faces", store.person_face_ids(src.id))
+        op.keep_rejections(store.faces_rejected_for([src.id, dst.id]))
         merged = store.merge_people(src.id, dst.id)
         result = rematch(store, policy, op) if policy is not None else None
     return merged, result

@@ -170,10 +170,7 @@ def rematch(
     if updates:
         if op is not None:
             op.keep("faces", [u[-1] for u in updates])
-            op.conn.executemany("UPDATE faces SET person_id = ?, status = ?, distance = ? WHERE id = ?", updates)
-        else:
-            with store.transaction() as c:
-                c.executemany("UPDATE faces SET person_id = ?, status = ?, distance = ? WHERE id = ?", updates)
+        store.update_face_matches(updates)
     result = RematchResult(len(rows), len(updates), suggested, threshold, time.perf_counter() - t0)
     log.debug("rematch %s: %s", policy.model_id, result)
     return result
@@ -241,7 +238,6 @@ def apply_decision(
     if action is Action.ASSIGN and person is None:
         raise StoreError("assigning faces needs a person's name")
     result = DecisionResult(None)
-    conn = op.conn
     target = None
     if action is Action.ASSIGN:
         target = store.find_person(person)
@@ -252,7 +248,7 @@ def apply_decision(
             op.created("people", target.id)
     grown: set[int] | None = set()  # people whose evidence only grew (None: someone's shrank: re-match all)
     for fid in ids:
-        row = conn.execute("SELECT id, person_id, status FROM faces WHERE id = ?", (fid,)).fetchone()
+        row = store.face_state(fid)
         if row is None:
             result.refused.append((fid, "no such face (removed by a rescan?)"))
             continue
@@ -263,15 +259,14 @@ def apply_decision(
             grown = None
         if action is Action.ASSIGN:
             op.keep_rejections([fid])
-            conn.execute("DELETE FROM face_rejections WHERE face_id = ? AND person_id = ?", (fid, target.id))
-            conn.execute("UPDATE faces SET status = 'confirmed', person_id = ?, distance = NULL WHERE id = ?", (target.id, fid))
+            store.assign_face(fid, target.id)
             if grown is not None:
                 grown.add(target.id)
         elif action is Action.CONFIRM:
             if pid is None or status not in (FaceStatus.SUGGESTED, FaceStatus.CONFIRMED):
                 result.refused.append((fid, "no suggested person to confirm (assign a name instead)"))
                 continue
-            conn.execute("UPDATE faces SET status = 'confirmed' WHERE id = ?", (fid,))
+            store.confirm_face(fid)
             if grown is not None:
                 grown.add(pid)
         elif action is Action.REJECT:
@@ -279,12 +274,11 @@ def apply_decision(
                 result.refused.append((fid, "no person to reject"))
                 continue
             op.keep_rejections([fid])
-            conn.execute("INSERT OR IGNORE INTO face_rejections(face_id, person_id) VALUES (?, ?)", (fid, pid))
-            conn.execute("UPDATE faces SET status = 'rejected' WHERE id = ?", (fid,))
+            store.reject_face(fid, pid)
         elif action is Action.IGNORE:
-            conn.execute("UPDATE faces SET status = 'ignored', person_id = NULL, distance = NULL WHERE id = ?", (fid,))
+            store.clear_face(fid, FaceStatus.IGNORED)
         else:  # RESET
-            conn.execute("UPDATE faces SET status = 'unknown', person_id = NULL, distance = NULL WHERE id = ?", (fid,))
+            store.clear_face(fid, FaceStatus.UNKNOWN)
         result.changed.append(fid)
     if result.changed and policy is not None:
         result.rematch = rematch(store, policy, op, grown=grown)
