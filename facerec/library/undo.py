@@ -182,9 +182,23 @@ def undo(store: GalleryStore) -> UndoResult | None:
     return UndoResult(top["id"], top["kind"], top["summary"], restored, skipped)
 
 
+SET_NULL_REFERENCES = {
+    "faces": {"person_id": "people", "group_id": "face_groups"},
+    "samples": {"face_id": "faces"},
+    "people": {"feature_face_id": "faces"},
+}
+"""The ``ON DELETE SET NULL`` references of the logged tables: a row put back whose target is gone since (an
+emptied group a regrouping deleted, a face a rescan replaced) gets NULL there, as the database itself would
+have done had the row been in place when its target went."""
+
+
 def _restore(conn: sqlite3.Connection, table: str, row: dict) -> bool:
     """Put one row back as it was: update it in place, or insert it again with its id. False when it cannot
     or must not come back (a detected face a rescan replaced, a face whose photo is gone)."""
+    row = dict(row)
+    for col, target in SET_NULL_REFERENCES.get(table, {}).items():
+        if row.get(col) is not None and conn.execute(f"SELECT 1 FROM {target} WHERE id = ?", (row[col],)).fetchone() is None:
+            row[col] = None
     cols = list(row)
     if conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (row["id"],)).fetchone():
         sets = ", ".join(f"{c} = ?" for c in cols if c != "id")
