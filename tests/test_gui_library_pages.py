@@ -103,6 +103,31 @@ def test_viewer_names_a_face_teaches_at_once_and_ctrl_z_undoes(lib_gui, qtbot, f
     dlg.close()
 
 
+def test_undo_after_the_face_s_group_was_regrouped(lib_gui, qtbot):
+    """Undo puts a face back even when its look-alike group was dropped since (regrouping after the decision)."""
+    from facerec.library.review import Action
+
+    window, ctx = lib_gui
+    conn = ctx.store._conn()
+    face = next(f for f in ctx.store.faces(status="unknown") if "/kit_harington/" in f.path)
+    gid = conn.execute("SELECT group_id FROM faces WHERE id = ?", (face.id,)).fetchone()[0]
+    if gid is None:
+        conn.execute("INSERT INTO face_groups(manual, created_at) VALUES (0, 0)")
+        gid = conn.execute("SELECT MAX(id) FROM face_groups").fetchone()[0]
+        conn.execute("UPDATE faces SET group_id = ? WHERE id = ?", (gid, face.id))
+        conn.commit()
+    ctx.library.decide([face.id], Action.ASSIGN, "Kit Harington")
+    with ctx.store.transaction() as c:  # what a regrouping does: the group is gone
+        c.execute("UPDATE faces SET group_id = NULL WHERE group_id = ?", (gid,))
+        c.execute("DELETE FROM face_groups WHERE id = ?", (gid,))
+    with qtbot.waitSignal(ctx.undone, timeout=60_000) as blocker:
+        window.undo_action.setEnabled(True)
+        window.undo_action.trigger()
+    assert blocker.args[0] is not None
+    back = ctx.store.faces(where="f.id = ?", params=(face.id,))[0]
+    assert back.status == "unknown" and back.person is None
+
+
 def test_viewer_reject_ignore_draw_zoom_and_preselect(lib_gui, qtbot, fr_faces, monkeypatch):
     from ui import prompts
 

@@ -63,8 +63,13 @@ class AppContext(QObject):
             if result is not None:
                 self.galleryChanged.emit()
 
-        self.tasks.start(library_jobs.undo, self.library, on_result=done,
-                         on_error=lambda e: log.warning("undo failed: %s", e.message))
+        def failed(e) -> None:
+            from . import prompts
+
+            log.warning("undo failed: %s", e.message)
+            prompts.error(None, "Undo", f"Could not undo: {e.message}", e.details)
+
+        self.tasks.start(library_jobs.undo, self.library, on_result=done, on_error=failed)
 
     def gallery_index(self):
         a = self.analyzer
