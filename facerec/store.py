@@ -1404,6 +1404,81 @@ class GalleryStore:
         with self.transaction() as conn:
             conn.execute("UPDATE people SET feature_face_id = ?, updated_at = ? WHERE id = ?", (face_id, time.time(), person_id))
 
+    # -- the undo log (facerec.library.undo keeps its rules; these are its statements) -------------
+    # Each takes ``conn``: the connection of the transaction the undoable operation runs in.
+    _UNDO_TABLES = ("people", "samples", "faces")
+
+    def _undo_table(self, table: str) -> str:
+        if table not in self._UNDO_TABLES:
+            raise ValueError(f"cannot keep rows of {table!r}")
+        return table
+
+    def log_operation(self, conn, kind: str, summary: str) -> int:
+        """Add an undo log entry; returns its id (int)."""
+        cur = conn.execute("INSERT INTO operations(created_at, kind, summary) VALUES (?, ?, ?)", (time.time(), kind, summary))
+        return int(cur.lastrowid)
+
+    def drop_operation(self, conn, op_id: int) -> None:
+        """Remove one undo log entry (and, by cascade, its rows)."""
+        conn.execute("DELETE FROM operations WHERE id = ?", (op_id,))
+
+    def trim_operations(self, conn, keep: int) -> None:
+        """Keep only the newest ``keep`` undo log entries."""
+        conn.execute("DELETE FROM operations WHERE id <= (SELECT id FROM operations ORDER BY id DESC LIMIT 1 OFFSET ?)", (keep,))
+
+    def clear_operations(self) -> None:
+        """Forget the whole undo log (own transaction)."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM operations")
+
+    def log_row(self, conn, op_id: int, seq: int, table: str, row_id: int, before: str | None) -> None:
+        """Record a row's before-image (JSON text, None: the row did not exist) for an undo log entry."""
+        conn.execute("INSERT INTO operation_rows(op_id, seq, tbl, row_id, before) VALUES (?, ?, ?, ?, ?)", (op_id, seq, table, row_id, before))
+
+    def rows_by_id(self, conn, table: str, ids: Sequence[int]) -> dict:
+        """Whole rows of ``table`` (people, samples or faces) by id: ``{id: row}`` (every column)."""
+        marks = ",".join("?" * len(ids))
+        return {r["id"]: r for r in conn.execute(f"SELECT * FROM {self._undo_table(table)} WHERE id IN ({marks})", list(ids))}
+
+    def rejected_people(self, conn, face_id: int) -> list[int]:
+        """The ids of the people a face was rejected for, ascending."""
+        return [r[0] for r in conn.execute("SELECT person_id FROM face_rejections WHERE face_id = ? ORDER BY person_id", (face_id,))]
+
+    def newest_operation(self, conn):
+        """The newest undo log entry: a row with ``id``, ``kind``, ``summary``; None when the log is empty."""
+        return conn.execute("SELECT id, kind, summary FROM operations ORDER BY id DESC LIMIT 1").fetchone()
+
+    def operation_log_rows(self, conn, op_id: int) -> list:
+        """An entry's before-images in the order recorded: rows with ``tbl``, ``row_id``, ``before`` (str | None)."""
+        return conn.execute("SELECT tbl, row_id, before FROM operation_rows WHERE op_id = ? ORDER BY seq", (op_id,)).fetchall()
+
+    def row_exists(self, conn, table: str, row_id: int) -> bool:
+        """Whether ``table`` (people, samples, faces or face_groups) has a row with this id."""
+        if table != "face_groups":
+            self._undo_table(table)
+        return conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (row_id,)).fetchone() is not None
+
+    def replace_rejections(self, conn, face_id: int, person_ids: Sequence[int]) -> None:
+        """Set the people a face was rejected for (those still present)."""
+        conn.execute("DELETE FROM face_rejections WHERE face_id = ?", (face_id,))
+        conn.executemany("INSERT INTO face_rejections(face_id, person_id) SELECT ?, id FROM people WHERE id = ?", [(face_id, p) for p in person_ids])
+
+    def delete_row(self, conn, table: str, row_id: int) -> None:
+        """Delete one row of ``table`` (people, samples or faces) by id."""
+        conn.execute(f"DELETE FROM {self._undo_table(table)} WHERE id = ?", (row_id,))
+
+    def update_row(self, conn, table: str, row: dict) -> None:
+        """Overwrite the row ``row["id"]`` of ``table`` with the columns of ``row``."""
+        cols = [c for c in row if c != "id"]
+        sets = ", ".join(f"{c} = ?" for c in cols)
+        conn.execute(f"UPDATE {self._undo_table(table)} SET {sets} WHERE id = ?", [row[c] for c in cols] + [row["id"]])
+
+    def insert_row(self, conn, table: str, row: dict) -> None:
+        """Insert ``row`` (every column, id included) into ``table``; raises the backend's IntegrityError
+        when it cannot come back (e.g. its photo or person is gone)."""
+        cols = list(row)
+        conn.execute(f"INSERT INTO {self._undo_table(table)}({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", [row[c] for c in cols])
+
 
 def _path_param(path: str | None) -> str | bytes | None:
     """Bind a file path (with ``CAST(? AS TEXT)``): a name that is not valid UTF-8 (Python holds it with

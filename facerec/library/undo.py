@@ -10,7 +10,7 @@ Usage (the API the CLI and the GUI both use)::
 
     with operation(store, "assign", "face 12 -> Kit") as op:
         op.keep("faces", [12])          # before changing a row: snapshot it (first snapshot wins)
-        ...change rows through op.conn...
+        ...change rows through store methods (they join the operation's transaction)...
     undo(store)                         # -> UndoResult(kind="assign", summary="face 12 -> Kit", rows=...)
     history(store)                      # -> [OperationInfo], newest first
 
@@ -27,7 +27,6 @@ import contextlib
 import json
 import logging
 import sqlite3
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -81,7 +80,8 @@ class Operation:
     """One operation being recorded: ``keep`` snapshots rows before they change (the first snapshot of a
     row wins, so an operation that touches a row twice is undone to its state before the operation)."""
 
-    def __init__(self, conn: sqlite3.Connection, op_id: int):
+    def __init__(self, store: GalleryStore, conn: sqlite3.Connection, op_id: int):
+        self.store = store
         self.conn = conn
         self.id = op_id
         self._seen: set[tuple[str, int]] = set()
@@ -94,9 +94,7 @@ class Operation:
     def _add(self, table: str, row_id: int, before: str | None) -> None:
         self._seen.add((table, row_id))
         self._seq += 1
-        self.conn.execute(
-            "INSERT INTO operation_rows(op_id, seq, tbl, row_id, before) VALUES (?, ?, ?, ?, ?)", (self.id, self._seq, table, row_id, before)
-        )
+        self.store.log_row(self.conn, self.id, self._seq, table, row_id, before)
 
     def keep(self, table: str, ids: Iterable[int]) -> None:
         """Snapshot rows of ``table`` (one of ``TABLES``) by id; an id with no row yet is recorded as
@@ -106,7 +104,7 @@ class Operation:
         todo = sorted({int(i) for i in ids if (table, int(i)) not in self._seen})
         for start in range(0, len(todo), 500):
             chunk = todo[start : start + 500]
-            rows = {r["id"]: r for r in self.conn.execute(f"SELECT * FROM {table} WHERE id IN ({','.join('?' * len(chunk))})", chunk)}
+            rows = self.store.rows_by_id(self.conn, table, chunk)
             for i in chunk:
                 self._add(table, i, _encode(rows[i], _UNCHANGING.get(table, ())) if i in rows else None)
 
@@ -118,7 +116,7 @@ class Operation:
     def keep_rejections(self, face_ids: Iterable[int]) -> None:
         """Snapshot the people each face was rejected for."""
         for fid in sorted({int(i) for i in face_ids if (REJECTIONS, int(i)) not in self._seen}):
-            people = [r[0] for r in self.conn.execute("SELECT person_id FROM face_rejections WHERE face_id = ? ORDER BY person_id", (fid,))]
+            people = self.store.rejected_people(self.conn, fid)
             self._add(REJECTIONS, fid, json.dumps(people))
 
 
@@ -127,15 +125,12 @@ def operation(store: GalleryStore, kind: str, summary: str) -> Iterator[Operatio
     """Run one undoable operation in one transaction; yields the ``Operation`` to record changes with.
     An operation that kept no rows leaves no log entry."""
     with store.transaction() as conn:
-        cur = conn.execute("INSERT INTO operations(created_at, kind, summary) VALUES (?, ?, ?)", (time.time(), kind, summary))
-        op = Operation(conn, int(cur.lastrowid))
+        op = Operation(store, conn, store.log_operation(conn, kind, summary))
         yield op
         if op.rows == 0:
-            conn.execute("DELETE FROM operations WHERE id = ?", (op.id,))
+            store.drop_operation(conn, op.id)
         else:
-            conn.execute(
-                "DELETE FROM operations WHERE id <= (SELECT id FROM operations ORDER BY id DESC LIMIT 1 OFFSET ?)", (KEEP_OPERATIONS,)
-            )
+            store.trim_operations(conn, KEEP_OPERATIONS)
 
 
 def history(store: GalleryStore, limit: int = 20) -> list[OperationInfo]:
@@ -147,36 +142,33 @@ def history(store: GalleryStore, limit: int = 20) -> list[OperationInfo]:
 def undo(store: GalleryStore) -> UndoResult | None:
     """Undo the newest operation (None when there is nothing to undo). Returns what was undone."""
     with store.transaction() as conn:
-        top = conn.execute("SELECT id, kind, summary FROM operations ORDER BY id DESC LIMIT 1").fetchone()
+        top = store.newest_operation(conn)
         if top is None:
             return None
         first: dict[tuple[str, int], str | None] = {}
-        for r in conn.execute("SELECT tbl, row_id, before FROM operation_rows WHERE op_id = ? ORDER BY seq", (top["id"],)):
+        for r in store.operation_log_rows(conn, top["id"]):
             first.setdefault((r["tbl"], r["row_id"]), r["before"])
         restored = skipped = 0
         for table in TABLES:  # rows that existed before: put back, parents first
             for (tbl, _row_id), before in first.items():
                 if tbl == table and before is not None:
-                    if _restore(conn, table, _decode(before)):
+                    if _restore(store, conn, table, _decode(before)):
                         restored += 1
                     else:
                         skipped += 1
         for (tbl, face_id), before in first.items():
             if tbl == REJECTIONS and before is not None:
-                if conn.execute("SELECT 1 FROM faces WHERE id = ?", (face_id,)).fetchone() is None:
+                if not store.row_exists(conn, "faces", face_id):
                     skipped += 1
                     continue
-                conn.execute("DELETE FROM face_rejections WHERE face_id = ?", (face_id,))
-                conn.executemany(
-                    "INSERT INTO face_rejections(face_id, person_id) SELECT ?, id FROM people WHERE id = ?", [(face_id, p) for p in json.loads(before)]
-                )
+                store.replace_rejections(conn, face_id, json.loads(before))
                 restored += 1
         for table in reversed(TABLES):  # rows the operation created: removed, children first
             for (tbl, row_id), before in first.items():
                 if tbl == table and before is None:
-                    conn.execute(f"DELETE FROM {table} WHERE id = ?", (row_id,))
+                    store.delete_row(conn, table, row_id)
                     restored += 1
-        conn.execute("DELETE FROM operations WHERE id = ?", (top["id"],))
+        store.drop_operation(conn, top["id"])
     if skipped:
         log.warning("undo %s: %d rows were not put back (their photos were rescanned or removed since)", top["summary"], skipped)
     return UndoResult(top["id"], top["kind"], top["summary"], restored, skipped)
@@ -192,22 +184,20 @@ emptied group a regrouping deleted, a face a rescan replaced) gets NULL there, a
 have done had the row been in place when its target went."""
 
 
-def _restore(conn: sqlite3.Connection, table: str, row: dict) -> bool:
+def _restore(store: GalleryStore, conn: sqlite3.Connection, table: str, row: dict) -> bool:
     """Put one row back as it was: update it in place, or insert it again with its id. False when it cannot
     or must not come back (a detected face a rescan replaced, a face whose photo is gone)."""
     row = dict(row)
     for col, target in SET_NULL_REFERENCES.get(table, {}).items():
-        if row.get(col) is not None and conn.execute(f"SELECT 1 FROM {target} WHERE id = ?", (row[col],)).fetchone() is None:
+        if row.get(col) is not None and not store.row_exists(conn, target, row[col]):
             row[col] = None
-    cols = list(row)
-    if conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (row["id"],)).fetchone():
-        sets = ", ".join(f"{c} = ?" for c in cols if c != "id")
-        conn.execute(f"UPDATE {table} SET {sets} WHERE id = ?", [row[c] for c in cols if c != "id"] + [row["id"]])
+    if store.row_exists(conn, table, row["id"]):
+        store.update_row(conn, table, row)
         return True
     if table == "faces" and row.get("source") != "manual":
         return False  # a detected face is only ever removed by a rescan, which found its successor
     try:
-        conn.execute(f"INSERT INTO {table}({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", [row[c] for c in cols])
+        store.insert_row(conn, table, row)
     except sqlite3.IntegrityError as exc:
         log.info("undo: %s row %s not put back (%s)", table, row["id"], exc)
         return False
@@ -216,6 +206,5 @@ def _restore(conn: sqlite3.Connection, table: str, row: dict) -> bool:
 
 def clear(store: GalleryStore) -> None:
     """Forget the whole undo log."""
-    with store.transaction() as conn:
-        conn.execute("DELETE FROM operations")
+    store.clear_operations()
 
