@@ -925,10 +925,24 @@ class GalleryStore:
         where: str | None = None,
         params: Sequence = (),
         limit: int | None = None,
+        ids: Sequence[int] | None = None,
+        photo_ids: Sequence[int] | None = None,
+        photo_path: str | None = None,
     ) -> list[FaceRecord]:
-        """Faces with their photo path and assigned person, filtered by person and/or status."""
+        """Faces with their photo path and assigned person, by photo path then id, filtered by person,
+        status, face ``ids``, ``photo_ids`` and/or the photo's path (``where``/``params``: a raw condition,
+        for the store's own use)."""
         clauses: list[str] = []
         args: list = []
+        for column, values in (("f.id", ids), ("f.photo_id", photo_ids)):
+            if values is not None:
+                if not len(values):
+                    return []
+                clauses.append(f"{column} IN ({','.join('?' * len(values))})")
+                args.extend(int(v) for v in values)
+        if photo_path is not None:
+            clauses.append("ph.path = CAST(? AS TEXT)")
+            args.append(_path_param(photo_path))
         if person is not None:
             clauses.append("f.person_id = ?")
             args.append(self.get_person(person).id)

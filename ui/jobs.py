@@ -180,5 +180,5 @@ def similar_faces(control, store: GalleryStore, face_id: int, top: int = 30) -> 
 
     q = similar_to_face(store, face_id, top)
     ids = [m.face_id for m in q.matches]
-    records = {f.id: f for f in store.faces(where=f"f.id IN ({','.join('?' * len(ids))})", params=ids)} if ids else {}
+    records = {f.id: f for f in store.faces(ids=ids)} if ids else {}
     return SimilarFaces(face_id, [records[i] for i in ids if i in records], {m.face_id: m.distance for m in q.matches})

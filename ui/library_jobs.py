@@ -71,7 +71,7 @@ def add_face(control, lib: Library, path: str, box: Sequence[float], person: str
 
 def suggested_person(control, store: GalleryStore, face_id: int) -> str | None:
     """The person a face is suggested for or named as (the chooser's pre-selection), None if unknown."""
-    rows = store.faces(where="f.id = ?", params=(face_id,))
+    rows = store.faces(ids=[face_id])
     return rows[0].person if rows else None
 
 
@@ -127,7 +127,7 @@ def look_alike_groups(control, store: GalleryStore, model: str, min_size: int = 
     records: dict[int, FaceRecord] = {}
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
-        for f in store.faces(where=f"f.id IN ({','.join('?' * len(chunk))})", params=chunk):
+        for f in store.faces(ids=chunk):
             records[f.id] = f
     out = [GroupMosaic(g.id, [records[i] for i in g.face_ids if i in records], g.manual) for g in groups]
     out.sort(key=lambda g: (-len(g.faces), g.id))

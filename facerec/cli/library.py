@@ -86,15 +86,12 @@ def cmd_faces(args, ctx) -> int:
 
 def _faces_list(args, ctx) -> int:
     store = ctx.store
-    where: str | None = None
-    params: tuple = ()
+    photo_path: str | None = None
     if args.photo:
         from pathlib import Path
 
-        from ..store import _path_param
-
-        where, params = "ph.path = CAST(? AS TEXT)", (_path_param(str(Path(args.photo).resolve())),)
-    faces = store.faces(person=args.person, status=args.status, where=where, params=params, limit=args.limit)
+        photo_path = str(Path(args.photo).resolve())
+    faces = store.faces(person=args.person, status=args.status, photo_path=photo_path, limit=args.limit)
     if args.json:
         out(json.dumps([face_dict(f) for f in faces], indent=2))
         return EXIT_OK

@@ -56,8 +56,7 @@ def similar_to_embedding(store, embedding: np.ndarray, model_id: str, top: int =
     found = [(fid, d) for fid, d in store.nearest_faces(np.asarray(embedding, np.float32), model_id, top + len(exclude)) if fid not in exclude][:top]
     if not found:
         return []
-    marks = ",".join("?" * len(found))
-    records = {f.id: f for f in store.faces(where=f"f.id IN ({marks})", params=[fid for fid, _ in found])}
+    records = {f.id: f for f in store.faces(ids=[fid for fid, _ in found])}
     return [
         SimilarFace(fid, float(d), records[fid].path, list(records[fid].box), records[fid].person, records[fid].status)
         for fid, d in found if fid in records
@@ -68,7 +67,7 @@ def similar_to_face(store, face_id: int, top: int = 10) -> SimilarQuery:
     """The library faces most like stored face ``face_id`` (itself left out). StoreError if there is no such face."""
     model_id = store.face_model(face_id)
     emb = store.face_embeddings([face_id])[0]
-    (record,) = store.faces(where="f.id = ?", params=[int(face_id)]) or [None]
+    (record,) = store.faces(ids=[int(face_id)]) or [None]
     return SimilarQuery(f"face {face_id}", None if record is None else list(record.box),
                         similar_to_embedding(store, emb, model_id, top, exclude={int(face_id)}))
 

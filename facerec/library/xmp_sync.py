@@ -149,7 +149,7 @@ def _named_faces(store: GalleryStore, statuses: Sequence[str], photos: dict[int,
     out: list[FaceRecord] = []
     for start in range(0, len(ids), 500):  # SQLite's limit on bound parameters
         chunk = ids[start : start + 500]
-        out += store.faces(status=list(statuses), where=f"f.photo_id IN ({','.join('?' * len(chunk))})", params=chunk)
+        out += store.faces(status=list(statuses), photo_ids=chunk)
     return [f for f in out if f.person]
 
 
