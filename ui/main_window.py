@@ -73,7 +73,7 @@ class MainWindow(QMainWindow):
         self._restore_state()
         ctx.tasks.modelMissing.connect(self.offer_model_install)
         ctx.settingsChanged.connect(self.check_rescan)
-        self.library.scanFinished.connect(lambda _: self.photos.groups._changed())
+        self.library.scanFinished.connect(lambda _: self.photos.groups.mark_stale())
         self.library.personPageRequested.connect(self.open_person_page)
 
     def open_person_page(self, name: str) -> None:

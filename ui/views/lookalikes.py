@@ -13,6 +13,7 @@ from .. import library_jobs, prompts
 from ..context import AppContext
 from ..resources import icon
 from .face_grid import FaceGrid
+from .gallery_page import GalleryPage
 
 MAX_GROUPS = 60
 THUMB = 72
@@ -54,7 +55,7 @@ class GroupBox(QFrame):
         lay.addWidget(self.grid)
 
 
-class LookalikesView(QWidget):
+class LookalikesView(GalleryPage):
     groupsLoaded = Signal(object)
     """The list of ``library_jobs.GroupMosaic`` shown."""
 
@@ -63,7 +64,6 @@ class LookalikesView(QWidget):
         self.ctx = ctx
         self.groups: list[library_jobs.GroupMosaic] = []
         self.boxes: dict[int, GroupBox] = {}
-        self._dirty = True
         self._task = None
         self._again = False
         self.status = QLabel("")
@@ -83,21 +83,14 @@ class LookalikesView(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(top)
         lay.addWidget(scroll, 1)
-        ctx.libraryChanged.connect(self._changed)
+        ctx.libraryChanged.connect(self.mark_stale)
 
-    def _changed(self) -> None:
-        self._dirty = True
-        if self.isVisible():
-            self.refresh()
-
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        if self._dirty:
-            self.refresh()
+    def reload(self) -> None:
+        self.refresh()
 
     def refresh(self) -> None:
         """Bring the groups up to date with the library (new scans, decisions) and show them."""
-        self._dirty = False
+        self.stale = False
         if self._task is not None:
             self._again = True
             return

@@ -14,11 +14,12 @@ from .. import library_jobs, prompts
 from ..context import AppContext
 from ..resources import icon
 from .face_grid import FaceGrid
+from .gallery_page import GalleryPage
 
 PAGE_LIMIT = 500
 
 
-class PersonPageView(QWidget):
+class PersonPageView(GalleryPage):
     pageLoaded = Signal(object)
     """The ``PersonPage`` shown."""
 
@@ -26,7 +27,6 @@ class PersonPageView(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self.page: PersonPage | None = None
-        self._dirty = True
         self.person = QComboBox()
         self.person.setMinimumWidth(220)
         self.person.currentTextChanged.connect(lambda name: self.load(name) if name else None)
@@ -75,21 +75,14 @@ class PersonPageView(QWidget):
         lay.addLayout(head)
         lay.addLayout(bar)
         lay.addWidget(self.grid, 1)
-        ctx.libraryChanged.connect(self._changed)
+        ctx.libraryChanged.connect(self.mark_stale)
 
-    def _changed(self) -> None:
-        self._dirty = True
-        if self.isVisible():
-            self.refresh_people()
-
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        if self._dirty:
-            self.refresh_people()
+    def reload(self) -> None:
+        self.refresh_people()
 
     def refresh_people(self) -> None:
         """Reload the people list (hidden ones only when asked for), then the page shown."""
-        self._dirty = False
+        self.stale = False
 
         def done(people) -> None:
             current = self.person.currentText()

@@ -26,6 +26,7 @@ from facerec.wording import plural
 from .. import library_jobs, prompts
 from ..context import AppContext
 from ..resources import icon
+from .gallery_page import GalleryPage
 
 ROLE = Qt.UserRole
 
@@ -34,7 +35,7 @@ def checked(lst: QListWidget) -> list[str]:
     return [lst.item(i).text() for i in range(lst.count()) if lst.item(i).checkState() == Qt.Checked]
 
 
-class SearchView(QWidget):
+class SearchView(GalleryPage):
     searched = Signal(object)
     """The list of ``PhotoHit`` found."""
 
@@ -42,7 +43,6 @@ class SearchView(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self.hits: list[PhotoHit] = []
-        self._dirty = True
         self.with_list = QListWidget()
         self.without_list = QListWidget()
         self.mode = QComboBox()
@@ -91,20 +91,13 @@ class SearchView(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(split)
-        ctx.galleryChanged.connect(self._changed)
+        ctx.galleryChanged.connect(self.mark_stale)
 
-    def _changed(self) -> None:
-        self._dirty = True
-        if self.isVisible():
-            self.refresh_people()
-
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        if self._dirty:
-            self.refresh_people()
+    def reload(self) -> None:
+        self.refresh_people()
 
     def refresh_people(self) -> None:
-        self._dirty = False
+        self.stale = False
 
         def fill(people) -> None:
             names = [p.name for p in people]
