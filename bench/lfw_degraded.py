@@ -40,7 +40,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from facerec.alignment import align  # noqa: E402
-from facerec.chips import RETRY_DETECTOR, central_face  # noqa: E402
+from facerec.chips import RETRY_DETECTOR  # noqa: E402
+from facerec.geometry import FaceSelection, select_face  # noqa: E402
 from facerec.config import Settings, shared_data_dir  # noqa: E402
 from facerec.detection import MTCNNDetector  # noqa: E402
 from facerec.evaluation.lfw import list_identities  # noqa: E402
@@ -188,7 +189,7 @@ def build(root: Path, variant: str, model: str, cache_dir: Path, only: str, shar
             faces, how = retry.detect(img), 1
         h, w = img.shape[:2]
         if faces:
-            face = central_face(faces, w, h)
+            face = select_face(faces, FaceSelection.CENTRAL, (w, h))
             box, score, lm = face.box, face.score, face.landmarks
         else:
             how, box, score, lm = 2, np.array([0, 0, w, h], np.float32), 0.0, mean_rel * np.array([w, h], np.float32)
