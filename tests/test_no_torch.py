@@ -280,6 +280,7 @@ def test_detector_weights_install_from_the_wheel_and_refuse_altered_ones(tmp_pat
     assert find_weights_dir() == installed_weights_dir() and model_setup.missing("compact") == []
     assert not (installed_weights_dir() / "facenet_pytorch").exists()  # only the weights, none of its code
     assert "sha256 verified" in messages[-1]
+    assert all((installed_weights_dir() / f"{n}.onnx").is_file() for n in ("pnet", "rnet", "onet"))  # graphs built at install
 
 
 def test_a_cancelled_download_leaves_nothing_behind(tmp_path, monkeypatch):
