@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +32,9 @@ from .library.review import MatchPolicy, rematch
 from .pipeline import FaceAnalyzer
 from .store import GalleryStore, NewFace
 from .threads import shared_among
+
+if TYPE_CHECKING:
+    from .library.xmp_sync import XmpRead
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +98,8 @@ class _Loaded:
     """The gallery generation the faces were matched against."""
     retry: bool = False
     """``error`` is a failure of the file system (worth retrying on the next scan)."""
+    xmp: XmpRead | None = None
+    """The photo's XMP, read by the worker for import (facerec.library.xmp_sync.read_for_import)."""
 
 
 def _records_from_store(store: GalleryStore, path: str, error: str | None) -> TagResult:
@@ -196,6 +202,7 @@ def tag_folder(
     report()
 
     workers = max(1, int(workers or (remote.workers if remote is not None else analyzer.settings.threads)))
+    xmp_style = analyzer.settings.xmp_sidecar_style if read_xmp else None
     pending: deque[Future] = deque()
     # photos that were in flight, with others, when a scan died: analysed first, one at a time
     queued = deque(sorted(todo, key=lambda it: str(it.path) not in journal.suspects))
@@ -211,7 +218,7 @@ def tag_folder(
         alone["now"] = serial
         item.matched_at = gallery.generation
         pending.append(
-            remote.submit(item, gallery.index) if remote is not None else pool.submit(_journaled, journal, item, analyzer, gallery.index)
+            remote.submit(item, gallery.index) if remote is not None else pool.submit(_journaled, journal, item, analyzer, gallery.index, xmp_style)
         )
         return True
 
@@ -230,10 +237,10 @@ def tag_folder(
                 fill()
                 if cancel.is_set():
                     break
-                result = _save(item, store, model_id, gallery, analyzer, min_face_size)
-                if read_xmp and result.error is None and _import_xmp(store, analyzer, result.path):
+                result = _save(item, store, model_id, gallery, analyzer, min_face_size, xmp_style)
+                if item.xmp is not None and result.error is None and _import_xmp(store, analyzer, result.path, item.xmp):
                     result = dataclasses.replace(_records_from_store(store, result.path, None), skipped=False)
-                item.image = item.faces = None  # ``todo`` still lists this item: drop the pixels so memory stays flat
+                item.image = item.faces = item.xmp = None  # ``todo`` still lists this item: drop the pixels so memory stays flat
                 counts["done"] += 1
                 counts["errors"] += result.error is not None
                 counts["faces"] += len(result.faces)
@@ -245,12 +252,12 @@ def tag_folder(
             journal.close()
 
 
-def _import_xmp(store: GalleryStore, analyzer: FaceAnalyzer, path: str) -> bool:
-    """Import the face regions of a photo's XMP (if it changed since last time); True when faces changed.
-    An unreadable sidecar is logged and the scan goes on."""
+def _import_xmp(store: GalleryStore, analyzer: FaceAnalyzer, path: str, read: XmpRead | None = None) -> bool:
+    """Import the face regions of a photo's XMP (if it changed since last time; ``read``: already read by a
+    worker); True when faces changed. An unreadable sidecar is logged and the scan goes on."""
     from .library.xmp_sync import import_photo_regions
 
-    outcome = import_photo_regions(store, analyzer, path, analyzer.settings.xmp_sidecar_style)
+    outcome = import_photo_regions(store, analyzer, path, analyzer.settings.xmp_sidecar_style, read=read)
     for source, reason in outcome.errors:
         log.warning("%s: XMP not imported: %s", source, reason)
     return bool(outcome.confirmed or outcome.added)
@@ -273,12 +280,18 @@ class _Gallery:
         log.info("%s: matching against gallery generation %s (%d vectors)", self.store.path, self.generation, len(self.index))
 
 
-def _journaled(journal: ScanJournal, item: _Loaded, analyzer: FaceAnalyzer, gallery) -> _Loaded:
+def _journaled(journal: ScanJournal, item: _Loaded, analyzer: FaceAnalyzer, gallery, xmp_style: str | None = None) -> _Loaded:
     """``_analyse``, written down in the scan's journal while it runs (so a photo that kills the process is
-    known on the next run)."""
+    known on the next run); with ``xmp_style``, the photo's XMP is read too (``item.xmp``), so that the thread
+    writing to the store need not."""
     journal.start(item.path)
     try:
-        return _analyse(item, analyzer, gallery)
+        item = _analyse(item, analyzer, gallery)
+        if xmp_style is not None and item.error is None:
+            from .library.xmp_sync import read_for_import
+
+            item.xmp = read_for_import(str(item.path), xmp_style)
+        return item
     finally:
         journal.end(item.path)
 
@@ -307,10 +320,14 @@ def _analyse(item: _Loaded, analyzer: FaceAnalyzer, gallery) -> _Loaded:
 
 
 def _save(
-    item: _Loaded, store: GalleryStore, model_id: str, gallery: _Gallery, analyzer: FaceAnalyzer, min_face_size: int | None = None
+    item: _Loaded, store: GalleryStore, model_id: str, gallery: _Gallery, analyzer: FaceAnalyzer, min_face_size: int | None = None,
+    xmp_style: str | None = None,
 ) -> TagResult:
     """Record one analysed photo (or its error) in the store, in its own transaction. When the gallery has
-    changed since the photo's faces were matched, they are matched again against the current gallery first."""
+    changed since the photo's faces were matched, they are matched again against the current gallery first.
+    With ``xmp_style``, an XMP that names no faces is recorded as read in the same transaction (``item.xmp``,
+    read here when the worker did not); one that does is left in ``item.xmp`` for the caller to import
+    (decisions of their own, after the photo is saved)."""
     path = str(item.path)
     if item.image is None:
         reason = item.error or "unreadable"
@@ -322,6 +339,10 @@ def _save(
             taken_at=item.taken_at, min_face_size=min_face_size,
         )
         return TagResult(path, error=item.error)
+    if xmp_style is not None and item.xmp is None:
+        from .library.xmp_sync import read_for_import
+
+        item.xmp = read_for_import(path, xmp_style)
     while True:
         new_faces = [
             NewFace(
@@ -331,10 +352,14 @@ def _save(
             for f in item.faces
         ]
         try:
-            store.save_photo(
-                path, item.size, item.mtime_ns, item.digest, *item.image.full_size, model_id, new_faces,
-                taken_at=item.taken_at, min_face_size=min_face_size, gallery_generation=item.matched_at,
-            )
+            with store.transaction():
+                store.save_photo(
+                    path, item.size, item.mtime_ns, item.digest, *item.image.full_size, model_id, new_faces,
+                    taken_at=item.taken_at, min_face_size=min_face_size, gallery_generation=item.matched_at,
+                )
+                if item.xmp is not None and not item.xmp.names_faces:  # nothing to import: noted as read at once
+                    _import_xmp(store, analyzer, path, item.xmp)
+                    item.xmp = None
             break
         except GalleryChangedError:
             if store.gallery_generation() != gallery.generation:

@@ -33,6 +33,7 @@ from .review import Action, decide
 from .samples import promote_confirmed
 from .xmp import Region, XmpError, XmpPacket, iou, same_name
 from .xmp_files import (
+    PhotoXmp,
     SidecarStyle,
     embed_packet,
     embedded_packet,
@@ -376,33 +377,63 @@ def foreign_regions(store: GalleryStore, photo: PhotoRecord, packet: XmpPacket, 
     ]
 
 
+@dataclass
+class XmpRead:
+    """A photo's XMP as read for import, before the store is consulted (``read_for_import``; facerec.tagging
+    reads it in its worker threads, off the thread that writes to the store)."""
+
+    signature: str
+    """``xmp_signature`` taken just before reading (a change after it shows at the next scan)."""
+    found: PhotoXmp | None = None
+    error: tuple[str, str] | None = None
+    """(file, reason) when the XMP could not be read."""
+
+    @property
+    def names_faces(self) -> bool:
+        """Whether the XMP has named face regions (importing it may then decide or add faces)."""
+        return self.found is not None and any(r.name for r in self.found.packet.regions())
+
+
+def read_for_import(path: str, style: SidecarStyle | str = SidecarStyle.DIGIKAM, signature: str | None = None) -> XmpRead:
+    """Read one photo's XMP for ``import_photo_regions`` (files only, no store). Never raises for an unreadable
+    XMP: ``error`` says which file and why."""
+    read = XmpRead(signature if signature is not None else xmp_signature(path, style))
+    try:
+        read.found = read_photo_xmp(path, style)
+    except XmpError as exc:
+        read.error = (exc.source, exc.reason)
+    except OSError as exc:
+        read.error = (path, f"cannot read its XMP ({exc.strerror or exc})")
+    return read
+
+
 def import_photo_regions(
     store: GalleryStore,
     analyzer,
     path: str,
     style: SidecarStyle | str = SidecarStyle.DIGIKAM,
     force: bool = False,
+    read: XmpRead | None = None,
 ) -> ImportOutcome:
     """Import the face regions of one scanned photo's XMP into the gallery (see the module docstring);
     each person's faces are assigned as one undoable decision. Skipped when the photo's XMP has not
-    changed since the last import, unless ``force``."""
+    changed since the last import, unless ``force``. ``read``: the XMP already read (``read_for_import``),
+    else it is read here. When ``read.names_faces`` is false, this only records that the XMP was read
+    (one statement, which joins a transaction the caller holds)."""
     outcome = ImportOutcome()
     photo = store.get_photo(path)
     if photo is None or photo.error or not photo.width or not photo.height:
         return outcome
-    signature = xmp_signature(path, style)
+    signature = read.signature if read is not None else xmp_signature(path, style)
     if not force and store.xmp_read_signature(photo.id) == signature:
         return outcome
-    try:
-        found = read_photo_xmp(path, style)
-    except XmpError as exc:
-        outcome.errors.append((exc.source, exc.reason))
+    if read is None:
+        read = read_for_import(path, style, signature)
+    if read.error is not None:
+        outcome.errors.append(read.error)
         store.set_xmp_read(photo.id, signature)  # reported once; read again when it changes
         return outcome
-    except OSError as exc:
-        outcome.errors.append((path, f"cannot read its XMP ({exc.strerror or exc})"))
-        store.set_xmp_read(photo.id, signature)  # reported once; read again when it changes
-        return outcome
+    found = read.found
     regions = foreign_regions(store, photo, found.packet, found.source) if found else []
     if regions:
         outcome.photos = 1
