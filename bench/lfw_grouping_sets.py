@@ -114,9 +114,18 @@ def embed_variant(variant: str, root: str, model: str = "sface") -> str:
 
 
 def load_variant(variant: str, model: str = "sface") -> dict:
-    """The cached embeddings of a variant: ``labels`` (person index), ``embeddings`` (N x D), ``how``."""
+    """The cached embeddings of a variant: ``labels`` (person index), ``embeddings`` (N x D), ``how``. Vectors cached
+    under a pack's legacy model id are converted as the gallery converts them (``ModelPack.legacy``)."""
+    from facerec.embedders.installer import resolve
+    from facerec.embedders.packs import vector_conversions
+
     z = np.load(cache_file(variant, model), allow_pickle=False)
-    return {k: z[k] for k in z.files}
+    out = {k: z[k] for k in z.files}
+    for old, new, convert in vector_conversions():
+        if str(out.get("model_id")) == old:
+            out["embeddings"] = resolve(convert)(out["embeddings"]).astype(np.float32)
+            out["model_id"] = np.array(new)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

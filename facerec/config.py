@@ -167,10 +167,11 @@ class Settings:
     threads: int = field(default_factory=default_threads)
     """CPU threads for detection and embedding; a folder scan analyses this many photos at once."""
     device: str = "cpu"
-    flip: bool = True
+    flip: bool = False
     """Test-time flipping: a face's vector is the mean of its own and its mirror image's (embedders that support
-    it, SFace): LFW 99.50% -> 99.60%, open-set DIR at 0.1% stranger FAR 94.5% -> 94.7% (bench/openset.py), for
-    twice the embedding work."""
+    it, SFace), for twice the embedding work. Off by default: with SFace's centred vectors it raises LFW 1:1
+    accuracy (99.63% -> 99.73%) but lowers the open-set rate that matters when scanning (DIR at 0.1% stranger
+    FAR 96.1% -> 95.1%; bench/openset.py, bench/results/openset.json)."""
     xmp_read_on_scan: bool = True
     """A scan imports the face regions other apps wrote into sidecars or the photos' XMP (facerec.library.xmp_sync)."""
     xmp_sidecar_style: str = "digikam"

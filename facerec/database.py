@@ -111,6 +111,10 @@ class Database:
         database has none (the store then searches exactly)."""
         return None
 
+    def forget_vectors(self, conn, model_id: str) -> None:
+        """Drop the database's own copies (index) of the faces' vectors of ``model_id``, inside the caller's
+        transaction, after those faces' vectors or model id changed in place; a no-op where there are none."""
+
 
 # -- SQLite -----------------------------------------------------------------------------------------------
 class SqliteDatabase(Database):
@@ -370,6 +374,12 @@ class PostgresDatabase(Database):
         except self.Error:
             return False
         return True
+
+    def forget_vectors(self, conn: PgConnection, model_id: str) -> None:
+        """``face_vectors`` copies faces once and never looks at them again (faces are not updated in place, except
+        by a conversion of their model's vectors): drop that model's rows, ``_sync_vectors`` copies them anew."""
+        if conn.raw.execute("SELECT to_regclass('face_vectors')").fetchone()[0] is not None:
+            conn.raw.execute("DELETE FROM face_vectors WHERE model_id = %s", (model_id,))
 
     def nearest_faces(self, conn: PgConnection, embedding: np.ndarray, model_id: str, k: int) -> list[tuple[int, float]] | None:
         if not self.has_vector:

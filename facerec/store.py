@@ -35,7 +35,7 @@ from .matching import GalleryIndex
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 ERASE_WAIT_S = 3.0
 """How long erasing a person waits for other readers of the gallery before it reports that they hold the
 old data in the file (it never waits the full busy timeout)."""
@@ -343,7 +343,16 @@ CREATE TRIGGER faces_confirmed_update_gen AFTER UPDATE OF status, person_id ON f
 
 _SCHEMA_V6 = {"sqlite": _SCHEMA_V6_SQLITE, "postgresql": _SCHEMA_V6_POSTGRESQL}
 
-MIGRATIONS: dict[int, str | dict[str, str]] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_XMP, 5: _SCHEMA_GROUPS, 6: _SCHEMA_V6}
+_SCHEMA_V7 = """
+CREATE INDEX faces_model ON faces(model_id);
+CREATE INDEX photos_model ON photos(model_id);
+"""
+"""Version 7: faces and photos indexed by model id (the vectors of a replaced model id are found, and converted,
+without reading every row: ``GalleryStore._convert_legacy_vectors``)."""
+
+MIGRATIONS: dict[int, str | dict[str, str]] = {
+    1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_XMP, 5: _SCHEMA_GROUPS, 6: _SCHEMA_V6, 7: _SCHEMA_V7,
+}
 """Schema version -> SQL that brings version-1 to it. Add an entry (and a test) for every change. Write it in
 SQLite's dialect (facerec.database translates it for PostgreSQL), or as {"sqlite": ..., "postgresql": ...}."""
 
@@ -471,6 +480,7 @@ class GalleryStore:
         self._db.prepare(create)
         try:
             self._migrate()
+            self._convert_legacy_vectors()
             if self._db.kind == "sqlite":
                 self.checkpoint(0)  # finishes an erase that a reader held up (a no-op when the WAL is empty)
         except self._db.OperationalError as exc:  # locked past the timeout, disk full, I/O error, server down...
@@ -571,6 +581,70 @@ class GalleryStore:
                     conn.execute("PRAGMA foreign_keys=ON")
             # a new gallery is built by the same steps: only an upgrade of an existing one is news
             (log.info if version > 0 else log.debug)("%s: migrated gallery schema to version %d", self.location, target)
+
+    def _convert_legacy_vectors(self) -> None:
+        """Convert, once, vectors stored under a model id that a pack has replaced (``ModelPack.legacy``: e.g.
+        SFace's plain vectors, now centred): samples, faces, the photos' model ids and the undo log's snapshots
+        of them, in one transaction, after keeping a copy of the gallery (``before-<new model id>``)."""
+        from .embedders.installer import resolve
+        from .embedders.packs import vector_conversions
+
+        conn = self._conn()
+        for old, new, convert in vector_conversions():
+            held = any(
+                conn.execute(f"SELECT 1 FROM {table} WHERE model_id = ? LIMIT 1", (old,)).fetchone() is not None
+                for table in ("samples", "faces", "photos")
+            )
+            if not held:
+                continue
+            fn = resolve(convert)
+            self.keep_copy(f"before-{new}")
+            with self.transaction() as conn:
+                counts = {table: self._convert_table(conn, table, old, new, fn) for table in ("samples", "faces")}
+                conn.execute("UPDATE photos SET model_id = ? WHERE model_id = ?", (new, old))
+                counts["undo snapshots"] = self._convert_undo_rows(conn, old, new, fn)
+                self._db.forget_vectors(conn, old)
+            log.info("%s: converted the vectors of %s to %s (%s)", self.location, old, new, ", ".join(f"{v} {k}" for k, v in counts.items()))
+
+    @staticmethod
+    def _convert_table(conn, table: str, old: str, new: str, fn, batch: int = 5000) -> int:
+        """Rewrite every ``table`` row of model ``old`` with ``fn``'s vectors under model ``new``; the row count."""
+        done = 0
+        while True:
+            rows = conn.execute(f"SELECT id, embedding FROM {table} WHERE model_id = ? LIMIT {int(batch)}", (old,)).fetchall()
+            if not rows:
+                return done
+            vectors = fn(np.stack([_vec(r["embedding"]) for r in rows]))
+            conn.executemany(
+                f"UPDATE {table} SET model_id = ?, embedding = ? WHERE id = ?",
+                [(new, _blob(v), r["id"]) for r, v in zip(rows, vectors)],
+            )
+            done += len(rows)
+
+    @staticmethod
+    def _convert_undo_rows(conn, old: str, new: str, fn) -> int:
+        """The undo log's before-images (facerec.library.undo: JSON, bytes as ``{"$b64": ...}``) of rows of model
+        ``old``: model id and vector converted as in the tables, so undoing an older operation puts back rows of
+        the model in use. Returns how many snapshots changed."""
+        import base64
+
+        changed = 0
+        rows = conn.execute(
+            "SELECT op_id, seq, before FROM operation_rows WHERE tbl IN ('samples', 'faces', 'photos') AND before LIKE ?",
+            (f"%{old}%",),
+        ).fetchall()
+        for r in rows:
+            snap = json.loads(r["before"])
+            if snap.get("model_id") != old:
+                continue
+            snap["model_id"] = new
+            emb = snap.get("embedding")
+            if isinstance(emb, dict) and "$b64" in emb:
+                vec = fn(_vec(base64.b64decode(emb["$b64"]))[None])[0]
+                snap["embedding"] = {"$b64": base64.b64encode(_blob(vec)).decode()}
+            conn.execute("UPDATE operation_rows SET before = ? WHERE op_id = ? AND seq = ?", (json.dumps(snap), r["op_id"], r["seq"]))
+            changed += 1
+        return changed
 
     def keep_copy(self, label: str) -> Path | str:
         """Snapshot the database, e.g. before a migration: SQLite next to itself as ``<name>.<label>.db``

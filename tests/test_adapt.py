@@ -12,7 +12,7 @@ from facerec.matching import GalleryIndex
 from facerec.training.adapt import AdaptConfig, adapt_gallery, cross_validate, distance_scale, fold_assignment, revert
 from facerec.personalisation import AdaptedGalleryIndex, ProjectionHead, adapt_index, head_path
 
-SFACE_ID = "sface-2021dec"
+SFACE_ID = "sface-2021dec-centred"
 
 
 def nuisance_gallery(people=8, per_person=6, dim=128, seed=0, signal=1.0, nuisance=1.2):

@@ -17,7 +17,7 @@ from facerec.backup import BackupError, Manifest, backup_gallery, restore_galler
 from facerec.files import sha256_file
 from facerec.store import SCHEMA_VERSION, GalleryStore, NewFace
 
-SFACE = "sface-2021dec"
+SFACE = "sface-2021dec-centred"
 
 
 def _fill(store: GalleryStore, model_id: str = SFACE, people=("Ada", "Grace"), photos: int = 3) -> None:

@@ -24,7 +24,7 @@ from facerec.library.scratch import registry_dir, sweep
 from facerec.store import GalleryStore
 
 REPO = Path(__file__).resolve().parent.parent
-SFACE = "sface-2021dec"
+SFACE = "sface-2021dec-centred"
 
 
 def _big_gallery(path: Path, mb: int = 40) -> None:

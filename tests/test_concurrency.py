@@ -110,7 +110,7 @@ store.add_person("Gui Person")
 ops, confirmed, i = 0, {}, 0
 while not os.path.exists(stop) or i < 10:
     i += 1
-    store.add_sample(f"Temp {i}", rng.normal(size=128).astype(np.float32), "sface-2021dec")
+    store.add_sample(f"Temp {i}", rng.normal(size=128).astype(np.float32), "sface-2021dec-centred")
     store.rename_person(f"Temp {i}", f"Renamed {i}")
     if i % 3 == 0:
         store.merge_people(f"Renamed {i}", f"Renamed {i - 1}")

@@ -43,8 +43,8 @@ def facerec(*args: str) -> subprocess.CompletedProcess:
 def test_remove_while_another_process_reads(tmp_path):
     db = tmp_path / "gallery.db"
     with GalleryStore(db) as store:
-        store.add_sample("Secret", SECRET, "sface-2021dec")
-        store.add_sample("Other", np.ones(128, np.float32), "sface-2021dec")
+        store.add_sample("Secret", SECRET, "sface-2021dec-centred")
+        store.add_sample("Other", np.ones(128, np.float32), "sface-2021dec-centred")
         store.checkpoint()
     assert _in_files(db)
     reader = subprocess.Popen([sys.executable, "-c", _READER, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -67,7 +67,7 @@ def test_remove_while_another_process_reads(tmp_path):
 def test_remove_without_readers_erases_at_once(tmp_path):
     db = tmp_path / "gallery.db"
     with GalleryStore(db) as store:
-        store.add_sample("Secret", SECRET, "sface-2021dec")
+        store.add_sample("Secret", SECRET, "sface-2021dec-centred")
     r = facerec("--db", str(db), "people", "remove", "Secret", "--yes")
     assert r.returncode == 0 and "erased their samples" in r.stdout
     assert not _in_files(db)

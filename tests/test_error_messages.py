@@ -82,7 +82,7 @@ def test_a_damaged_gallery_gives_a_message(tmp_path, fr_faces, command, sface_in
     with GalleryStore(db) as store:
         rng = np.random.default_rng(0)
         for i in range(60):
-            store.add_sample(f"P{i}", rng.normal(size=128).astype(np.float32), "sface-2021dec", thumbnail=rng.bytes(1500))
+            store.add_sample(f"P{i}", rng.normal(size=128).astype(np.float32), "sface-2021dec-centred", thumbnail=rng.bytes(1500))
         store.checkpoint()
     _damage(db)
     photos = tmp_path / "photos"

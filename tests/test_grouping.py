@@ -11,7 +11,7 @@ from facerec.library import grouping
 from facerec.library.grouping import group_embeddings, list_groups, merge_groups, split_group, update_groups
 from facerec.store import GalleryStore, NewFace
 
-MODEL = "sface-2021dec"
+MODEL = "sface-2021dec-centred"
 
 
 def people(rng, n_people, per, noise, dim=128):

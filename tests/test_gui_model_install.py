@@ -71,7 +71,7 @@ def test_first_run_offers_the_missing_models_and_installs_them(qtbot, no_models,
     assert not win.settings.install_btn.isEnabled()
     assert offer_install(ctx, win) is None  # nothing left to offer
     # and the models work: a photo is analysed in this process
-    assert ctx.analyzer.model_id == "sface-2021dec"
+    assert ctx.analyzer.model_id == "sface-2021dec-centred"
 
 
 def test_a_failed_install_shows_why_and_can_be_retried(qtbot, no_models, window, monkeypatch):

@@ -16,10 +16,13 @@ import numpy as np
 import pytest
 
 from facerec import store as store_mod
+from facerec.embedders.packs import get_pack
+from facerec.embedders.sface import centre
 from facerec.errors import StoreError
 from facerec.store import MIGRATIONS, SCHEMA_VERSION, GalleryStore, NewFace, _split_sql
 
 EMB = np.arange(128, dtype="<f4") / 128
+SFACE = get_pack("sface").model_id  # what galleries before centring stored as 'sface-2021dec' becomes
 
 
 def fill_v1(conn: sqlite3.Connection) -> None:
@@ -45,9 +48,9 @@ def survives_v1(store: GalleryStore) -> None:
     assert [(p.name, p.sample_count) for p in store.list_people() if p.name in ("Ada", "Grace")] == [("Ada", 1), ("Grace", 0)]
     (sample,) = store.list_samples("Ada")
     assert sample.source_path == "/p/ada.jpg" and sample.box == [1.0, 2.0, 3.0, 4.0] and sample.thumbnail == b"\xff\xd8\xff\xd9"
-    index = store.gallery_index("sface-2021dec", include_confirmed=False)
+    index = store.gallery_index(SFACE, include_confirmed=False)  # SFace's plain vectors, converted on opening
     assert len(index) == store.stats()["samples"] and "Ada" in index.names.values()
-    assert np.array_equal(store.face_embeddings([f.id for f in store.photo_faces("/lib/a.jpg")])[0], EMB)
+    assert np.allclose(store.face_embeddings([f.id for f in store.photo_faces("/lib/a.jpg")])[0], centre(EMB)[0], atol=1e-6)
     assert [(f.person, f.status) for f in store.photo_faces("/lib/a.jpg")] == [("Ada", "confirmed"), ("Grace", "auto")]
     assert store.get_photo("/lib/bad.jpg").error == "empty file"
 
@@ -76,7 +79,7 @@ def fill_v2(conn: sqlite3.Connection) -> None:
 def survives_v2(store: GalleryStore) -> None:
     conn = store._conn()
     assert conn.execute("SELECT face_id FROM samples WHERE person_id = 7").fetchone()[0] == 80  # the link survives the faces rebuild
-    store.save_photo("/lib/v2-new.jpg", 1, 1, None, 10, 10, "sface-2021dec", [NewFace([0, 0, 5, 5], None, 0.9, EMB, None, None)])
+    store.save_photo("/lib/v2-new.jpg", 1, 1, None, 10, 10, SFACE, [NewFace([0, 0, 5, 5], None, 0.9, EMB, None, None)])
     assert store.photo_faces("/lib/v2-new.jpg")[0].id > 99  # the ids of faces deleted before the migration stay unused
     assert [tuple(r) for r in conn.execute("SELECT face_id, person_id FROM face_rejections WHERE face_id = 81")] == [(81, 7)]
     assert [(f.id, f.status) for f in store.photo_faces("/lib/v2.jpg")] == [(80, "confirmed"), (81, "rejected")]
@@ -121,7 +124,7 @@ def survives_v4(store: GalleryStore) -> None:
         7, "/lib/v2.jpg.xmp", [["Linus", 0.1, 0.1, 0.2, 0.2, "mwg"]], [["person", "Linus"]], True)
     assert store.xmp_read_signature(7) == "/lib/v2.jpg.xmp:10:20"
     # from version 5 on no id is given twice: not a deleted face's (counted before), nor a deleted person's
-    store.save_photo("/lib/v4-new.jpg", 1, 1, None, 10, 10, "sface-2021dec", [NewFace([0, 0, 5, 5], None, 0.9, EMB, None, None)])
+    store.save_photo("/lib/v4-new.jpg", 1, 1, None, 10, 10, SFACE, [NewFace([0, 0, 5, 5], None, 0.9, EMB, None, None)])
     assert store.photo_faces("/lib/v4-new.jpg")[0].id > 200
     gone = store.add_person("Gone").id
     store.delete_person(gone)
@@ -140,10 +143,22 @@ def survives_v5(store: GalleryStore) -> None:
     assert tuple(conn.execute("SELECT id, manual FROM face_groups").fetchone()) == (3, 1)
 
 
-FILLERS: dict[int, Callable[[sqlite3.Connection], None]] = {1: fill_v1, 2: fill_v2, 3: fill_v3, 4: fill_v4, 5: fill_v5}
+def fill_v6(conn: sqlite3.Connection) -> None:
+    """A decided face a rescan no longer detected (source 'kept') and a photo to retry."""
+    conn.execute("UPDATE faces SET source = 'kept' WHERE id = 80")
+    conn.execute("UPDATE photos SET retry = 1, error = 'cannot read file (drive gone)' WHERE id = 7")
+
+
+def survives_v6(store: GalleryStore) -> None:
+    conn = store._conn()
+    assert conn.execute("SELECT source FROM faces WHERE id = 80").fetchone()[0] == "kept"
+    assert store.get_photo("/lib/v2.jpg").retry
+
+
+FILLERS: dict[int, Callable[[sqlite3.Connection], None]] = {1: fill_v1, 2: fill_v2, 3: fill_v3, 4: fill_v4, 5: fill_v5, 6: fill_v6}
 """Old schema version -> writes representative data using exactly that version's tables."""
 SURVIVES: dict[int, Callable[[GalleryStore], None]] = {
-    1: survives_v1, 2: survives_v2, 3: survives_v3, 4: survives_v4, 5: survives_v5,
+    1: survives_v1, 2: survives_v2, 3: survives_v3, 4: survives_v4, 5: survives_v5, 6: survives_v6,
 }
 """Old schema version -> checks, through the current API, that the filler's data survived migration."""
 
@@ -202,7 +217,7 @@ def test_migrate_from_every_earlier_version(tmp_path, version):
         for v in range(1, version + 1):
             if v in SURVIVES:
                 SURVIVES[v](store)
-        store.add_sample("New person", EMB, "sface-2021dec")  # and the migrated gallery is usable
+        store.add_sample("New person", EMB, SFACE)  # and the migrated gallery is usable
     fresh = tmp_path / "fresh.db"
     GalleryStore(fresh).close()
     assert _columns(old) == _columns(fresh), "a migrated gallery must have the same tables, columns and indexes as a new one"

@@ -41,7 +41,7 @@ def test_weights_option_keeps_other_weights_apart(tmp_path, fr_faces, sface_inst
     shutil.copy(sface_installed, genuine)
     r = facerec("--db", str(db), "--weights", str(genuine), "enrol", "Ann", photo)
     assert r.returncode == 0, r.stderr
-    assert _models(db) == {"sface-2021dec"}  # the published file: the pack's own id
+    assert _models(db) == {"sface-2021dec-centred"}  # the published file: the pack's own id
 
     altered = tmp_path / "altered.onnx"
     data = bytearray(genuine.read_bytes())
@@ -49,8 +49,8 @@ def test_weights_option_keeps_other_weights_apart(tmp_path, fr_faces, sface_inst
     altered.write_bytes(bytes(data))
     r = facerec("--db", str(db), "--weights", str(altered), "enrol", "Bob", photo)
     assert r.returncode == 0, r.stderr
-    custom = f"sface-2021dec+{sha256_file(altered)[:12]}"
-    assert _models(db) == {"sface-2021dec", custom}
+    custom = f"sface-2021dec+{sha256_file(altered)[:12]}"  # other weights: the network's own (uncentred) vectors
+    assert _models(db) == {"sface-2021dec-centred", custom}
     r = facerec("--db", str(db), "identify", photo, "--json")  # the genuine model never matches Bob's vectors
     assert r.returncode == 0 and '"person": "Bob"' not in r.stdout, r.stdout
 

