@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import guikit  # noqa: F401  (sets QT_QPA_PLATFORM before Qt loads)
 import pytest
+
+from facerec.embedders.packs import strictness_range
 from guikit import close_messages, messages
 from facerec.clips import make_clip
 from ui.views.live import slider_to_threshold
@@ -31,7 +33,7 @@ def test_live_view_names_faces_in_a_video(gui, qtbot, tmp_path, fr_faces, analyz
     view = window.live
     window.show_page("live")
     view.set_video(str(clip))
-    view.strictness.setValue(50)  # threshold 0.50
+    view.strictness.setValue(50)  # threshold 0.565, half way along SFace's strictness range (0.88 .. 0.25)
     view.start(loop=True)
     seen = []
 
@@ -49,9 +51,9 @@ def test_live_view_names_faces_in_a_video(gui, qtbot, tmp_path, fr_faces, analyz
     assert labels[0].startswith("Biden 0.") and labels[1].startswith("Obama 0.")
     qtbot.waitUntil(lambda: view.fps.text() != "– fps" and float(view.fps.text().split()[0]) > 0, timeout=10_000)
 
-    # strictness: all the way to strict (threshold 0.20) turns Biden (distance about 0.3) into Unknown, live
+    # strictness: all the way to strict (threshold 0.25) turns Biden (distance about 0.4) into Unknown, live
     view.strictness.setValue(100)
-    assert view.threshold == pytest.approx(0.2)
+    assert view.threshold == pytest.approx(strictness_range("sface")[1])
 
     def biden_unknown():
         right = _sides(view.last_frame).get("right")
