@@ -12,6 +12,7 @@ from facerec.embedders.sface import PLAIN_MODEL_ID, SFaceEmbedder, centre, centr
 from facerec.library.people import remove_sample
 from facerec.library.undo import undo
 from facerec.store import GalleryStore, NewFace
+from postgres_server import postgres_server, postgres_url  # noqa: F401
 
 SFACE = get_pack("sface").model_id
 
@@ -105,3 +106,20 @@ def test_a_broken_centre_file_is_a_clear_error(tmp_path, monkeypatch, bad):
             sface.centre_vector()
     finally:
         sface.centre_vector.cache_clear()
+
+
+def test_postgres_gallery_is_converted_and_its_vector_index_follows(postgres_url):
+    """On PostgreSQL the converted faces are searched anew by the pgvector index (face_vectors copies faces once:
+    the conversion drops the old copies)."""
+    rng = np.random.default_rng(3)
+    faces = _unit(rng, 4)
+    with GalleryStore(postgres_url) as store:
+        store.save_photo("/p/b.jpg", 1, 1, "h", 100, 100, PLAIN_MODEL_ID, [NewFace([i, 0, i + 5, 5], None, 0.9, f, None, None) for i, f in enumerate(faces)])
+        assert store.nearest_faces(faces[0], PLAIN_MODEL_ID, k=1)[0][1] == pytest.approx(0.0, abs=1e-4)  # copied for the index
+    with GalleryStore(postgres_url) as store:
+        ids = [f.id for f in store.photo_faces("/p/b.jpg")]
+        converted = from_legacy(faces)
+        assert np.allclose(store.face_embeddings(ids), converted, atol=1e-6)
+        found = store.nearest_faces(converted[2], SFACE, k=4)
+        assert [fid for fid, _ in found][0] == ids[2] and found[0][1] == pytest.approx(0.0, abs=1e-4)
+        assert store.nearest_faces(faces[0], PLAIN_MODEL_ID, k=1) == []
