@@ -34,27 +34,37 @@ def _pool_matrix(n_in: int, n_out: int) -> np.ndarray:
     return matrix
 
 
-def _adaptive_avg_pool(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+def _adaptive_avg_pool(img: np.ndarray, out_h: int, out_w: int, out: np.ndarray | None = None) -> np.ndarray:
     """torch's ``interpolate(mode="area")`` (adaptive average pooling) of an H x W x C float32 array,
-    as two small matrix products (the pooling windows are separable)."""
+    as two small matrix products (the pooling windows are separable); written into ``out`` when given."""
     rows = _pool_matrix(img.shape[0], out_h)
     cols = _pool_matrix(img.shape[1], out_w)
     h, w, c = img.shape
     tall = (rows @ np.ascontiguousarray(img).reshape(h, w * c)).reshape(out_h, w, c)
-    return np.matmul(cols, tall)
+    return np.matmul(cols, tall, out=out)
 
 
-def _resample(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+def _resample(img: np.ndarray, out_h: int, out_w: int, out: np.ndarray | None = None) -> np.ndarray:
+    """``img`` (H x W x 3 float32) resampled to out_h x out_w (see ``SMALL_CROP_PIXELS``); written into ``out``
+    (out_h x out_w x 3 float32) when given."""
     import cv2
 
     if img.shape[0] * img.shape[1] <= SMALL_CROP_PIXELS:
-        return _adaptive_avg_pool(img, out_h, out_w)
-    return cv2.resize(img, (out_w, out_h), interpolation=cv2.INTER_AREA)
+        return _adaptive_avg_pool(img, out_h, out_w, out)
+    if out is None:
+        return cv2.resize(img, (out_w, out_h), interpolation=cv2.INTER_AREA)
+    out[...] = cv2.resize(img, (out_w, out_h), interpolation=cv2.INTER_AREA)
+    return out
 
 
-def _blob(images: np.ndarray | list[np.ndarray]) -> np.ndarray:
-    """N x H x W x 3 float32 images (0..255) -> N x 3 x H x W network input, scaled as MTCNN was trained."""
-    return ((np.asarray(images) - 127.5) * 0.0078125).transpose(0, 3, 1, 2).copy()
+def _blob(images: np.ndarray) -> np.ndarray:
+    """N x H x W x 3 float32 images (0..255) -> N x 3 x H x W network input, scaled as MTCNN was trained:
+    ``(x - 127.5) * 0.0078125``, computed into one new array (the same float32 operations, no temporaries)."""
+    n, h, w, c = images.shape
+    blob = np.empty((n, c, h, w), np.float32)
+    np.subtract(images.transpose(0, 3, 1, 2), np.float32(127.5), out=blob)
+    np.multiply(blob, np.float32(0.0078125), out=blob)
+    return blob
 
 
 NMS_MATRIX_MAX = 400
@@ -137,19 +147,18 @@ def _bbreg(boxes: np.ndarray, reg: np.ndarray) -> np.ndarray:
     return boxes
 
 
-def _crops(img: np.ndarray, boxes: np.ndarray, size: int) -> tuple[list[np.ndarray], np.ndarray]:
-    """Each box's pixels (clipped to the image, as facenet-pytorch does) resampled to size x size;
-    and the indices of the boxes that had any pixels."""
+def _crops(img: np.ndarray, boxes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each box's pixels (clipped to the image, as facenet-pytorch does) resampled to size x size, as one
+    N x size x size x 3 float32 array; and the indices of the boxes that had any pixels."""
     h, w = img.shape[:2]
     b = np.trunc(boxes[:, :4]).astype(np.int64)
     x, y = np.maximum(b[:, 0], 1), np.maximum(b[:, 1], 1)
     ex, ey = np.minimum(b[:, 2], w), np.minimum(b[:, 3], h)
-    crops, valid = [], []
-    for k in range(len(b)):
-        if ey[k] > y[k] - 1 and ex[k] > x[k] - 1:
-            crops.append(_resample(img[y[k] - 1 : ey[k], x[k] - 1 : ex[k]], size, size))
-            valid.append(k)
-    return crops, np.asarray(valid, np.int64)
+    valid = np.flatnonzero((ey > y - 1) & (ex > x - 1))
+    crops = np.empty((len(valid), size, size, img.shape[2]), np.float32)
+    for i, k in enumerate(valid.tolist()):
+        _resample(img[y[k] - 1 : ey[k], x[k] - 1 : ex[k]], size, size, crops[i])
+    return crops, valid
 
 
 class OpenCVMTCNN:
@@ -187,7 +196,7 @@ class OpenCVMTCNN:
         stage1 = []
         for scale in scales:
             level = _resample(img, int(h * scale + 1), int(w * scale + 1))
-            reg, prob = self._run("pnet", _blob([level]))
+            reg, prob = self._run("pnet", _blob(level[None]))
             prob = prob[0, 1]
             ys, xs = np.nonzero(prob >= self.thresholds[0])
             if len(ys) == 0:
@@ -211,7 +220,7 @@ class OpenCVMTCNN:
 
         # Stage 2: the refinement net on 24 x 24 crops.
         crops, valid = _crops(img, boxes, 24)
-        if not crops:
+        if not len(crops):
             return empty
         boxes = boxes[valid]
         reg, prob = self._run("rnet", _blob(crops))
@@ -226,7 +235,7 @@ class OpenCVMTCNN:
 
         # Stage 3: the output net on 48 x 48 crops: final score, box and landmarks.
         crops, valid = _crops(img, boxes, 48)
-        if not crops:
+        if not len(crops):
             return empty
         boxes = boxes[valid]
         reg, marks, prob = self._run("onet", _blob(crops))
