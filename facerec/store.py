@@ -480,6 +480,8 @@ class GalleryStore:
         self._local = threading.local()
         self._all: list = []
         self._all_lock = threading.Lock()
+        self._copy_kept: Path | str | None = None
+        """The copy of the gallery this opening kept before changing it (a schema upgrade, a vector conversion)."""
         self._db.prepare(create)
         try:
             self._migrate()
@@ -565,7 +567,7 @@ class GalleryStore:
                 f"{self.location}: schema version {version} is newer than this facerec supports ({SCHEMA_VERSION}); upgrade facerec"
             )
         if 0 < version < SCHEMA_VERSION:
-            self.keep_copy(f"before-schema-{SCHEMA_VERSION}")
+            self._copy_kept = self.keep_copy(f"before-schema-{SCHEMA_VERSION}")
         for target in range(version + 1, SCHEMA_VERSION + 1):
             rebuild = target in REBUILDS_TABLES and self._db.kind == "sqlite"
             if rebuild:
@@ -588,7 +590,8 @@ class GalleryStore:
     def _convert_legacy_vectors(self) -> None:
         """Convert, once, vectors stored under a model id that a pack has replaced (``ModelPack.legacy``: e.g.
         SFace's plain vectors, now centred): samples, faces, the photos' model ids and the undo log's snapshots
-        of them, in one transaction, after keeping a copy of the gallery (``before-<new model id>``)."""
+        of them, in one transaction, after keeping a copy of the gallery (``before-<new model id>``, unless a schema
+        upgrade in this same opening kept one)."""
         from .embedders.installer import resolve
         from .embedders.packs import vector_conversions
 
@@ -603,7 +606,8 @@ class GalleryStore:
             if not held:
                 continue
             fn = resolve(convert)
-            self.keep_copy(f"before-{new}")
+            if self._copy_kept is None:  # an upgrade in this same opening kept one already
+                self._copy_kept = self.keep_copy(f"before-{new}")
             with self.transaction() as conn:
                 counts = {table: self._convert_table(conn, table, old, new, fn) for table in ("samples", "faces")}
                 conn.execute("UPDATE photos SET model_id = ? WHERE model_id = ?", (new, old))

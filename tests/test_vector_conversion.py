@@ -74,6 +74,24 @@ def test_old_gallery_is_converted_once_and_keeps_everything(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir() if "before-" in p.name) == copies
 
 
+def test_an_upgrade_and_a_conversion_keep_one_copy(tmp_path):
+    """A gallery of an older schema holding plain vectors: the schema upgrade's copy is the only one kept."""
+    import sqlite3
+
+    db = tmp_path / "g.db"
+    with GalleryStore(db) as store:
+        store.add_sample("Ann", _unit(np.random.default_rng(4), 1)[0], PLAIN_MODEL_ID)
+    conn = sqlite3.connect(db)
+    conn.execute("DROP INDEX faces_model")
+    conn.execute("DROP INDEX photos_model")
+    conn.execute("PRAGMA user_version=6")
+    conn.commit()
+    conn.close()
+    with GalleryStore(db) as store:
+        assert store.schema_version() == 7 and store.gallery_size(SFACE, include_confirmed=False) == 1
+    assert sorted(p.name for p in tmp_path.iterdir() if "before-" in p.name) == ["g.before-schema-7.db"]
+
+
 def test_new_gallery_keeps_no_copy(tmp_path):
     with GalleryStore(tmp_path / "g.db") as store:
         store.add_sample("Ann", np.ones(128, np.float32) / np.sqrt(128), SFACE)
