@@ -66,7 +66,9 @@ def test_first_run_offers_the_missing_models_and_installs_them(qtbot, no_models,
     with qtbot.waitSignal(dialog.installed, timeout=60_000):
         dialog.install_btn.click()
     assert model_setup.missing("sface") == []
-    assert sorted(p.name for p in (no_models / "mtcnn").iterdir()) == ["onet.pt", "pnet.pt", "rnet.pt"]
+    # the weights, and the nets' ONNX graphs built from them at install (facerec.mtcnn_nets.cached_onnx)
+    want = sorted(f"{net}{ext}" for net in ("onet", "pnet", "rnet") for ext in (".pt", ".onnx", ".onnx.json"))
+    assert sorted(p.name for p in (no_models / "mtcnn").iterdir()) == want
     assert win.settings.models_state.text().startswith("Installed")
     assert not win.settings.install_btn.isEnabled()
     assert offer_install(ctx, win) is None  # nothing left to offer
