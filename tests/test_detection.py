@@ -147,6 +147,40 @@ def test_nms_matrix_and_row_forms_agree(monkeypatch):
             assert len(set(matrix.tolist())) == len(matrix) and scores[matrix[0]] == scores.max()
 
 
+def test_network_inputs_and_crops_are_exactly_the_plain_formulas():
+    """The batched, in-place forms (facerec.mtcnn._blob, _crops) compute the very same float32 values as the
+    plain per-crop formulas: ``(x - 127.5) * 0.0078125`` transposed to N x C x H x W, and each box's clipped
+    pixels resampled on their own (small crops by adaptive pooling, large ones by OpenCV)."""
+    import cv2
+
+    from facerec import mtcnn
+
+    rng = np.random.default_rng(11)
+    img = rng.uniform(0, 255, (300, 420, 3)).astype(np.float32)
+    boxes = np.array([
+        [10.7, 20.2, 45.9, 55.1], [-15, -8, 30, 36], [400, 280, 460, 330], [500, 10, 540, 50],  # inside, two clipped, outside
+        [20, 30, 230, 240], [5, 5, 5.5, 9], [100, 100, 124, 124],  # large (OpenCV), a sliver, exactly 24 px
+    ], np.float32)
+    for size in (24, 48):
+        crops, valid = mtcnn._crops(img, boxes, size)
+        b = np.trunc(boxes).astype(np.int64)
+        want, want_valid = [], []
+        for k, (x1, y1, x2, y2) in enumerate(b):
+            x, y, ex, ey = max(x1, 1), max(y1, 1), min(x2, img.shape[1]), min(y2, img.shape[0])
+            if ey > y - 1 and ex > x - 1:
+                crop = img[y - 1 : ey, x - 1 : ex]
+                want.append(_adaptive_avg_pool(crop, size, size) if crop.shape[0] * crop.shape[1] <= mtcnn.SMALL_CROP_PIXELS
+                            else cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA))
+                want_valid.append(k)
+        assert valid.tolist() == want_valid == [0, 1, 2, 4, 5, 6]
+        np.testing.assert_array_equal(crops, np.stack(want))
+        blob = mtcnn._blob(crops)
+        assert blob.dtype == np.float32 and blob.flags.c_contiguous
+        np.testing.assert_array_equal(blob, ((np.asarray(want) - 127.5) * 0.0078125).transpose(0, 3, 1, 2))
+    level = img[None]
+    np.testing.assert_array_equal(mtcnn._blob(level), ((np.asarray([img]) - 127.5) * 0.0078125).transpose(0, 3, 1, 2))
+
+
 def test_altered_mtcnn_weights_are_refused(tmp_path):
     for name in ("pnet", "rnet", "onet"):
         data = (facenet_weights_dir() / f"{name}.pt").read_bytes()
