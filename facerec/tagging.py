@@ -352,14 +352,16 @@ def _save(
             for f in item.faces
         ]
         try:
+            noted = item.xmp is not None and not item.xmp.names_faces  # nothing to import: noted as read at once
             with store.transaction():
                 store.save_photo(
                     path, item.size, item.mtime_ns, item.digest, *item.image.full_size, model_id, new_faces,
                     taken_at=item.taken_at, min_face_size=min_face_size, gallery_generation=item.matched_at,
                 )
-                if item.xmp is not None and not item.xmp.names_faces:  # nothing to import: noted as read at once
+                if noted:
                     _import_xmp(store, analyzer, path, item.xmp)
-                    item.xmp = None
+            if noted:  # committed with the photo
+                item.xmp = None
             break
         except GalleryChangedError:
             if store.gallery_generation() != gallery.generation:
