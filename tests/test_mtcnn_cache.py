@@ -144,3 +144,18 @@ def test_a_process_with_the_cache_never_imports_onnx(models):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_the_installed_cache_is_what_the_builder_makes_now():
+    """A graph cached under this ``BUILDER_VERSION`` is what ``build_onnx`` builds today: a change to the builder
+    without raising ``BUILDER_VERSION`` would leave every installed cache stale, and fails here."""
+    weights = facenet_weights_dir()
+    cached_onnx(weights)  # built now when missing
+    cache = mtcnn_nets.cache_dir(weights)
+    for name in NETS:
+        graph, key = cache_paths(cache, name)
+        assert json.loads(key.read_text())["builder"] == mtcnn_nets.BUILDER_VERSION
+        assert graph.read_bytes() == _fresh(name, weights), (
+            f"{graph}: build_onnx now makes another graph than the one cached under BUILDER_VERSION "
+            f"{mtcnn_nets.BUILDER_VERSION}: raise mtcnn_nets.BUILDER_VERSION (or delete the cache if only the onnx package changed)"
+        )
