@@ -11,6 +11,7 @@ overwrites the freed pages, and the WAL is checkpointed) and clears their face a
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import json
@@ -467,6 +468,19 @@ def _vec(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype="<f4")
 
 
+def encode_snapshot(row, skip: tuple[str, ...] = ()) -> str:
+    """A row (``sqlite3.Row`` or dict) as the undo log stores its before-image: JSON, bytes as ``{"$b64": ...}``,
+    the columns in ``skip`` left out."""
+    return json.dumps(
+        {k: ({"$b64": base64.b64encode(row[k]).decode()} if isinstance(row[k], bytes) else row[k]) for k in row.keys() if k not in skip}  # noqa: SIM118 (sqlite3.Row)
+    )
+
+
+def decode_snapshot(text: str) -> dict:
+    """``encode_snapshot``'s JSON back as a dict (bytes restored)."""
+    return {k: (base64.b64decode(v["$b64"]) if isinstance(v, dict) else v) for k, v in json.loads(text).items()}
+
+
 class GalleryStore:
     """Thread-safe access to one gallery database (one connection per thread): a SQLite file path, or a
     ``postgresql://`` URL (``location`` names it in messages; ``path`` is then this machine's side-file anchor)."""
@@ -632,26 +646,22 @@ class GalleryStore:
 
     @staticmethod
     def _convert_undo_rows(conn, old: str, new: str, fn) -> int:
-        """The undo log's before-images (facerec.library.undo: JSON, bytes as ``{"$b64": ...}``) of rows of model
-        ``old``: model id and vector converted as in the tables, so undoing an older operation puts back rows of
-        the model in use. Returns how many snapshots changed."""
-        import base64
-
+        """The undo log's before-images (``encode_snapshot``) of rows of model ``old``: model id and vector
+        converted as in the tables, so undoing an older operation puts back rows of the model in use. Returns how
+        many snapshots changed."""
         changed = 0
         rows = conn.execute(
             "SELECT op_id, seq, before FROM operation_rows WHERE tbl IN ('samples', 'faces', 'photos') AND before LIKE ?",
             (f"%{old}%",),
         ).fetchall()
         for r in rows:
-            snap = json.loads(r["before"])
+            snap = decode_snapshot(r["before"])
             if snap.get("model_id") != old:
                 continue
             snap["model_id"] = new
-            emb = snap.get("embedding")
-            if isinstance(emb, dict) and "$b64" in emb:
-                vec = fn(_vec(base64.b64decode(emb["$b64"]))[None])[0]
-                snap["embedding"] = {"$b64": base64.b64encode(_blob(vec)).decode()}
-            conn.execute("UPDATE operation_rows SET before = ? WHERE op_id = ? AND seq = ?", (json.dumps(snap), r["op_id"], r["seq"]))
+            if isinstance(snap.get("embedding"), bytes):
+                snap["embedding"] = _blob(fn(_vec(snap["embedding"])[None])[0])
+            conn.execute("UPDATE operation_rows SET before = ? WHERE op_id = ? AND seq = ?", (encode_snapshot(snap), r["op_id"], r["seq"]))
             changed += 1
         return changed
 

@@ -22,7 +22,6 @@ The log keeps the newest ``KEEP_OPERATIONS`` operations.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import logging
@@ -30,7 +29,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from ..store import GalleryStore
+from ..store import GalleryStore, decode_snapshot, encode_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -66,16 +65,6 @@ _UNCHANGING = {"faces": ("embedding", "box", "landmarks")}
 """Columns no operation changes, left out of snapshots (a re-matching's log entry would be ten times bigger)."""
 
 
-def _encode(row, skip: tuple[str, ...] = ()) -> str:
-    return json.dumps(
-        {k: ({"$b64": base64.b64encode(row[k]).decode()} if isinstance(row[k], bytes) else row[k]) for k in row.keys() if k not in skip}  # noqa: SIM118 (sqlite3.Row)
-    )
-
-
-def _decode(text: str) -> dict:
-    return {k: (base64.b64decode(v["$b64"]) if isinstance(v, dict) else v) for k, v in json.loads(text).items()}
-
-
 class Operation:
     """One operation being recorded: ``keep`` snapshots rows before they change (the first snapshot of a
     row wins, so an operation that touches a row twice is undone to its state before the operation)."""
@@ -106,7 +95,7 @@ class Operation:
             chunk = todo[start : start + 500]
             rows = self.store.rows_by_id(self.conn, table, chunk)
             for i in chunk:
-                self._add(table, i, _encode(rows[i], _UNCHANGING.get(table, ())) if i in rows else None)
+                self._add(table, i, encode_snapshot(rows[i], _UNCHANGING.get(table, ())) if i in rows else None)
 
     def created(self, table: str, row_id: int) -> None:
         """Record a row this operation inserted (undo deletes it)."""
@@ -152,7 +141,7 @@ def undo(store: GalleryStore) -> UndoResult | None:
         for table in TABLES:  # rows that existed before: put back, parents first
             for (tbl, _row_id), before in first.items():
                 if tbl == table and before is not None:
-                    if _restore(store, conn, table, _decode(before)):
+                    if _restore(store, conn, table, decode_snapshot(before)):
                         restored += 1
                     else:
                         skipped += 1
