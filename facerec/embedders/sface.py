@@ -5,7 +5,7 @@ facerec centres SFace's vectors: the network's unit vector minus the mean vector
 (length ~0.32) is what all faces share; taking it out spreads faces apart: LFW 1:1 99.55% -> 99.63%, and with
 1,680 people enrolled the share of them named at 0.1% stranger false accepts 94.5% -> 96.1% (bench/openset.py).
 Centred vectors live under their own model id (``sface-2021dec-centred``); a gallery holding the network's
-plain vectors (model id ``sface-2021dec``) is converted once when opened (``from_legacy``).
+plain vectors (model id ``sface-2021dec``) is converted once when opened (``centre``).
 """
 
 from __future__ import annotations
@@ -44,14 +44,10 @@ def centre_vector() -> np.ndarray:
 
 
 def centre(vectors: np.ndarray) -> np.ndarray:
-    """N x 128 SFace unit vectors -> N x 128 centred unit vectors: ``normalise(v - centre_vector())``."""
+    """N x 128 SFace unit vectors -> N x 128 centred unit vectors: ``normalise(v - centre_vector())``. What the
+    embedder applies, and what converts vectors stored under ``PLAIN_MODEL_ID`` (with or without flipping), so a
+    converted gallery equals a re-enrolled one."""
     return l2_normalize(np.asarray(vectors, np.float32).reshape(-1, SFaceEmbedder.dim) - centre_vector())
-
-
-def from_legacy(vectors: np.ndarray) -> np.ndarray:
-    """Vectors stored under ``PLAIN_MODEL_ID`` (N x 128, with or without flipping) -> the centred pack's
-    (N x 128): the same ``centre`` the embedder applies, so a converted gallery equals a re-enrolled one."""
-    return centre(vectors)
 
 
 class SFaceEmbedder:
