@@ -1,0 +1,99 @@
+"""Where MTCNN's time goes, part by part, on one thread (prints JSON): the three networks, the image pyramid's
+resampling, the face crops' resampling, non-maximum suppression, and the rest (numpy/Python between them),
+for photos over the detector's ``max_side`` (shrunk to it first, as facerec.detection does) and for the others.
+
+    python bench/tagging.py --skip-peer --repeat 1 --keep /tmp/tb     # once: the tagging benchmark's folder
+    python bench/detect_parts.py /tmp/tb/photos --out bench/results/detect_parts.json
+
+Each part is timed by wrapping the function that does it (``OpenCVMTCNN._run``, ``mtcnn._resample``,
+``mtcnn._nms``); the best of ``--repeat`` passes is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from _proc import emit, machine_load  # noqa: E402
+
+from facerec import mtcnn  # noqa: E402
+from facerec.config import Settings  # noqa: E402
+from facerec.pipeline import FaceAnalyzer  # noqa: E402
+
+
+def main() -> None:
+    import cv2
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("folder")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    settings = Settings()
+    settings.threads = 1
+    analyzer = FaceAnalyzer(settings).prepare()
+    det = analyzer.detector._model()
+    max_side = settings.detector.max_side
+    times: dict[str, float] = defaultdict(float)
+
+    def timed(name_of, fn):
+        def wrapper(*a, **k):
+            t = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                times[name_of(*a)] += time.perf_counter() - t
+        return wrapper
+
+    det._run = timed(lambda name, blob: name, det._run)
+    mtcnn._resample = timed(lambda img, *a: "pyramid resampling" if img.shape[0] * img.shape[1] > mtcnn.SMALL_CROP_PIXELS else "crop resampling", mtcnn._resample)
+    mtcnn._nms = timed(lambda *a: "nms", mtcnn._nms)
+
+    groups: dict[str, list[np.ndarray]] = {f"over {max_side} px": [], f"up to {max_side} px": []}
+    for path in sorted(Path(args.folder).iterdir()):
+        rgb = analyzer.load(path).rgb
+        h, w = rgb.shape[:2]
+        if max(h, w) > max_side:
+            f = max(h, w) / max_side
+            rgb = cv2.resize(rgb, (max(1, round(w / f)), max(1, round(h / f))), interpolation=cv2.INTER_AREA)
+            groups[f"over {max_side} px"].append(rgb)
+        else:
+            groups[f"up to {max_side} px"].append(rgb)
+    out: dict = {"benchmark": "detect_parts", "machine": machine_load(), "threads": 1, "repeat": args.repeat, "groups": {}}
+    for label, images in groups.items():
+        if not images:
+            continue
+        det.detect(images[0])  # warm
+        best: tuple[float, dict[str, float]] | None = None
+        for _ in range(args.repeat):
+            times.clear()
+            t0 = time.perf_counter()
+            for img in images:
+                det.detect(img)
+            total = time.perf_counter() - t0
+            if best is None or total < best[0]:
+                best = (total, dict(times))
+        assert best is not None
+        total, parts = best
+        parts["rest"] = total - sum(parts.values())
+        n = len(images)
+        out["groups"][label] = {
+            "photos": n,
+            "ms_per_photo": round(1000 * total / n, 1),
+            "parts_ms_per_photo": {k: round(1000 * v / n, 1) for k, v in sorted(parts.items(), key=lambda kv: -kv[1])},
+        }
+    out["machine"]["load_after"] = machine_load()["loadavg_1_5_15"]
+    emit(out, args.out)
+
+
+if __name__ == "__main__":
+    main()
