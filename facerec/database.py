@@ -79,6 +79,11 @@ class Database:
         """Start a write transaction that excludes every other writer until COMMIT/ROLLBACK."""
         raise NotImplementedError
 
+    def begin_read(self, conn) -> None:
+        """Start a read-only transaction: every query until COMMIT/ROLLBACK sees one snapshot of the database
+        (commits made meanwhile by other connections are not seen); writers are not held up."""
+        raise NotImplementedError
+
     def is_busy(self, exc: Exception) -> bool:
         """The error means "another writer holds the lock": worth retrying."""
         return False
@@ -174,6 +179,9 @@ class SqliteDatabase(Database):
 
     def begin(self, conn) -> None:
         conn.execute("BEGIN IMMEDIATE")
+
+    def begin_read(self, conn) -> None:
+        conn.execute("BEGIN")  # deferred: the snapshot is taken at the first read (WAL readers never block writers)
 
     def is_busy(self, exc: Exception) -> bool:
         return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
@@ -301,6 +309,9 @@ class PostgresDatabase(Database):
 
     def configure(self, conn, retry) -> None:
         pass
+
+    def begin_read(self, conn: PgConnection) -> None:
+        conn.raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
 
     def begin(self, conn: PgConnection) -> None:
         conn.raw.execute("BEGIN")

@@ -556,6 +556,21 @@ class GalleryStore:
         else:
             conn.execute("COMMIT")
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads that must agree with each other (a page's counts and its list): every query in the block sees the
+        same state of the gallery, whatever other threads or processes commit meanwhile. Inside a transaction it
+        joins it."""
+        conn = self._conn()
+        if conn.in_transaction:
+            yield
+            return
+        self._db.begin_read(conn)
+        try:
+            yield
+        finally:
+            conn.execute("ROLLBACK")  # nothing was written
+
     def close(self) -> None:
         with self._all_lock:
             for conn in self._all:

@@ -154,3 +154,18 @@ def test_xmp_records_saved_updated_and_dropped_with_their_photo(store):
     store.save_xmp_record(rec)
     store.forget_photo("/lib/x.jpg")  # the records go with the photo
     assert store.xmp_records() == [] and store.xmp_read_signature(pid) is None
+
+
+def test_snapshot_reads_one_state_while_another_thread_commits(store):
+    """Reads inside ``snapshot()`` agree with each other (a person page's counts and faces): a commit made
+    meanwhile on another connection (another thread) is seen only after the block."""
+    import threading
+
+    store.add_person("Ann")
+    with store.snapshot():
+        before = [p.name for p in store.list_people()]
+        writer = threading.Thread(target=store.add_person, args=("Bob",))
+        writer.start()
+        writer.join()
+        assert [p.name for p in store.list_people()] == before
+    assert sorted(p.name for p in store.list_people()) == sorted([*before, "Bob"])

@@ -84,11 +84,13 @@ def people_overview(store: GalleryStore, include_hidden: bool = False) -> list[P
 
 def person_page(store: GalleryStore, person: str | int, limit: int | None = None, offset: int = 0) -> PersonPage:
     """The person's page (see the module docstring). Raises StoreError for an unknown person."""
-    p = store.get_person(person)
-    head = store.person_page_head(p.id)
+    with store.snapshot():  # the counts and the faces from the same state, whatever is decided meanwhile
+        p = store.get_person(person)
+        head = store.person_page_head(p.id)
+        rows = store.person_page_faces(p.id, limit, offset)
     faces = [
         PersonFace(r["id"], r["photo_id"], r["path"], json.loads(r["box"]), r["status"], r["distance"], r["taken_at"], r["width"], r["height"], r["source"])
-        for r in store.person_page_faces(p.id, limit, offset)
+        for r in rows
     ]
     counts = PersonCounts(head["photos"], head["confirmed"], head["suggested"], head["rejected"], head["samples"])
     chosen = head["feature_face_id"]
