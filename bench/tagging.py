@@ -194,7 +194,9 @@ for path in sorted(Path(sys.argv[1]).iterdir()):
         total[name] += t[i + 1] - t[i]
     photos += 1
     faces += len(detected)
-print(json.dumps({"photos": photos, "faces": faces, "seconds": total}))
+runtimes = {name: net.runtime for name, net in analyzer.detector._model()._nets.items()}
+runtimes["embedder"] = analyzer.embedder._net.runtime
+print(json.dumps({"photos": photos, "faces": faces, "seconds": total, "runtimes": runtimes}))
 """
 
 
@@ -214,6 +216,7 @@ def stage_times(root: Path, env: dict) -> dict:
     busy = sum(secs.values())
     return {
         "threads": 1,
+        "runtimes": raw["runtimes"],
         "photos": raw["photos"],
         "faces": raw["faces"],
         "seconds": {k: round(v, 3) for k, v in secs.items()},

@@ -3,8 +3,8 @@
 Two interchangeable backends give the same detections (to a fraction of a pixel; tests/test_detection.py):
 
 - ``opencv`` (default on CPU): facerec's numpy/OpenCV port of facenet-pytorch's cascade, the networks run by
-  ONNX Runtime, or by OpenCV's DNN module where ONNX Runtime is not installed (:mod:`facerec.mtcnn`). Needs neither torch nor torchvision, which saves about
-  3 s and 800 MB per process, and detects about 1.6x faster.
+  OpenVINO (or ONNX Runtime, or OpenCV's DNN module; :mod:`facerec.dnn`, :mod:`facerec.mtcnn`). Needs neither torch
+  nor torchvision, which saves about 3 s and 800 MB per process, and detects faster.
 - ``torch``: facenet-pytorch's own ``MTCNN`` (used on GPU devices, and as the reference).
 """
 

@@ -1,17 +1,20 @@
-"""MTCNN's detection cascade in numpy, running facenet-pytorch's networks through ONNX Runtime (or OpenCV's DNN
-module where ONNX Runtime is not installed; facerec.mtcnn_nets.RUNTIMES).
+"""MTCNN's detection cascade in numpy, running facenet-pytorch's networks through OpenVINO (or ONNX Runtime, or
+OpenCV's DNN module, where OpenVINO is not installed; facerec.dnn).
 
 A line-by-line port of ``facenet_pytorch.models.utils.detect_face`` (same pyramid, thresholds, box
 regression, non-maximum suppression and landmark decoding) for one image, so that detection needs
 neither torch nor torchvision: importing those costs seconds and hundreds of MB per process. Resampling
 follows facerec's torch detector: OpenCV's area interpolation for the image pyramid and large crops,
 torch's "area" interpolation (adaptive average pooling, reimplemented here) for small face crops.
-Boxes and landmarks match the torch detector to a fraction of a pixel (tests/test_detection.py).
+Boxes and landmarks match the torch detector to a fraction of a pixel (tests/test_detection.py). Unlike there,
+P-Net reads the whole pyramid in one run, its levels packed into one mosaic (``pyramid_layout``), with its
+``mask`` input keeping each level's results exactly those of the level alone.
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -161,10 +164,80 @@ def _crops(img: np.ndarray, boxes: np.ndarray, size: int) -> tuple[np.ndarray, n
     return crops, valid
 
 
+MOSAIC_BUCKET = 32
+"""The mosaic of pyramid levels (``pyramid_layout``) is padded to multiples of this many pixels, so photos of
+similar sizes share one P-Net input shape."""
+
+
+@dataclass(frozen=True)
+class PyramidLayout:
+    """Where each level of an image pyramid sits in one mosaic that P-Net reads in a single run."""
+
+    scales: tuple[float, ...]
+    sizes: tuple[tuple[int, int], ...]
+    """Each level's height and width."""
+    origins: tuple[tuple[int, int], ...]
+    """Each level's top-left corner (y, x) in the mosaic; always even, so P-Net's 2x2 pooling cells line up with
+    the level's own."""
+    shape: tuple[int, int]
+    """The mosaic's height and width (multiples of ``MOSAIC_BUCKET``)."""
+
+    def mask(self) -> np.ndarray:
+        """P-Net's ``mask`` input (1 x 1 x (H - 2) x (W - 2)): 0 where the first convolution reads one level's own
+        pixels only, -1e30 elsewhere (where it reaches across a level's edge, or into empty mosaic). Added before
+        the ceil-mode max-pooling, it keeps every pooling window that touches a level to that level's values; the
+        levels do not overlap and start at even offsets, and P-Net's later layers read only pooling cells of the
+        level under them, so its outputs over each level are exactly the ones it gives on the level alone."""
+        mask = np.full((1, 1, self.shape[0] - 2, self.shape[1] - 2), -1e30, np.float32)
+        for (lh, lw), (y, x) in zip(self.sizes, self.origins):
+            mask[:, :, y : y + lh - 2, x : x + lw - 2] = 0.0
+        return mask
+
+
+def _even(n: int) -> int:
+    return n + (n & 1)
+
+
+@functools.lru_cache(maxsize=256)
+def pyramid_layout(h: int, w: int, min_face_size: int, factor: float) -> PyramidLayout:
+    """The pyramid MTCNN builds for an h x w image (its first level at ``12 / min_face_size``, each next one
+    ``factor`` smaller, down to 12 px) packed into one mosaic: the two largest levels side by side, every other
+    one at the lowest free place (a skyline, bottom-left first). One P-Net run per photo instead of one per level,
+    and one input shape for all photos of a size (OpenVINO prepares its kernels for each new shape)."""
+    m = 12.0 / min_face_size
+    minl = min(h, w) * m
+    scales = []
+    scale = m
+    while minl >= 12:
+        scales.append(scale)
+        scale *= factor
+        minl *= factor
+    sizes = [(int(h * s + 1), int(w * s + 1)) for s in scales]
+    width = sum(_even(lw) for _, lw in sizes[:2])
+    skyline = np.zeros(width, np.int64)  # the lowest free row of each column
+    origins = []
+    edges = [0]
+    for lh, lw in sizes:
+        best = None
+        for x in edges:
+            if x + lw <= width:
+                y = int(skyline[x : x + lw].max())
+                if best is None or (y, x) < best:
+                    best = (y, x)
+        assert best is not None  # every level after the first two is narrower than the first
+        y, x = best
+        skyline[x : x + _even(lw)] = y + _even(lh)
+        edges.append(x + _even(lw))
+        origins.append((y, x))
+    rows = int(skyline.max())
+    bucket = lambda n: -(-n // MOSAIC_BUCKET) * MOSAIC_BUCKET  # noqa: E731
+    return PyramidLayout(tuple(scales), tuple(sizes), tuple(origins), (bucket(rows), bucket(width)))
+
+
 class OpenCVMTCNN:
-    """The MTCNN cascade in numpy and OpenCV, its nets run by ONNX Runtime or OpenCV DNN. Thread-safe: one ONNX
-    Runtime session serves concurrent callers, OpenCV callers run separate copies of the nets
-    (facerec.dnn.NetPool), so several threads detect in parallel."""
+    """The MTCNN cascade in numpy and OpenCV, its nets run by facerec.dnn. Thread-safe: concurrent callers run
+    separate copies of the nets (OpenVINO, OpenCV) or share one ONNX Runtime session, so several threads detect
+    in parallel."""
 
     def __init__(self, min_face_size: int = 20, thresholds=(0.6, 0.7, 0.7), factor: float = 0.709):
         self.min_face_size = int(min_face_size)
@@ -172,8 +245,8 @@ class OpenCVMTCNN:
         self.factor = float(factor)
         self._nets = load_nets()
 
-    def _run(self, name: str, blob: np.ndarray) -> list[np.ndarray]:
-        return self._nets[name].run(blob, OUTPUTS[name])
+    def _run(self, name: str, blob: np.ndarray, extra: dict[str, np.ndarray] | None = None) -> list[np.ndarray]:
+        return self._nets[name].run(blob, OUTPUTS[name], extra)
 
     def detect(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Boxes (N x 4, x1 y1 x2 y2), scores (N) and landmarks (N x 5 x 2) of the faces in an
@@ -183,28 +256,25 @@ class OpenCVMTCNN:
     def _detect(self, img: np.ndarray):
         h, w = img.shape[:2]
         empty = (np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32))
-        m = 12.0 / self.min_face_size
-        minl = min(h, w) * m
-        scales = []
-        scale = m
-        while minl >= 12:
-            scales.append(scale)
-            scale *= self.factor
-            minl *= self.factor
-
-        # Stage 1: the proposal net over the image pyramid.
+        # Stage 1: the proposal net over the image pyramid, all levels in one mosaic (pyramid_layout).
+        layout = pyramid_layout(h, w, self.min_face_size, self.factor)
+        if not layout.scales:
+            return empty
+        mosaic = np.zeros((*layout.shape, 3), np.float32)
+        for (lh, lw), (y, x) in zip(layout.sizes, layout.origins):
+            _resample(img, lh, lw, mosaic[y : y + lh, x : x + lw])
+        reg, prob = self._run("pnet", _blob(mosaic[None]), {"mask": layout.mask()})
         stage1 = []
-        for scale in scales:
-            level = _resample(img, int(h * scale + 1), int(w * scale + 1))
-            reg, prob = self._run("pnet", _blob(level[None]))
-            prob = prob[0, 1]
-            ys, xs = np.nonzero(prob >= self.thresholds[0])
+        for scale, (lh, lw), (y, x) in zip(layout.scales, layout.sizes, layout.origins):
+            oh, ow = (lh - 1) // 2 - 4, (lw - 1) // 2 - 4  # P-Net's output on the level alone
+            level_prob = prob[0, 1, y // 2 : y // 2 + oh, x // 2 : x // 2 + ow]
+            ys, xs = np.nonzero(level_prob >= self.thresholds[0])
             if len(ys) == 0:
                 continue
             cells = np.stack([xs, ys], 1).astype(np.float32)
             q1 = np.floor((2 * cells + 1) / scale)
             q2 = np.floor((2 * cells + 12) / scale)
-            found = np.concatenate([q1, q2, prob[ys, xs][:, None], reg[0][:, ys, xs].T], 1)
+            found = np.concatenate([q1, q2, level_prob[ys, xs][:, None], reg[0][:, y // 2 + ys, x // 2 + xs].T], 1)
             stage1.append(found[_nms(found[:, :4], found[:, 4], 0.5)])
         if not stage1:
             return empty

@@ -1,14 +1,17 @@
-"""MTCNN's three networks (P-, R- and O-Net) as OpenCV DNN nets, built from facenet-pytorch's weights.
+"""MTCNN's three networks (P-, R- and O-Net) as ONNX graphs built from facenet-pytorch's weights.
 
 The weights are the ``.pt`` files inside the facenet-pytorch wheel (fetched without torch by ``install_weights``,
 or found in an installed facenet-pytorch), read with :mod:`facerec.torch_weights`
-(no torch import). Each network is written as a small ONNX graph and run by ONNX Runtime or ``cv2.dnn``.
+(no torch import). Each network is written as a small ONNX graph and run by OpenVINO, ONNX Runtime or ``cv2.dnn``
+(facerec.dnn). P-Net's graph has a second input, ``mask``, added to its first layer's output before the pooling:
+it lets P-Net read all the pyramid's levels packed in one mosaic, with no effect on the outputs over each level
+(facerec.mtcnn.pyramid_layout).
 Building the graphs needs the ``onnx`` package, whose import alone costs about half a second, so the graphs
 are built once (by ``facerec models install mtcnn``, or on first use) and cached in facerec's models folder,
 next to the weights installed there (``<name>.onnx`` with a ``<name>.onnx.json`` key; see ``cached_onnx``).
 The dense layers become convolutions whose kernel covers the whole feature map, with facenet-pytorch's
 ``permute(0, 3, 2, 1)`` before flattening folded into the kernel layout, so a graph holds only Conv, PRelu,
-MaxPool and Softmax nodes.
+MaxPool and Softmax nodes (and P-Net's Add).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import model_search_dirs, models_dir, private_dir
-from .dnn import NetPool, OrtModel
+from .dnn import DETECTOR_RUNTIMES, load_model, load_preferred
 from .errors import ModelNotInstalledError
 from .torch_weights import load_state_dict
 
@@ -69,15 +72,6 @@ WHEEL = "facenet-pytorch==2.5.3"
 without its dependencies (no torch) and keeps only the three ``.pt`` files."""
 WHEEL_MEMBER = "facenet_pytorch/data/{name}.pt"
 NETS = ("pnet", "rnet", "onet")
-RUNTIMES = {"pnet": "onnxruntime", "rnet": "onnxruntime", "onet": "onnxruntime"}
-"""Which runtime runs each net when ONNX Runtime is installed (else OpenCV DNN runs all three).
-bench/detector_runtimes.py measured the choice: the same detections, R- and O-Net about 1.4x faster on
-ONNX Runtime, P-Net as fast on either; one session serves every thread, so there are no per-thread copies."""
-
-
-def _onnxruntime_available() -> bool:
-    return importlib.util.find_spec("onnxruntime") is not None
-
 BUNDLE_WEIGHTS_DIR = "facenet_pytorch/data"
 """Where a PyInstaller bundle (packaging/facerec.spec) carries the three ``.pt`` files, relative to its
 ``sys._MEIPASS``: the bundle leaves facenet-pytorch's code (and torch) out but keeps these weights."""
@@ -209,6 +203,9 @@ def build_onnx(name: str, state: dict[str, np.ndarray]) -> bytes:
             out = f"{step[1]}_out"
             nodes.append(helper.make_node("PRelu", [x, slope], [out]))
             x = out
+            if name == "pnet" and step[1] == "prelu1":  # P-Net's padding mask, added before its pooling
+                nodes.append(helper.make_node("Add", [x, "mask"], ["masked_out"]))
+                x = "masked_out"
         elif kind == "pool":
             out = f"pool{i}_out"
             nodes.append(helper.make_node("MaxPool", [x], [out], kernel_shape=[step[1]] * 2, strides=[step[2]] * 2, ceil_mode=1))
@@ -225,14 +222,17 @@ def build_onnx(name: str, state: dict[str, np.ndarray]) -> bytes:
         outputs.append(helper.make_tensor_value_info(out_name, TensorProto.FLOAT, ["n", "c", "oh", "ow"]))
     side = {"pnet": None, "rnet": 24, "onet": 48}[name]
     shape = ["n", 3, "h", "w"] if side is None else ["n", 3, side, side]
-    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)], outputs, inits)
+    inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)]
+    if name == "pnet":
+        inputs.append(helper.make_tensor_value_info("mask", TensorProto.FLOAT, [1, 1, "mh", "mw"]))
+    graph = helper.make_graph(nodes, name, inputs, outputs, inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="facerec")
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model.SerializeToString()
 
 
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 """Version of ``build_onnx``'s graphs: raise it whenever they change, so that cached graphs are rebuilt."""
 
 
@@ -306,36 +306,37 @@ def _write_cache(folder: Path, name: str, weights_sha256: str, data: bytes) -> b
     return True
 
 
-def cached_onnx(folder: Path, digests: dict[str, str] | None = None) -> dict[str, bytes]:
+def cached_onnx(folder: Path, digests: dict[str, str] | None = None, files: bool = False) -> dict[str, bytes | Path]:
     """``{name: serialized ONNX model}`` of the three nets built from the weights in ``folder``: read from the
     cache (``cache_dir``) when it was built by this ``BUILDER_VERSION`` from these very weights (sha256) and its
     bytes are intact, else built (``build_onnx``) and cached (atomically; in memory only when the folder is
     read-only). ``digests`` (``check_weights``'s result) saves hashing the weights again; they are checked
-    here otherwise (``ModelNotInstalledError`` when missing or altered)."""
+    here otherwise (``ModelNotInstalledError`` when missing or altered). With ``files``, a net whose cached
+    file holds its graph is given as that file's path (OpenVINO then caches what it compiles from it)."""
     digests = digests or check_weights(folder)
     cache = cache_dir(folder)
-    models = {}
+    models: dict[str, bytes | Path] = {}
     for name in NETS:
         data = _read_cache(cache, name, digests[name])
+        on_disk = data is not None
         if data is None:
             data = build_onnx(name, load_state_dict(folder / f"{name}.pt"))
-            _write_cache(cache, name, digests[name], data)
-        models[name] = data
+            on_disk = _write_cache(cache, name, digests[name], data)
+        models[name] = cache_paths(cache, name)[0] if files and on_disk else data
     return models
 
 
-def load_nets(weights_dir: Path | None = None, runtimes: dict[str, str] | None = None) -> dict[str, NetPool | OrtModel]:
+def load_nets(weights_dir: Path | None = None, runtimes: dict[str, str] | None = None) -> dict:
     """``{"pnet": net, "rnet": net, "onet": net}`` built from facenet-pytorch's MTCNN weights (sha256-checked;
-    ``ModelNotInstalledError`` when a file is missing or altered; graphs from ``cached_onnx``), each run by the
-    runtime ``runtimes`` names for it ("opencv" or "onnxruntime"; default ``RUNTIMES``)."""
-    runtimes = {**RUNTIMES, **(runtimes or {})}
-    if not _onnxruntime_available():
-        runtimes = dict.fromkeys(runtimes, "opencv")
+    ``ModelNotInstalledError`` when a file is missing or altered; graphs from ``cached_onnx``), each with
+    ``run(blob, outputs, extra)``: on the runtime ``runtimes`` names for it ("openvino", "onnxruntime" or
+    "opencv"), else on the best one that loads (facerec.dnn.load_preferred, DETECTOR_RUNTIMES)."""
     weights_dir = weights_dir or facenet_weights_dir()
-    models = cached_onnx(weights_dir, check_weights(weights_dir))
-    nets: dict[str, NetPool | OrtModel] = {}
-    for name in NETS:
-        model = models[name]
-        nets[name] = OrtModel(model, name) if runtimes[name] == "onnxruntime" else NetPool(model, name)
-    log.debug("MTCNN nets loaded from %s", weights_dir)
+    models = cached_onnx(weights_dir, check_weights(weights_dir), files=True)
+    nets = {
+        name: load_model(models[name], name, runtimes[name]) if runtimes and name in runtimes
+        else load_preferred(models[name], name, DETECTOR_RUNTIMES)
+        for name in NETS
+    }
+    log.debug("MTCNN nets loaded from %s (%s)", weights_dir, {name: net.runtime for name, net in nets.items()})
     return nets

@@ -77,9 +77,13 @@ class FaceAnalyzer:
         """Load the detector's and the embedder's models now (as insightface's ``prepare``) and apply the thread
         limit: what would otherwise happen on the first analysis. Raises ``ModelNotInstalledError`` (with the
         fix) when a model is missing. Returns the analyzer."""
+        from concurrent.futures import ThreadPoolExecutor
+
         self.apply_threads()
-        self.detector.load()
-        _ = self.embedder
+        with ThreadPoolExecutor(1, thread_name_prefix="facerec-load") as pool:  # the two load side by side
+            detector = pool.submit(self.detector.load)
+            _ = self.embedder
+            detector.result()
         return self
 
     @property

@@ -2,8 +2,8 @@
 
 Each photo is committed in its own transaction, so an interrupted scan loses at most the photos in
 flight; a rerun skips every file whose path, size, mtime and model are unchanged. Photos are decoded and
-analysed by a small pool of worker threads (one per CPU thread in the settings: OpenCV releases the GIL,
-and the networks are shared through pools of copies, facerec.dnn.NetPool), at most ``workers + prefetch`` photos in flight, so
+analysed by a small pool of worker threads (one per CPU thread in the settings: OpenCV and the network
+runtimes release the GIL, and each thread runs its own copy of a network, facerec.dnn), at most ``workers + prefetch`` photos in flight, so
 memory stays flat however large the folder; the calling thread writes results to the store in folder order.
 """
 
@@ -118,7 +118,7 @@ def tag_folder(
     progress: Callable[[TagProgress], None] | None = None,
     cancel: threading.Event | None = None,
     force: bool = False,
-    prefetch: int = 2,
+    prefetch: int = 6,
     workers: int | None = None,
     read_xmp: bool | None = None,
     remote=None,

@@ -54,11 +54,11 @@ def test_weights_reader_refuses_anything_but_tensors(tmp_path):
         load_state_dict(tmp_path / "junk.pt")
 
 
-@pytest.mark.parametrize("runtime", ["opencv", "onnxruntime"])
+@pytest.mark.parametrize("runtime", ["opencv", "onnxruntime", "openvino"])
 def test_opencv_nets_equal_facenet_pytorch_nets(runtime):
     torch = pytest.importorskip("torch")
-    if runtime == "onnxruntime":
-        pytest.importorskip("onnxruntime")
+    if runtime != "opencv":
+        pytest.importorskip(runtime)
     from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
 
     nets = load_nets(runtimes=dict.fromkeys(("pnet", "rnet", "onet"), runtime))
@@ -71,7 +71,8 @@ def test_opencv_nets_equal_facenet_pytorch_nets(runtime):
             ref = [t.numpy() for t in cls().eval()(torch.from_numpy(x))]
         if name == "onet":  # facenet-pytorch returns (reg, landmarks, prob)
             ref = [ref[0], ref[1], ref[2]]
-        got = nets[name].run(x, outputs[name])
+        extra = {"mask": np.zeros((1, 1, shape[2] - 2, shape[3] - 2), np.float32)} if name == "pnet" else None
+        got = nets[name].run(x, outputs[name], extra)
         for g, r in zip(got, ref):
             np.testing.assert_allclose(g.reshape(r.shape), r, atol=2e-5)
 
@@ -87,9 +88,13 @@ def test_adaptive_average_pooling_equals_torch_area_interpolation(shape, out):
 
 
 @pytest.mark.slow
-def test_opencv_detector_finds_what_facenet_pytorch_finds(shared_data):
-    """Same faces, boxes and landmarks to a hundredth of a pixel, on single, group, small and odd photos."""
+@pytest.mark.parametrize("runtime", ["openvino", "onnxruntime"])
+def test_opencv_detector_finds_what_facenet_pytorch_finds(shared_data, runtime, monkeypatch):
+    """Same faces, boxes and landmarks to a hundredth of a pixel, on single, group, small and odd photos, with the
+    nets on OpenVINO or on ONNX Runtime (the pyramid read in one mosaic, facerec.mtcnn.pyramid_layout)."""
     pytest.importorskip("torch")
+    pytest.importorskip(runtime)
+    monkeypatch.setenv("FACEREC_DNN_RUNTIME", runtime)
     faces_dir = shared_data / "faces"
     photos = sorted(p for p in faces_dir.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png") and "_aligned" not in str(p))
     assert len(photos) >= 30

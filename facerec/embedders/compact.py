@@ -3,7 +3,7 @@
 distilling from SFace, by ``bench/train_compact.py``. Measured figures: ``bench/results/compact.json``.
 
 The pack ships as ONNX (``resources/models/compact-v1.onnx``, exported from ``compact-v1.pt`` by
-``python -m facerec.training.export``) and runs through OpenCV DNN, without torch; a ``.pt`` weights file
+``python -m facerec.training.export``) and runs through OpenVINO (or OpenCV DNN; facerec.dnn), without torch; a ``.pt`` weights file
 (``--weights FILE`` from ``facerec train``) runs as a torch module through
 ``facerec.training.embedder.TorchEmbedder``, which the core reaches only by name (training sits above the core).
 """
@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from ..alignment import ARCFACE_112
-from ..dnn import NetPool
+from ..dnn import EMBEDDER_RUNTIMES, load_preferred
 from .base import l2_normalize
 
 
 class OnnxEmbedder:
     """An ONNX embedder exported by ``facerec.training.export`` (RGB 0..255 in, scaling inside the graph), run
-    by OpenCV DNN on ArcFace-aligned 112x112 chips. Batched; thread-safe (up to ``max_copies`` threads at once)."""
+    by facerec.dnn on ArcFace-aligned 112x112 chips. Batched; thread-safe (up to ``max_copies`` threads at once)."""
 
     template = ARCFACE_112
 
@@ -29,7 +29,7 @@ class OnnxEmbedder:
         self.model_id = model_id
         self.default_threshold = threshold
         self.batch_size = batch_size
-        self._net = NetPool(Path(weights).read_bytes(), model_id, max_copies=max_copies)
+        self._net = load_preferred(Path(weights), model_id, EMBEDDER_RUNTIMES, max_copies=max_copies)
         self.dim = int(self._net.run(np.zeros((1, 3, 112, 112), np.float32))[0].reshape(1, -1).shape[1])
 
     def embed(self, chips: np.ndarray) -> np.ndarray:

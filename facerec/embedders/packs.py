@@ -117,7 +117,7 @@ register(
     ModelPack(
         name="sface",
         model_id="sface-2021dec-centred",
-        description="OpenCV Zoo SFace, 128-d, MobileFaceNet backbone trained with SFace loss, run by OpenCV DNN; vectors centred",
+        description="OpenCV Zoo SFace, 128-d, MobileFaceNet backbone trained with SFace loss, run by OpenVINO (or OpenCV DNN); vectors centred",
         licence="Apache-2.0",
         template=ARCFACE_112,
         dim=128,

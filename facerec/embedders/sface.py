@@ -1,4 +1,5 @@
-"""OpenCV Zoo's SFace (Apache-2.0): a 128-d MobileFaceNet-style ArcFace model, run by OpenCV's DNN module.
+"""OpenCV Zoo's SFace (Apache-2.0): a 128-d MobileFaceNet-style ArcFace model, run by OpenVINO (or OpenCV's DNN
+module where OpenVINO is missing; facerec.dnn).
 
 facerec centres SFace's vectors: the network's unit vector minus the mean vector of many faces
 (``resources/models/sface-2021dec-centre.json``, made by bench/sface_centre.py), normalised again. The mean
@@ -18,7 +19,7 @@ import numpy as np
 
 from ..alignment import ARCFACE_112
 from ..config import resources_dir
-from ..dnn import NetPool
+from ..dnn import EMBEDDER_RUNTIMES, load_preferred
 from ..errors import ModelNotInstalledError
 from .base import l2_normalize
 
@@ -71,7 +72,7 @@ class SFaceEmbedder:
         """Subtract SFace's mean vector (``centre``) from every output."""
         if centred:
             centre_vector()  # a missing resource fails at load time
-        self._net = NetPool(Path(weights).read_bytes(), model_id, max_copies=max_copies)
+        self._net = load_preferred(Path(weights), model_id, EMBEDDER_RUNTIMES, max_copies=max_copies)
 
     @property
     def cache_id(self) -> str:
