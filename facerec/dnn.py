@@ -94,11 +94,20 @@ def load_preferred(model: bytes | Path, name: str, preferred: tuple[str, ...], m
         except Exception as exc:
             if i == len(candidates) - 1:
                 raise
-            log.warning("%s: cannot run on %s (%s: %s); using %s", name, runtime, type(exc).__name__, exc, candidates[i + 1])
+            log.warning("%s: cannot run on %s (%s); using %s", name, runtime, _one_line(exc), candidates[i + 1])
             continue
         log.debug("%s runs on %s", name, runtime)
         return net
     raise AssertionError("unreachable: opencv is always a candidate")
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    """``Type: message`` of an exception on one line, at most ``limit`` characters, characters that are not
+    printable escaped (a runtime's message may quote bytes of the file it could not read)."""
+    text = " / ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    text = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}" for ch in text)
+    text = f"{type(exc).__name__}: {text}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class _CopyPool:
@@ -225,6 +234,15 @@ def _ov_core():
     return ov.Core()
 
 
+@functools.lru_cache(maxsize=1)
+def _ov_onnx_frontend():
+    """OpenVINO's ONNX reader (its ``supported(path)`` checks a file's header)."""
+    _ov_core()
+    from openvino.frontend import FrontEndManager
+
+    return FrontEndManager().load_by_framework("onnx")
+
+
 OV_CACHE = "openvino-cache"
 """The folder, in facerec's models folder (``config.models_dir``), where OpenVINO keeps what it compiled from model
 files (``OvModel``); OpenVINO keys each entry by the model and the settings it was compiled with."""
@@ -255,6 +273,8 @@ class OvModel(_CopyPool):
         if isinstance(model, Path):
             from .config import models_dir
 
+            if not _ov_onnx_frontend().supported(str(model)):  # else OpenVINO tries every other format's reader,
+                raise ValueError(f"{model}: not an ONNX model")  # which print its bytes to the terminal
             cache = models_dir() / OV_CACHE
             if _writable_folder(cache):
                 self._config["CACHE_DIR"] = str(cache)

@@ -144,3 +144,16 @@ def test_openvino_caches_what_it_compiles_from_a_file(tmp_path, monkeypatch):
             assert not (ro / "models").exists()
         finally:
             ro.chmod(0o755)
+
+
+def test_a_file_that_is_not_onnx_is_refused_in_one_clean_line(tmp_path, monkeypatch, capfd, caplog):
+    """OpenVINO, given a file no reader takes, tries every format's reader, and some print the file's bytes to the
+    terminal; facerec asks the ONNX reader first and says so itself (then OpenCV fails on it too)."""
+    monkeypatch.delenv(dnn.RUNTIME_ENV, raising=False)
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(np.random.default_rng(9).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    with caplog.at_level(logging.WARNING, logger="facerec.dnn"), pytest.raises(Exception):
+        dnn.load_preferred(junk, "sface", dnn.EMBEDDER_RUNTIMES)
+    assert f"sface: cannot run on openvino (ValueError: {junk}: not an ONNX model); using opencv" in caplog.text
+    err = capfd.readouterr().err
+    assert "GraphDef" not in err and "\ufffd" not in err
