@@ -1,0 +1,118 @@
+"""Would a stricter threshold for small or blurred faces keep strangers out without costing clean faces? (prints JSON)
+
+At the app's own threshold (bench/openset.py's ``app_default``: the pack's vectors, its gallery-size curve, 1,680
+LFW people enrolled), small faces (12 px between the eyes) and blurred ones let strangers in more often than
+clean ones. This tries the simplest remedy: a face counts as poor when its eye distance (from its landmarks, in
+the photo's pixels: what the store keeps, so re-matching could apply the same rule) is under ``E0``, or its
+chip's sharpness (facerec.quality.chip_sharpness) under ``S0``; a poor face must come ``delta`` closer than the
+threshold. Reported, for each rule, on clean faces (all strangers) and on each degraded variant (the held-out
+strangers, as openset.py): DIR, stranger FAR, false accepts, and how many probes and strangers were poor.
+
+Reads the caches bench/lfw_degraded.py writes (see bench/openset.py):
+
+    python bench/quality_threshold.py --out bench/results/quality_threshold.json
+
+Nothing here changes the app: it is the measurement a decision would rest on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _proc import emit, machine_load  # noqa: E402
+from lfw_degraded import DEFAULT_CACHE, VARIANTS, cache_path, load_cache  # noqa: E402
+from openset import Gallery, embeddings, rows  # noqa: E402
+
+from facerec.config import Settings, shared_data_dir  # noqa: E402
+from facerec.embedders.packs import get_pack  # noqa: E402
+from facerec.evaluation.lfw import list_identities  # noqa: E402
+from facerec.evaluation.openset import LFW_NOT_STRANGERS, openset_protocol  # noqa: E402
+from facerec.matching import size_threshold  # noqa: E402
+from facerec.quality import pose_from_landmarks  # noqa: E402
+
+
+def outcome(p_lab, p_dist, p_true, p_poor, s_dist, s_poor, t: float, delta: float) -> dict:
+    """DIR and stranger FAR when poor faces must be ``delta`` closer than ``t``."""
+    tp = np.where(p_poor, t - delta, t)
+    ts = np.where(s_poor, t - delta, t)
+    hit = (p_lab == p_true) & (p_dist <= tp)
+    fa = s_dist <= ts
+    return {
+        "dir": round(float(hit.mean()), 4),
+        "stranger_far": round(float(fa.mean()), 5),
+        "false_accepts": int(fa.sum()),
+        "poor": {"probes": int(p_poor.sum()), "strangers": int(s_poor.sum())},
+    }
+
+
+def poor(d: dict, r: np.ndarray, e0: float, s0: float) -> np.ndarray:
+    eye, _, _ = pose_from_landmarks(d["landmarks"][r])
+    return (np.asarray(eye) < e0) | (d["sharpness"][r] < s0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="sface")
+    ap.add_argument("--data", default=str(shared_data_dir() / "lfw"))
+    ap.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    cache, root = Path(args.cache_dir), Path(args.data)
+    clean = load_cache(cache_path(cache, args.model, "clean", "all"))
+    if clean is None or int(clean["done"]) < len(clean["paths"]):
+        raise SystemExit("run bench/lfw_degraded.py --variant clean to the end first")
+    split = openset_protocol(list_identities(root))
+    is_stranger = np.array([Path(p).parent.name not in set(LFW_NOT_STRANGERS) for p in split.stranger_paths])
+    stranger_paths = [p for p, k in zip(split.stranger_paths, is_stranger) if k]
+    held_paths = [p for i, p in enumerate(split.stranger_paths) if i % 2 == 1 and is_stranger[i]]
+    g_rows, p_rows, s_rows = rows(clean, split.gallery_paths), rows(clean, split.probe_paths), rows(clean, stranger_paths)
+
+    pack, flip = get_pack(args.model), Settings().flip
+    centred = pack.legacy is not None
+    t = min(size_threshold(pack.threshold_curve, len(g_rows)), pack.verification_threshold)
+    emb = embeddings(clean, flip, centred)
+    gal = Gallery(emb[g_rows], split.gallery_labels)
+    sets = {"clean": (clean, p_rows, s_rows, gal.nearest(emb[p_rows], 1), gal.nearest(emb[s_rows], 1))}
+    for v in VARIANTS[1:]:
+        d = load_cache(cache_path(cache, args.model, v, "probes"))
+        if d is None or int(d["done"]) < len(d["paths"]):
+            continue
+        e = embeddings(d, flip, centred)
+        vp, vs = rows(d, split.probe_paths), rows(d, held_paths)
+        sets[v] = (d, vp, vs, gal.nearest(e[vp], 1), gal.nearest(e[vs], 1))
+
+    clean_eye, _, _ = pose_from_landmarks(clean["landmarks"][p_rows])
+    clean_sharp = clean["sharpness"][p_rows]
+    rules = [("none", 0.0, 0.0)]
+    rules += [(f"eye<{e0:g}", e0, 0.0) for e0 in (16.0, 20.0, 24.0)]
+    s_pct = {p: float(np.percentile(clean_sharp, p)) for p in (1, 5)}
+    rules += [(f"sharpness<p{p}({s:.3f})", 0.0, s) for p, s in s_pct.items()]
+    rules += [(f"eye<20|sharpness<p5({s_pct[5]:.3f})", 20.0, s_pct[5])]
+    out: dict = {
+        "benchmark": "quality_threshold",
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine_load(),
+        "threshold": round(float(t), 4),
+        "clean_probes_eye_distance_px": {f"p{p}": round(float(np.percentile(clean_eye, p)), 1) for p in (1, 5, 50)},
+        "clean_probes_sharpness": {f"p{p}": round(float(np.percentile(clean_sharp, p)), 3) for p in (1, 5, 50)},
+        "rules": {},
+    }
+    for name, e0, s0 in rules:
+        for delta in ((0.0,) if name == "none" else (0.01, 0.02, 0.03)):
+            row = {}
+            for v, (d, pr, sr, (p_lab, p_dist), (_, s_dist)) in sets.items():
+                row[v] = outcome(p_lab, p_dist, split.probe_labels, poor(d, pr, e0, s0), s_dist, poor(d, sr, e0, s0), t, delta)
+            out["rules"][f"{name} delta={delta:g}"] = row
+    emit(out, args.out)
+
+
+if __name__ == "__main__":
+    main()
