@@ -48,15 +48,17 @@ def runtime_available(name: str) -> bool:
 
 
 def forced_runtime() -> str | None:
-    """The runtime ``FACEREC_DNN_RUNTIME`` names, or None when unset; ``ValueError`` naming the variable when it
-    names no runtime or one that is not installed."""
+    """The runtime ``FACEREC_DNN_RUNTIME`` names, or None when unset; ``RuntimeChoiceError`` naming the variable
+    when it names no runtime or one that is not installed."""
+    from .errors import RuntimeChoiceError
+
     name = os.environ.get(RUNTIME_ENV, "").strip().lower()
     if not name:
         return None
     if name not in RUNTIMES:
-        raise ValueError(f"{RUNTIME_ENV}={name!r}: not a runtime (choose from {', '.join(RUNTIMES)})")
+        raise RuntimeChoiceError(f"{RUNTIME_ENV}={name!r}: not a runtime (choose from {', '.join(RUNTIMES)})")
     if not runtime_available(name):
-        raise ValueError(f"{RUNTIME_ENV}={name!r}: {name} is not installed")
+        raise RuntimeChoiceError(f"{RUNTIME_ENV}={name!r}: {name} is not installed")
     return name
 
 

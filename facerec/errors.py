@@ -23,6 +23,10 @@ class ModelNotInstalledError(FacerecError):
     """A model pack's weights are missing or corrupt."""
 
 
+class RuntimeChoiceError(FacerecError, ValueError):
+    """``FACEREC_DNN_RUNTIME`` names no network runtime, or one that is not installed (facerec.dnn)."""
+
+
 class EnrolmentError(FacerecError):
     """An enrolment photo was refused (no face, several faces)."""
 

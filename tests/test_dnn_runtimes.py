@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from facerec import dnn, mtcnn
+from facerec.errors import RuntimeChoiceError
 from facerec.mtcnn_nets import OUTPUTS, build_onnx, facenet_weights_dir, load_nets
 from facerec.torch_weights import load_state_dict
 
@@ -97,7 +98,7 @@ def test_runtime_choice_and_override(monkeypatch):
     if dnn.runtime_available("onnxruntime"):
         assert dnn.candidate_runtimes(dnn.EMBEDDER_RUNTIMES) == ["openvino", "opencv"]  # not one SFace can use
     monkeypatch.setenv(dnn.RUNTIME_ENV, "tensorrt")
-    with pytest.raises(ValueError, match="FACEREC_DNN_RUNTIME='tensorrt': not a runtime"):
+    with pytest.raises(RuntimeChoiceError, match="FACEREC_DNN_RUNTIME=.tensorrt.: not a runtime"):
         load_nets()
 
 
@@ -159,3 +160,16 @@ def test_a_file_that_is_not_onnx_is_refused_in_one_clean_line(tmp_path, monkeypa
     assert f"sface: cannot run on openvino (ValueError: {junk}: not an ONNX model); using opencv" in caplog.text
     err = capfd.readouterr().err
     assert "GraphDef" not in err and "\ufffd" not in err
+
+
+def test_a_wrong_runtime_setting_is_one_line_from_the_command_line(fr_faces, sface_installed):
+    import subprocess
+    import sys
+
+    env = {**os.environ, dnn.RUNTIME_ENV: "tensorrt"}
+    r = subprocess.run(
+        [sys.executable, "-m", "facerec.cli", "identify", str(fr_faces / "obama" / "obama2.jpg")],
+        env=env, capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert r.returncode != 0
+    assert r.stderr.strip() == "error: FACEREC_DNN_RUNTIME='tensorrt': not a runtime (choose from openvino, onnxruntime, opencv)"

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 from ..config import model_search_dirs
-from ..errors import ModelNotInstalledError
+from ..errors import FacerecError, ModelNotInstalledError
 from .base import Embedder
 from .installer import install_pack, require_runtime, resolve
 from .packs import get_pack
@@ -50,7 +50,7 @@ def load_embedder(name: str, weights: str | os.PathLike | None = None, threshold
         factory = resolve(pack.factory)
         try:
             embedder = factory(path, model_id, pack.threshold if threshold is None else threshold)
-        except ModelNotInstalledError:
+        except FacerecError:  # said in its own words (a missing model, a runtime setting)
             raise
         except Exception as exc:  # a file that is not this pack's weights at all
             raise ModelNotInstalledError(f"{path}: cannot be loaded as {pack.name} weights ({type(exc).__name__}: {exc})") from None
