@@ -8,8 +8,12 @@ chip's sharpness (facerec.quality.chip_sharpness) under ``S0``; a poor face must
 threshold. Reported, for each rule, on clean faces (all strangers) and on each degraded variant (the held-out
 strangers, as openset.py): DIR, stranger FAR, false accepts, and how many probes and strangers were poor.
 
-Reads the caches bench/lfw_degraded.py writes (see bench/openset.py):
+Reads the caches bench/lfw_degraded.py writes (see bench/openset.py). A degraded variant cached with ``--only all``
+also has the other (even, "fit") half of its strangers: then, for each rule, ``chosen`` is the smallest ``delta``
+(0 to 0.05, steps of 0.005) that keeps every variant's fit strangers at or under ``--target-far``, with its results
+on the held-out (odd) strangers, which took no part in the choice:
 
+    nice python bench/lfw_degraded.py --variant small --only all      # and blur: a few minutes each
     python bench/quality_threshold.py --out bench/results/quality_threshold.json
 
 Nothing here changes the app: it is the measurement a decision would rest on.
@@ -63,6 +67,7 @@ def main() -> None:
     ap.add_argument("--model", default="sface")
     ap.add_argument("--data", default=str(shared_data_dir() / "lfw"))
     ap.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
+    ap.add_argument("--target-far", type=float, default=0.001)
     ap.add_argument("--out")
     args = ap.parse_args()
     cache, root = Path(args.cache_dir), Path(args.data)
@@ -73,6 +78,7 @@ def main() -> None:
     is_stranger = np.array([Path(p).parent.name not in set(LFW_NOT_STRANGERS) for p in split.stranger_paths])
     stranger_paths = [p for p, k in zip(split.stranger_paths, is_stranger) if k]
     held_paths = [p for i, p in enumerate(split.stranger_paths) if i % 2 == 1 and is_stranger[i]]
+    fit_paths = [p for i, p in enumerate(split.stranger_paths) if i % 2 == 0 and is_stranger[i]]
     g_rows, p_rows, s_rows = rows(clean, split.gallery_paths), rows(clean, split.probe_paths), rows(clean, stranger_paths)
 
     pack, flip = get_pack(args.model), Settings().flip
@@ -81,13 +87,20 @@ def main() -> None:
     emb = embeddings(clean, flip, centred)
     gal = Gallery(emb[g_rows], split.gallery_labels)
     sets = {"clean": (clean, p_rows, s_rows, gal.nearest(emb[p_rows], 1), gal.nearest(emb[s_rows], 1))}
+    fits = {"clean": (clean, rows(clean, fit_paths), gal.nearest(emb[rows(clean, fit_paths)], 1)[1])}
     for v in VARIANTS[1:]:
-        d = load_cache(cache_path(cache, args.model, v, "probes"))
+        d = load_cache(cache_path(cache, args.model, v, "all"))
+        whole = d is not None and int(d["done"]) == len(d["paths"])
+        if not whole:
+            d = load_cache(cache_path(cache, args.model, v, "probes"))
         if d is None or int(d["done"]) < len(d["paths"]):
             continue
         e = embeddings(d, flip, centred)
         vp, vs = rows(d, split.probe_paths), rows(d, held_paths)
         sets[v] = (d, vp, vs, gal.nearest(e[vp], 1), gal.nearest(e[vs], 1))
+        if whole:
+            vf = rows(d, fit_paths)
+            fits[v] = (d, vf, gal.nearest(e[vf], 1)[1])
 
     clean_eye, _, _ = pose_from_landmarks(clean["landmarks"][p_rows])
     clean_sharp = clean["sharpness"][p_rows]
@@ -105,12 +118,26 @@ def main() -> None:
         "clean_probes_sharpness": {f"p{p}": round(float(np.percentile(clean_sharp, p)), 3) for p in (1, 5, 50)},
         "rules": {},
     }
+    def row(e0: float, s0: float, delta: float) -> dict:
+        return {
+            v: outcome(p_lab, p_dist, split.probe_labels, poor(d, pr, e0, s0), s_dist, poor(d, sr, e0, s0), t, delta)
+            for v, (d, pr, sr, (p_lab, p_dist), (_, s_dist)) in sets.items()
+        }
+
     for name, e0, s0 in rules:
         for delta in ((0.0,) if name == "none" else (0.01, 0.02, 0.03)):
-            row = {}
-            for v, (d, pr, sr, (p_lab, p_dist), (_, s_dist)) in sets.items():
-                row[v] = outcome(p_lab, p_dist, split.probe_labels, poor(d, pr, e0, s0), s_dist, poor(d, sr, e0, s0), t, delta)
-            out["rules"][f"{name} delta={delta:g}"] = row
+            out["rules"][f"{name} delta={delta:g}"] = row(e0, s0, delta)
+    if len(fits) > 1:  # some variant has its fit strangers: choose delta there, report on the held-out ones
+        out["fit_variants"] = sorted(fits)
+        out["chosen"] = {}
+        for name, e0, s0 in rules[1:]:
+            for delta in np.round(np.arange(0.0, 0.0501, 0.005), 3):
+                fit_far = {v: float((fd <= np.where(poor(d, fr, e0, s0), t - delta, t)).mean()) for v, (d, fr, fd) in fits.items()}
+                if all(f <= args.target_far for f in fit_far.values()):
+                    out["chosen"][name] = {"delta": float(delta), "fit_far": {v: round(f, 5) for v, f in fit_far.items()}, "held_out": row(e0, s0, float(delta))}
+                    break
+            else:
+                out["chosen"][name] = {"delta": None, "note": f"no delta up to 0.05 keeps every fit set at {args.target_far:g}"}
     emit(out, args.out)
 
 

@@ -212,8 +212,8 @@ MAX_BATCH = 64
 
 def batch_bucket(n: int) -> int:
     """The batch size a chunk of ``n`` inputs (at most ``MAX_BATCH``) is padded to for OpenVINO: the next power of
-    two. OpenVINO prepares its kernels anew for every input shape it has not seen (a few ms, 2-3x the run itself
-    for MTCNN's nets), and R- and O-Net get a different number of face candidates in every photo; seven sizes keep
+    two. OpenVINO prepares its kernels anew for every input shape it has not seen (for MTCNN's small nets, several
+    times the run itself), and R- and O-Net get a different number of face candidates in every photo; seven sizes keep
     the kernels prepared, and the padding (zeros, cut from the outputs) costs less."""
     return 1 << max(0, min(n, MAX_BATCH) - 1).bit_length()
 
@@ -221,7 +221,8 @@ def batch_bucket(n: int) -> int:
 @functools.lru_cache(maxsize=1)
 def _ov_core():
     """OpenVINO's ``Core``. Imported without OpenVINO's model conversion tools (``openvino.tools.ovc``, which
-    ``import openvino`` loads when it can, with their telemetry: 40-50 ms of each start), which facerec never uses;
+    ``import openvino`` loads when it can, with their telemetry; ``python -X importtime -c "import openvino"`` shows
+    their share of each start), which facerec never uses;
     ``import openvino.tools.ovc`` still works afterwards."""
     import sys
 
@@ -256,11 +257,11 @@ class OvModel(_CopyPool):
     than one compiled model with a stream per thread (whose requests run on OpenVINO's own threads).
 
     A model given as a file is compiled from it with OpenVINO's cache (``OV_CACHE``, where that folder can be
-    written), so a later start imports the compiled model (SFace: 0.06 s instead of 0.3 s); its input shape is the
-    file's. A model given as bytes gets a dynamic batch dimension. Batches run in chunks of at most ``MAX_BATCH``
-    padded to ``batch_bucket`` sizes when the batch is dynamic, one item at a time when the model's batch is 1. A shape OpenVINO has not
-    seen costs a few ms to prepare, in each copy: callers do well to send few shapes (facerec.mtcnn packs P-Net's
-    pyramid into one mosaic of a few sizes)."""
+    written), so a later start imports the compiled model instead of compiling it; its input shape is the file's.
+    A model given as bytes gets a dynamic batch dimension. Batches run in chunks of at most ``MAX_BATCH`` padded to
+    ``batch_bucket`` sizes when the batch is dynamic, one item at a time when the model's batch is 1. A shape
+    OpenVINO has not seen costs time to prepare, in each copy: callers do well to send few shapes (facerec.mtcnn
+    packs P-Net's pyramid into one mosaic of a few sizes)."""
 
     runtime = "openvino"
 
