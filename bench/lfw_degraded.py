@@ -47,6 +47,7 @@ from facerec.detection import MTCNNDetector  # noqa: E402
 from facerec.evaluation.lfw import list_identities  # noqa: E402
 from facerec.evaluation.openset import openset_protocol  # noqa: E402
 from facerec.imaging import LoadedImage  # noqa: E402
+from facerec.embedders.sface import PLAIN_MODEL_ID, centre  # noqa: E402
 from facerec.pipeline import FaceAnalyzer  # noqa: E402
 from facerec.quality import chip_sharpness  # noqa: E402
 
@@ -158,6 +159,9 @@ def build(root: Path, variant: str, model: str, cache_dir: Path, only: str, shar
             raise SystemExit("the occlusion variants place their occluders from the clean run: run --variant clean first")
         clean_index = {p: i for i, p in enumerate(clean["paths"].tolist())}
     analyzer = FaceAnalyzer(Settings(model=model))
+    # the network's own vectors (no flipping, no centring: readers apply both, bench/openset.py's embeddings)
+    embed = getattr(analyzer.embedder, "embed_plain", analyzer.embedder.embed)
+    model_id = PLAIN_MODEL_ID if getattr(analyzer.embedder, "centred", False) else analyzer.model_id
     retry = MTCNNDetector(RETRY_DETECTOR)
     n = len(paths)
     arrays = {
@@ -194,14 +198,14 @@ def build(root: Path, variant: str, model: str, cache_dir: Path, only: str, shar
         else:
             how, box, score, lm = 2, np.array([0, 0, w, h], np.float32), 0.0, mean_rel * np.array([w, h], np.float32)
         chip = align(img, lm, template)
-        emb = analyzer.embedder.embed(np.stack([chip, chip[:, ::-1]]))
+        emb = embed(np.stack([chip, chip[:, ::-1]]))
         arrays["how"][i], arrays["box"][i], arrays["score"][i], arrays["landmarks"][i] = how, box, score, lm
         arrays["image_size"][i] = (w, h)
         arrays["faces"][i] = len(faces)
         arrays["emb"][i], arrays["emb_flip"][i] = emb[0], emb[1]
         arrays["sharpness"][i] = chip_sharpness(chip)
         if (i + 1) % CHECKPOINT_EVERY == 0 or i + 1 == n:
-            _save(out_path, paths, arrays, i + 1, analyzer.model_id)
+            _save(out_path, paths, arrays, i + 1, model_id)
             rate = (i + 1 - start) / (time.time() - t0)
             log.info("%s: %d/%d images, %.1f/s, load %s", variant, i + 1, n, rate, os.getloadavg()[0])
     return load_cache(out_path)
@@ -227,6 +231,8 @@ def export_eval(cache_dir: Path, model: str, out: Path, check: int, root: Path) 
     analyzer = FaceAnalyzer(settings)
     emb = clean["emb"] + clean["emb_flip"] if settings.flip else clean["emb"]
     emb = (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
+    if getattr(analyzer.embedder, "centred", False):  # the cache holds the network's vectors; the pack centres them
+        emb = centre(emb)
     paths = clean["paths"].tolist()
     rng = np.random.default_rng(0)
     sample = sorted(rng.choice(len(paths), check, replace=False).tolist())

@@ -51,6 +51,8 @@ from facerec.quality import pose_from_landmarks  # noqa: E402
 def embeddings(d: dict, flip: bool, centred: bool = False) -> np.ndarray:
     """The cached network vectors as an embedder would give them: flipped (the mean of the chip's and its
     mirror's) and/or centred (facerec.embedders.sface.centre, what the sface pack applies)."""
+    if str(d["model_id"]).endswith("-centred"):  # written while bench/lfw_degraded.py stored the pack's vectors
+        raise SystemExit(f"a cache of centred vectors ({d['model_id']}): delete it and rerun bench/lfw_degraded.py")
     e = d["emb"].astype(np.float32)
     if flip:
         e = e + d["emb_flip"]

@@ -91,6 +91,12 @@ class SFaceEmbedder:
             out = l2_normalize(both[: len(chips)] + both[len(chips) :])
         return centre(out) if self.centred else out
 
+    def embed_plain(self, chips: np.ndarray) -> np.ndarray:
+        """N x 112 x 112 x 3 uint8 RGB chips -> N x 128 float32 unit vectors of the network itself: no flipping,
+        no centring (what ``embed`` builds on; benchmarks cache these and apply both themselves)."""
+        chips = np.asarray(chips, dtype=np.uint8)
+        return self._embed(chips) if len(chips) else np.zeros((0, self.dim), np.float32)
+
     def _embed(self, chips: np.ndarray) -> np.ndarray:
         import cv2
 
