@@ -31,7 +31,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -123,12 +125,67 @@ def dir_at_far(p_lab, p_dist, p_true, s_dist, far: float) -> float:
     return float(((p_lab == p_true) & (p_dist <= t)).mean())
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def data_args(ap: argparse.ArgumentParser) -> None:
+    """The options of the LFW open-set benchmarks (this one and bench/quality_threshold.py)."""
     ap.add_argument("--model", default="sface")
     ap.add_argument("--data", default=str(shared_data_dir() / "lfw"))
     ap.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
     ap.add_argument("--target-far", type=float, default=0.001)
+
+
+@dataclass
+class Protocol:
+    """The open-set protocol on the clean cache: who is enrolled, the genuine probes, the strangers and their
+    fit (even) and held-out (odd) halves, and the cache rows of each."""
+
+    clean: dict
+    split: Any
+    stranger_paths: list[str]
+    held_paths: list[str]
+    fit_paths: list[str]
+    fit: np.ndarray
+    """Which of ``stranger_paths`` are in the fit half."""
+    g_rows: np.ndarray
+    p_rows: np.ndarray
+    s_rows: np.ndarray
+
+
+def load_protocol(cache: Path, model: str, root: Path, keep_duplicates: bool = False) -> Protocol:
+    """The protocol over the clean run's cache (SystemExit until bench/lfw_degraded.py has made it)."""
+    clean = load_cache(cache_path(cache, model, "clean", "all"))
+    if clean is None or int(clean["done"]) < len(clean["paths"]):
+        raise SystemExit("run bench/lfw_degraded.py --variant clean to the end first")
+    split = openset_protocol(list_identities(root))
+    # the fit / held-out halves of the strangers are the even / odd ones of the full list (the degraded variants
+    # embedded the odd ones), then the enrolled people among them are dropped from both
+    excluded = set() if keep_duplicates else set(LFW_NOT_STRANGERS)
+    is_stranger = np.array([Path(p).parent.name not in excluded for p in split.stranger_paths])
+    stranger_paths = [p for p, k in zip(split.stranger_paths, is_stranger) if k]
+    held_paths = [p for i, p in enumerate(split.stranger_paths) if i % 2 == 1 and is_stranger[i]]
+    fit_paths = [p for i, p in enumerate(split.stranger_paths) if i % 2 == 0 and is_stranger[i]]
+    fit = (np.arange(len(split.stranger_paths)) % 2 == 0)[is_stranger]
+    return Protocol(
+        clean, split, stranger_paths, held_paths, fit_paths, fit,
+        rows(clean, split.gallery_paths), rows(clean, split.probe_paths), rows(clean, stranger_paths),
+    )
+
+
+def app_threshold(model: str, gallery_size: int) -> tuple[Any, bool, bool, float]:
+    """What the app does with ``model``: its pack, whether it flips (Settings), whether its vectors are centred,
+    and its threshold for a gallery of ``gallery_size`` samples (the pack's curve, never looser than 1:1)."""
+    from facerec.config import Settings
+    from facerec.embedders.packs import get_pack
+    from facerec.matching import size_threshold
+
+    pack = get_pack(model)
+    centred = pack.legacy is not None  # the sface pack's vectors are centred
+    t = min(size_threshold(pack.threshold_curve, gallery_size), pack.verification_threshold) if pack.threshold_curve else pack.threshold
+    return pack, Settings().flip, centred, t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    data_args(ap)
     ap.add_argument("--min-eye-distance", type=float, default=12.0)
     ap.add_argument("--max-yaw", type=float, default=0.9)
     ap.add_argument("--min-sharpness", type=float, default=0.15)
@@ -137,19 +194,9 @@ def main() -> None:
     args = ap.parse_args()
     cache = Path(args.cache_dir)
     root = Path(args.data)
-    clean = load_cache(cache_path(cache, args.model, "clean", "all"))
-    if clean is None or int(clean["done"]) < len(clean["paths"]):
-        raise SystemExit("run bench/lfw_degraded.py --variant clean to the end first")
-    identities = list_identities(root)
-    split = openset_protocol(identities)
-    # the fit / held-out halves of the strangers are the even / odd ones of the full list (the degraded variants
-    # embedded the odd ones), then the enrolled people among them are dropped from both
-    excluded = set() if args.keep_duplicates else set(LFW_NOT_STRANGERS)
-    is_stranger = np.array([Path(p).parent.name not in excluded for p in split.stranger_paths])
-    stranger_paths = [p for p, k in zip(split.stranger_paths, is_stranger) if k]
-    held_paths = [p for i, p in enumerate(split.stranger_paths) if i % 2 == 1 and is_stranger[i]]
-    g_rows, p_rows, s_rows = rows(clean, split.gallery_paths), rows(clean, split.probe_paths), rows(clean, stranger_paths)
-    fit = (np.arange(len(split.stranger_paths)) % 2 == 0)[is_stranger]
+    proto = load_protocol(cache, args.model, root, args.keep_duplicates)
+    clean, split, stranger_paths, held_paths, fit = proto.clean, proto.split, proto.stranger_paths, proto.held_paths, proto.fit
+    g_rows, p_rows, s_rows = proto.g_rows, proto.p_rows, proto.s_rows
     gate = {"min_eye_distance": args.min_eye_distance, "max_yaw": args.max_yaw, "min_sharpness": args.min_sharpness}
     variants = {}
     for v in VARIANTS[1:]:
@@ -213,13 +260,7 @@ def main() -> None:
                 }
             out["methods"][name] = m
     # what the app does: the pack's registered gallery-size curve, flipping as Settings says, nearest sample
-    from facerec.config import Settings
-    from facerec.embedders.packs import get_pack
-    from facerec.matching import size_threshold
-
-    pack, flip_on = get_pack(args.model), Settings().flip
-    centred = pack.legacy is not None  # the sface pack's vectors are centred
-    t_app = min(size_threshold(pack.threshold_curve, len(g_rows)), pack.verification_threshold) if pack.threshold_curve else pack.threshold
+    pack, flip_on, centred, t_app = app_threshold(args.model, len(g_rows))
     emb = embeddings(clean, flip_on, centred)
     gal = Gallery(emb[g_rows], split.gallery_labels)
     p_lab, p_dist = gal.nearest(emb[p_rows], 1)

@@ -32,14 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _proc import emit, machine_load  # noqa: E402
-from lfw_degraded import DEFAULT_CACHE, VARIANTS, cache_path, load_cache  # noqa: E402
-from openset import Gallery, embeddings, rows  # noqa: E402
+from lfw_degraded import VARIANTS, cache_path, load_cache  # noqa: E402
+from openset import Gallery, app_threshold, data_args, embeddings, load_protocol, rows  # noqa: E402
 
-from facerec.config import Settings, shared_data_dir  # noqa: E402
-from facerec.embedders.packs import get_pack  # noqa: E402
-from facerec.evaluation.lfw import list_identities  # noqa: E402
-from facerec.evaluation.openset import LFW_NOT_STRANGERS, openset_protocol  # noqa: E402
-from facerec.matching import size_threshold  # noqa: E402
 from facerec.quality import pose_from_landmarks  # noqa: E402
 
 
@@ -64,26 +59,14 @@ def poor(d: dict, r: np.ndarray, e0: float, s0: float) -> np.ndarray:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="sface")
-    ap.add_argument("--data", default=str(shared_data_dir() / "lfw"))
-    ap.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
-    ap.add_argument("--target-far", type=float, default=0.001)
+    data_args(ap)
     ap.add_argument("--out")
     args = ap.parse_args()
-    cache, root = Path(args.cache_dir), Path(args.data)
-    clean = load_cache(cache_path(cache, args.model, "clean", "all"))
-    if clean is None or int(clean["done"]) < len(clean["paths"]):
-        raise SystemExit("run bench/lfw_degraded.py --variant clean to the end first")
-    split = openset_protocol(list_identities(root))
-    is_stranger = np.array([Path(p).parent.name not in set(LFW_NOT_STRANGERS) for p in split.stranger_paths])
-    stranger_paths = [p for p, k in zip(split.stranger_paths, is_stranger) if k]
-    held_paths = [p for i, p in enumerate(split.stranger_paths) if i % 2 == 1 and is_stranger[i]]
-    fit_paths = [p for i, p in enumerate(split.stranger_paths) if i % 2 == 0 and is_stranger[i]]
-    g_rows, p_rows, s_rows = rows(clean, split.gallery_paths), rows(clean, split.probe_paths), rows(clean, stranger_paths)
-
-    pack, flip = get_pack(args.model), Settings().flip
-    centred = pack.legacy is not None
-    t = min(size_threshold(pack.threshold_curve, len(g_rows)), pack.verification_threshold)
+    cache = Path(args.cache_dir)
+    proto = load_protocol(cache, args.model, Path(args.data))
+    clean, split, held_paths, fit_paths = proto.clean, proto.split, proto.held_paths, proto.fit_paths
+    g_rows, p_rows, s_rows = proto.g_rows, proto.p_rows, proto.s_rows
+    _, flip, centred, t = app_threshold(args.model, len(g_rows))
     emb = embeddings(clean, flip, centred)
     gal = Gallery(emb[g_rows], split.gallery_labels)
     sets = {"clean": (clean, p_rows, s_rows, gal.nearest(emb[p_rows], 1), gal.nearest(emb[s_rows], 1))}
