@@ -7,9 +7,9 @@ to add a command group.
 """
 
 from .common import EXIT_FATAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, Context
-from .main import COMMAND_MODULES, build_parser, main
+from .main import COMMAND_MODULES, build_parser, main, run
 
 __all__ = [
     "COMMAND_MODULES", "Context", "EXIT_FATAL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE",
-    "build_parser", "main",
+    "build_parser", "main", "run",
 ]

@@ -1,7 +1,5 @@
 """``python -m facerec.cli``: the same as the ``facerec`` script."""
 
-import sys
+from .main import run
 
-from .main import main
-
-sys.exit(main())
+run()
