@@ -72,12 +72,13 @@ def candidate_runtimes(preferred: tuple[str, ...]) -> list[str]:
     return found + ["opencv"]
 
 
-def load_model(model: bytes | Path, name: str, runtime: str, max_copies: int | None = None):
+def load_model(model: bytes | Path, name: str, runtime: str, max_copies: int | None = None, max_batch: int | None = None):
     """``model`` (a serialized ONNX graph, or its file) ready to run on ``runtime``: an object with
     ``run(blob, outputs, extra)``, ``runtime`` and ``copies``. ``max_copies`` bounds the per-thread copies of
-    OpenCV and OpenVINO (ONNX Runtime shares one session between threads)."""
+    OpenCV and OpenVINO (ONNX Runtime shares one session between threads); ``max_batch`` is the largest chunk
+    OpenVINO runs a batch in (default ``MAX_BATCH``; the other runtimes take any batch whole)."""
     if runtime == "openvino":
-        return OvModel(model, name, max_copies=max_copies)
+        return OvModel(model, name, max_copies=max_copies, max_batch=max_batch or MAX_BATCH)
     data = Path(model).read_bytes() if isinstance(model, Path) else model
     if runtime == "onnxruntime":
         return OrtModel(data, name)
@@ -86,13 +87,15 @@ def load_model(model: bytes | Path, name: str, runtime: str, max_copies: int | N
     raise ValueError(f"unknown runtime {runtime!r} (choose from {', '.join(RUNTIMES)})")
 
 
-def load_preferred(model: bytes | Path, name: str, preferred: tuple[str, ...], max_copies: int | None = None):
+def load_preferred(
+    model: bytes | Path, name: str, preferred: tuple[str, ...], max_copies: int | None = None, max_batch: int | None = None
+):
     """``load_model`` on the first of ``candidate_runtimes(preferred)`` that loads it; a runtime that fails is
     logged (warning) and the next one tried. The last one's error is raised when every one fails."""
     candidates = candidate_runtimes(preferred)
     for i, runtime in enumerate(candidates):
         try:
-            net = load_model(model, name, runtime, max_copies=max_copies)
+            net = load_model(model, name, runtime, max_copies=max_copies, max_batch=max_batch)
         except Exception as exc:
             if i == len(candidates) - 1:
                 raise
@@ -207,15 +210,15 @@ class OrtModel:
 
 
 MAX_BATCH = 64
-"""OpenVINO runs larger batches in chunks of this many (``OvModel.run``)."""
+"""OpenVINO runs larger batches in chunks of this many (``OvModel.run``), unless a model is given its own limit."""
 
 
-def batch_bucket(n: int) -> int:
-    """The batch size a chunk of ``n`` inputs (at most ``MAX_BATCH``) is padded to for OpenVINO: the next power of
-    two. OpenVINO prepares its kernels anew for every input shape it has not seen (for MTCNN's small nets, several
-    times the run itself), and R- and O-Net get a different number of face candidates in every photo; seven sizes keep
-    the kernels prepared, and the padding (zeros, cut from the outputs) costs less."""
-    return 1 << max(0, min(n, MAX_BATCH) - 1).bit_length()
+def batch_bucket(n: int, max_batch: int = MAX_BATCH) -> int:
+    """The batch size a chunk of ``n`` inputs (at most ``max_batch``, a power of two) is padded to for OpenVINO: the
+    next power of two. OpenVINO prepares its kernels anew for every input shape it has not seen (for MTCNN's small
+    nets, several times the run itself), and R- and O-Net get a different number of face candidates in every photo; a
+    few sizes keep the kernels prepared, and the padding (zeros, cut from the outputs) costs less."""
+    return 1 << max(0, min(n, max_batch) - 1).bit_length()
 
 
 @functools.lru_cache(maxsize=1)
@@ -258,15 +261,18 @@ class OvModel(_CopyPool):
 
     A model given as a file is compiled from it with OpenVINO's cache (``OV_CACHE``, where that folder can be
     written), so a later start imports the compiled model instead of compiling it; its input shape is the file's.
-    A model given as bytes gets a dynamic batch dimension. Batches run in chunks of at most ``MAX_BATCH`` padded to
-    ``batch_bucket`` sizes when the batch is dynamic, one item at a time when the model's batch is 1. A shape
+    A model given as bytes gets a dynamic batch dimension. Batches run in chunks of at most ``max_batch`` (a power of
+    two) padded to ``batch_bucket`` sizes when the batch is dynamic, one item at a time when the model's batch is 1. A shape
     OpenVINO has not seen costs time to prepare, in each copy: callers do well to send few shapes (facerec.mtcnn
     packs P-Net's pyramid into one mosaic of a few sizes)."""
 
     runtime = "openvino"
 
-    def __init__(self, model: bytes | Path, name: str = "model", max_copies: int | None = None):
+    def __init__(self, model: bytes | Path, name: str = "model", max_copies: int | None = None, max_batch: int = MAX_BATCH):
+        if max_batch < 1 or max_batch & (max_batch - 1):
+            raise ValueError(f"max_batch must be a power of two, not {max_batch}")
         self.name = name
+        self.max_batch = max_batch
         self._config: dict[str, Any] = {
             "INFERENCE_PRECISION_HINT": "f32",  # never bf16/fp16, whatever the CPU offers: outputs must not move
             "NUM_STREAMS": 1,
@@ -307,11 +313,12 @@ class OvModel(_CopyPool):
                 runs = [request.infer({**feed, 0: blob[i : i + 1]}, share_inputs=True) for i in range(n)]
                 return [np.concatenate([r[p] for r in runs]) for p in wanted]
             parts = []
-            for start in range(0, n, MAX_BATCH):
-                chunk = blob[start : start + MAX_BATCH]
+            for start in range(0, n, self.max_batch):
+                chunk = blob[start : start + self.max_batch]
                 k = len(chunk)
-                if batch_bucket(k) != k:
-                    chunk = np.concatenate([chunk, np.zeros((batch_bucket(k) - k, *blob.shape[1:]), np.float32)])
+                size = batch_bucket(k, self.max_batch)
+                if size != k:
+                    chunk = np.concatenate([chunk, np.zeros((size - k, *blob.shape[1:]), np.float32)])
                 result = request.infer({**feed, 0: chunk}, share_inputs=True)
                 parts.append([result[p][:k] for p in wanted])  # copies (share_outputs is off)
             return parts[0] if len(parts) == 1 else [np.concatenate(outs) for outs in zip(*parts)]

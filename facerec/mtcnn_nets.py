@@ -72,6 +72,11 @@ WHEEL = "facenet-pytorch==2.5.3"
 without its dependencies (no torch) and keeps only the three ``.pt`` files."""
 WHEEL_MEMBER = "facenet_pytorch/data/{name}.pt"
 NETS = ("pnet", "rnet", "onet")
+MAX_BATCH = {"rnet": 64, "onet": 8}
+"""The largest chunk each net's candidates run in on OpenVINO (facerec.dnn.OvModel; P-Net gets one mosaic). O-Net runs
+fastest per candidate in chunks of 8 (larger batches outgrow the CPU's caches), and with fewer batch shapes it
+prepares fewer kernels; R-Net's 24 px inputs gain from large chunks. bench/mtcnn_chunks.py measures both on the
+tagging folder's own candidates."""
 BUNDLE_WEIGHTS_DIR = "facenet_pytorch/data"
 """Where a PyInstaller bundle (packaging/facerec.spec) carries the three ``.pt`` files, relative to its
 ``sys._MEIPASS``: the bundle leaves facenet-pytorch's code (and torch) out but keeps these weights."""
@@ -334,8 +339,8 @@ def load_nets(weights_dir: Path | None = None, runtimes: dict[str, str] | None =
     weights_dir = weights_dir or facenet_weights_dir()
     models = cached_onnx(weights_dir, check_weights(weights_dir), files=True)
     nets = {
-        name: load_model(models[name], name, runtimes[name]) if runtimes and name in runtimes
-        else load_preferred(models[name], name, DETECTOR_RUNTIMES)
+        name: load_model(models[name], name, runtimes[name], max_batch=MAX_BATCH.get(name)) if runtimes and name in runtimes
+        else load_preferred(models[name], name, DETECTOR_RUNTIMES, max_batch=MAX_BATCH.get(name))
         for name in NETS
     }
     log.debug("MTCNN nets loaded from %s (%s)", weights_dir, {name: net.runtime for name, net in nets.items()})

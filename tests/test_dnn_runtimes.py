@@ -55,6 +55,20 @@ def test_pyramid_mosaic_gives_each_level_its_own_outputs(runtime):
 def test_batch_buckets():
     assert [dnn.batch_bucket(n) for n in (1, 2, 3, 5, 8, 9, 17, 33, 64)] == [1, 2, 4, 8, 8, 16, 32, 64, 64]
     assert dnn.batch_bucket(500) == dnn.MAX_BATCH == 64  # larger batches run in chunks
+    assert [dnn.batch_bucket(n, 8) for n in (1, 3, 8, 9, 500)] == [1, 4, 8, 8, 8]
+
+
+def test_openvino_chunks_batches_by_the_models_own_limit():
+    """O-Net runs in chunks of 8 (facerec.mtcnn_nets.MAX_BATCH): 21 candidates as 8 + 8 + 5 (padded to 8), with the
+    outputs of the whole batch."""
+    ov = dnn.OvModel(_graph("onet"), "onet", max_batch=8)
+    cv = dnn.load_model(_graph("onet"), "onet", "opencv")
+    x = np.random.default_rng(5).uniform(-1, 1, (21, 3, 48, 48)).astype(np.float32)
+    for got, want in zip(ov.run(x, OUTPUTS["onet"]), cv.run(x, OUTPUTS["onet"])):
+        assert got.shape == want.shape and got.shape[0] == 21
+        np.testing.assert_allclose(got, want, atol=2e-5)
+    with pytest.raises(ValueError, match="power of two"):
+        dnn.OvModel(_graph("onet"), "onet", max_batch=12)
 
 
 def test_openvino_pads_batches_without_changing_any_item():
