@@ -204,3 +204,28 @@ def test_bench_embedders_on_a_small_lfw_subset(shared_data, sface_installed, tmp
     assert len(chunks) == -(-sface["images"] // 10)
     assert bench.main(args) == 0  # second run: every chunk from the cache
     assert json.loads((tmp_path / "out.json").read_text())["packs"]["sface"]["openset"] == sface["openset"]
+
+
+def test_a_verified_checksum_is_remembered_until_the_file_changes(empty_models, monkeypatch):
+    """verify_weights hashes a file once: later processes read the record in the models folder (size, times, inode)
+    instead, and a file written since is hashed again (and a corrupt one refused)."""
+    import hashlib
+    from types import SimpleNamespace
+
+    path = empty_models / "w.bin"
+    path.write_bytes(b"weights" * 1000)
+    pack = SimpleNamespace(name="test", source=SimpleNamespace(sha256=hashlib.sha256(path.read_bytes()).hexdigest()))
+    hashed = []
+    real = weights.sha256_file
+    monkeypatch.setattr(weights, "sha256_file", lambda p: hashed.append(p) or real(p))
+    weights.verify_weights(pack, path)
+    assert len(hashed) == 1 and (empty_models / weights.VERIFIED_RECORD).is_file()
+    monkeypatch.setattr(weights, "_verified", {})  # a new process
+    weights.verify_weights(pack, path)
+    assert len(hashed) == 1
+    with open(path, "r+b") as f:  # same size, new content
+        f.write(b"X")
+    monkeypatch.setattr(weights, "_verified", {})
+    with pytest.raises(ModelNotInstalledError, match="corrupt"):
+        weights.verify_weights(pack, path)
+    assert len(hashed) == 2

@@ -1,10 +1,14 @@
-"""Where a pack's weights are on this machine, and their checksum check (cached per process per unchanged file)."""
+"""Where a pack's weights are on this machine, and their checksum check (remembered for unchanged files)."""
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import tempfile
 from pathlib import Path
 
-from ..config import model_search_dirs, resources_dir
+from ..config import model_search_dirs, models_dir, resources_dir
 from ..errors import ModelNotInstalledError
 from ..files import sha256_file
 from .packs import ModelPack, WeightsSource, get_pack
@@ -50,16 +54,59 @@ def is_installed(pack: ModelPack | str) -> bool:
     return weights_path(pack) is not None
 
 
-_verified: dict[Path, tuple[int, int]] = {}
-"""The checksum cache: path -> (size, mtime_ns) of files whose sha256 matched."""
+log = logging.getLogger(__name__)
+
+_verified: dict[Path, list[int]] = {}
+"""The checksum cache of this process: path -> ``_stamp`` of files whose sha256 matched."""
+VERIFIED_RECORD = "verified-weights.json"
+"""The checksum cache across processes, in the models folder: resolved path -> {"sha256", "stamp"} of files whose
+sha256 matched (hashing SFace's 37 MB took ~23 ms of every start)."""
+
+
+def _stamp(st: os.stat_result) -> list[int]:
+    """What changes when a file's content can have changed: size, modification and change times (a write sets the
+    change time, which no user can set back), inode and device (a file replaced by another)."""
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+
+
+def _read_record() -> dict:
+    try:
+        record = json.loads((models_dir() / VERIFIED_RECORD).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _remember(path: Path, sha256: str, stamp: list[int]) -> None:
+    """Add the file to ``VERIFIED_RECORD`` (replaced atomically); where the models folder cannot be written, the
+    check simply runs again next time."""
+    folder = models_dir()
+    record = _read_record()
+    record[str(path.resolve())] = {"sha256": sha256, "stamp": stamp}
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".verified-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(record, f)
+            os.replace(tmp, folder / VERIFIED_RECORD)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        log.debug("checksum of %s not remembered (%s)", path, exc)
 
 
 def verify_weights(pack: ModelPack, path: Path) -> None:
-    """Check the file's sha256 (once per process per unchanged file)."""
+    """Check the file's sha256, once per unchanged file: ``ModelNotInstalledError`` (with the fix) when it does not
+    match. A match is remembered in this process and in ``VERIFIED_RECORD`` (with the file's ``_stamp``)."""
     if not pack.source.sha256:
         return
-    st = path.stat()
-    if _verified.get(path) == (st.st_size, st.st_mtime_ns):
+    stamp = _stamp(path.stat())
+    if _verified.get(path) == stamp:
+        return
+    known = _read_record().get(str(path.resolve()))
+    if isinstance(known, dict) and known.get("sha256") == pack.source.sha256 and known.get("stamp") == stamp:
+        _verified[path] = stamp
         return
     digest = sha256_file(path)
     if digest != pack.source.sha256:
@@ -67,4 +114,5 @@ def verify_weights(pack: ModelPack, path: Path) -> None:
             f"{path}: weights for model {pack.name!r} are corrupt (sha256 {digest[:12]}..., expected "
             f"{pack.source.sha256[:12]}...); fix: facerec models install {pack.name} --force"
         )
-    _verified[path] = (st.st_size, st.st_mtime_ns)
+    _verified[path] = stamp
+    _remember(path, digest, stamp)
