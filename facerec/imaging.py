@@ -92,6 +92,8 @@ class LoadedImage:
     full_size: tuple[int, int]
     """(width, height) of the upright original; equals the array size when not reduced."""
     path: str | None = None
+    taken_at: str = ""
+    """The EXIF date taken, 'YYYY-MM-DD HH:MM:SS' ('' when the photo has none; facerec.library.dates)."""
 
     @property
     def size(self) -> tuple[int, int]:
@@ -211,6 +213,9 @@ def _decode(img: Image.Image, path: str, max_side: int | None, max_pixels: int, 
             "(possible decompression bomb; raise max_pixels to read it)",
         )
     orientation = _orientation(img)
+    from .library.dates import exif_date
+
+    taken_at = exif_date(img)
     if max_side and img.format in ("JPEG", "MPO") and max(w, h) > max_side:
         # Draft mode decodes at 1/2, 1/4 or 1/8 scale, the smallest at least as big as asked. Asking for
         # 3/4 of max_side lets a 4000 px photo decode at 2000 px (4x less work) instead of in full.
@@ -234,7 +239,7 @@ def _decode(img: Image.Image, path: str, max_side: int | None, max_pixels: int, 
         f = max_side / max(rgb.shape[:2])
         size = (max(1, round(rgb.shape[1] * f)), max(1, round(rgb.shape[0] * f)))
         rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    return LoadedImage(rgb=np.ascontiguousarray(rgb), full_size=(full_w, full_h), path=path)
+    return LoadedImage(rgb=np.ascontiguousarray(rgb), full_size=(full_w, full_h), path=path, taken_at=taken_at)
 
 
 def _to_rgb_reduced(img: Image.Image, max_side: int | None) -> np.ndarray:

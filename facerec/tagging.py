@@ -26,7 +26,6 @@ import numpy as np
 from .errors import GalleryChangedError, ImageError
 from .files import file_digest, iter_image_files
 from .imaging import FILE_SYSTEM_REASONS, LoadedImage
-from .library.dates import read_date_taken
 from .library.inflight import KILLED_REASON, ScanJournal, journal_folder
 from .library.review import MatchPolicy, rematch
 from .pipeline import FaceAnalyzer
@@ -302,7 +301,7 @@ def _analyse(item: _Loaded, analyzer: FaceAnalyzer, gallery) -> _Loaded:
     try:
         item.image = analyzer.load(item.path)
         item.digest = file_digest(item.path)
-        item.taken_at = read_date_taken(item.path)
+        item.taken_at = item.image.taken_at
     except ImageError as exc:
         item.error = exc.reason
         item.retry = exc.reason.startswith(FILE_SYSTEM_REASONS)

@@ -104,3 +104,18 @@ def test_pillow_settings_change_on_purpose_not_on_import(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["True", "None"]
+
+
+def test_load_image_reads_the_date_taken_while_decoding(tmp_path):
+    """The EXIF date comes with the pixels (the tagger does not open the file a second time for it)."""
+    from PIL import Image
+
+    from facerec.library.dates import read_date_taken
+
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9003] = "2019:07:14 10:21:05"  # DateTimeOriginal
+    path = tmp_path / "dated.jpg"
+    Image.new("RGB", (64, 48), (120, 80, 40)).save(path, exif=exif)
+    assert load_image(path).taken_at == read_date_taken(path) == "2019-07-14 10:21:05"
+    Image.new("RGB", (64, 48)).save(tmp_path / "plain.jpg")
+    assert load_image(tmp_path / "plain.jpg").taken_at == ""

@@ -30,14 +30,24 @@ def read_date_taken(path: str | os.PathLike) -> str:
     setup_pillow()
     try:
         with Image.open(path) as img:
-            exif = img.getexif()
-            sub = exif.get_ifd(_EXIF_IFD) if exif else {}
-            for raw in (sub.get(_DATE_TIME_ORIGINAL), sub.get(_DATE_TIME_DIGITIZED), exif.get(_DATE_TIME) if exif else None):
-                date = normalise_date(raw)
-                if date:
-                    return date
-    except Exception as exc:  # a broken EXIF block or an unreadable file: no date, never an error
+            return exif_date(img)
+    except Exception as exc:  # an unreadable file: no date, never an error
         log.debug("%s: no EXIF date (%s)", path, exc)
+    return ""
+
+
+def exif_date(img) -> str:
+    """``read_date_taken`` of an opened Pillow image (its header, already read; e.g. by facerec.imaging while it
+    decodes the photo, which saves opening the file a second time)."""
+    try:
+        exif = img.getexif()
+        sub = exif.get_ifd(_EXIF_IFD) if exif else {}
+        for raw in (sub.get(_DATE_TIME_ORIGINAL), sub.get(_DATE_TIME_DIGITIZED), exif.get(_DATE_TIME) if exif else None):
+            date = normalise_date(raw)
+            if date:
+                return date
+    except Exception as exc:  # a broken EXIF block: no date, never an error
+        log.debug("%s: no EXIF date (%s)", getattr(img, "filename", "image"), exc)
     return ""
 
 
