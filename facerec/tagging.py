@@ -117,7 +117,7 @@ def tag_folder(
     progress: Callable[[TagProgress], None] | None = None,
     cancel: threading.Event | None = None,
     force: bool = False,
-    prefetch: int = 6,
+    prefetch: int = 2,
     workers: int | None = None,
     read_xmp: bool | None = None,
     remote=None,
