@@ -18,6 +18,7 @@ import contextlib
 import logging
 import math
 import os
+import re
 import stat
 import threading
 import warnings
@@ -189,6 +190,39 @@ def load_image(
         raise ImageError(spath, f"corrupt or truncated image data ({type(exc).__name__}: {exc})") from None
 
 
+_EXIF_IFD = 0x8769
+_DATE_TIME_ORIGINAL, _DATE_TIME_DIGITIZED, _DATE_TIME = 0x9003, 0x9004, 0x0132
+_DATE_PATTERN = re.compile(r"(\d{4})[:\-](\d{2})[:\-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
+
+
+def exif_date(img) -> str:
+    """The date an opened Pillow image was taken, 'YYYY-MM-DD HH:MM:SS', from its EXIF DateTimeOriginal (else
+    DateTimeDigitized, else DateTime); '' when it has none (``photos.taken_at``, facerec.library.dates). Read from
+    the header, which ``load_image`` has open anyway: a scan need not open the file a second time."""
+    try:
+        exif = img.getexif()
+        sub = exif.get_ifd(_EXIF_IFD) if exif else {}
+        for raw in (sub.get(_DATE_TIME_ORIGINAL), sub.get(_DATE_TIME_DIGITIZED), exif.get(_DATE_TIME) if exif else None):
+            date = normalise_date(raw)
+            if date:
+                return date
+    except Exception as exc:  # a broken EXIF block: no date, never an error
+        log.debug("%s: no EXIF date (%s)", getattr(img, "filename", "image"), exc)
+    return ""
+
+
+def normalise_date(raw) -> str:
+    """An EXIF or ISO date-time as 'YYYY-MM-DD HH:MM:SS'; '' when it is not one (e.g. '0000:00:00 00:00:00')."""
+    if isinstance(raw, bytes):
+        raw = raw.decode("ascii", "replace")
+    m = _DATE_PATTERN.search(str(raw or ""))
+    if not m or m.group(1) == "0000":
+        return ""
+    y, mo, d, h, mi, s = m.groups()
+    return f"{y}-{mo}-{d} {h}:{mi}:{s}"
+
+
+
 def decoded_bytes(img: Image.Image) -> int:
     """About what decoding ``img`` (after any draft reduction) will hold at its peak, in bytes: Pillow's
     pixels (one byte per pixel for 1/L/P, two for 16-bit, four for every multi-band mode, which it stores
@@ -213,8 +247,6 @@ def _decode(img: Image.Image, path: str, max_side: int | None, max_pixels: int, 
             "(possible decompression bomb; raise max_pixels to read it)",
         )
     orientation = _orientation(img)
-    from .library.dates import exif_date
-
     taken_at = exif_date(img)
     if max_side and img.format in ("JPEG", "MPO") and max(w, h) > max_side:
         # Draft mode decodes at 1/2, 1/4 or 1/8 scale, the smallest at least as big as asked. Asking for

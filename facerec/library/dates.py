@@ -2,7 +2,8 @@
 
 Stored as text ``'YYYY-MM-DD HH:MM:SS'`` (camera local time, as EXIF gives it), so ranges compare as
 strings; ``''`` when the photo has no usable date; NULL until read. Scans read it (``facerec.tagging``);
-photos scanned before the library existed get it lazily (``fill_missing_dates``, run by a date search).
+photos scanned before the library existed get it lazily (``fill_missing_dates``, run by a date search). The EXIF
+reading itself (``exif_date``, ``normalise_date``) lives in facerec.imaging, which decodes the photos.
 """
 
 from __future__ import annotations
@@ -11,13 +12,12 @@ import logging
 import os
 import re
 
+from ..imaging import exif_date, normalise_date
 from ..store import GalleryStore
 
 log = logging.getLogger(__name__)
 
-_EXIF_IFD = 0x8769
-_DATE_TIME_ORIGINAL, _DATE_TIME_DIGITIZED, _DATE_TIME = 0x9003, 0x9004, 0x0132
-_PATTERN = re.compile(r"(\d{4})[:\-](\d{2})[:\-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
+__all__ = ["exif_date", "fill_missing_dates", "normalise_date", "parse_bound", "read_date_taken"]
 
 
 def read_date_taken(path: str | os.PathLike) -> str:
@@ -34,32 +34,6 @@ def read_date_taken(path: str | os.PathLike) -> str:
     except Exception as exc:  # an unreadable file: no date, never an error
         log.debug("%s: no EXIF date (%s)", path, exc)
     return ""
-
-
-def exif_date(img) -> str:
-    """``read_date_taken`` of an opened Pillow image (its header, already read; e.g. by facerec.imaging while it
-    decodes the photo, which saves opening the file a second time)."""
-    try:
-        exif = img.getexif()
-        sub = exif.get_ifd(_EXIF_IFD) if exif else {}
-        for raw in (sub.get(_DATE_TIME_ORIGINAL), sub.get(_DATE_TIME_DIGITIZED), exif.get(_DATE_TIME) if exif else None):
-            date = normalise_date(raw)
-            if date:
-                return date
-    except Exception as exc:  # a broken EXIF block: no date, never an error
-        log.debug("%s: no EXIF date (%s)", getattr(img, "filename", "image"), exc)
-    return ""
-
-
-def normalise_date(raw) -> str:
-    """An EXIF or ISO date-time as 'YYYY-MM-DD HH:MM:SS'; '' when it is not one (e.g. '0000:00:00 00:00:00')."""
-    if isinstance(raw, bytes):
-        raw = raw.decode("ascii", "replace")
-    m = _PATTERN.search(str(raw or ""))
-    if not m or m.group(1) == "0000":
-        return ""
-    y, mo, d, h, mi, s = m.groups()
-    return f"{y}-{mo}-{d} {h}:{mi}:{s}"
 
 
 def parse_bound(text: str, end: bool = False) -> str:
