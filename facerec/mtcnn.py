@@ -14,6 +14,7 @@ P-Net reads the whole pyramid in one run, its levels packed into one mosaic (``p
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -167,6 +168,13 @@ def _crops(img: np.ndarray, boxes: np.ndarray, size: int) -> tuple[np.ndarray, n
 MOSAIC_BUCKET = 32
 """The mosaic of pyramid levels (``pyramid_layout``) is padded to multiples of this many pixels, so photos of
 similar sizes share one P-Net input shape."""
+PNET_STRIP_ROWS = 106
+"""Large mosaics go through P-Net in horizontal strips of this many rows, one strip per run; each strip gives
+``PNET_STRIP_ROWS // 2 - 5`` (48) rows of P-Net's output, and the strips overlap by the 10 input rows an output row
+reads beyond its own two. A strip's working set stays in the CPU's caches, and the runtime's buffers stay the size
+of one strip instead of growing (and being faulted in anew) with every larger photo: bench/pnet_strips.py."""
+PNET_STRIP_MIN_PIXELS = 300_000
+"""Mosaics of at least this many pixels run in strips (``PNET_STRIP_ROWS``); smaller ones in one run."""
 
 
 @dataclass(frozen=True)
@@ -180,18 +188,35 @@ class PyramidLayout:
     """Each level's top-left corner (y, x) in the mosaic; always even, so P-Net's 2x2 pooling cells line up with
     the level's own."""
     shape: tuple[int, int]
-    """The mosaic's height and width (multiples of ``MOSAIC_BUCKET``)."""
+    """The mosaic's height and width (multiples of ``MOSAIC_BUCKET``; the height is ``strips * (PNET_STRIP_ROWS -
+    10) + 10`` when the mosaic runs in strips)."""
+    strips: int = 0
+    """How many strips of ``PNET_STRIP_ROWS`` rows P-Net reads the mosaic in; 0: the whole mosaic in one run."""
 
     def mask(self) -> np.ndarray:
-        """P-Net's ``mask`` input (1 x 1 x (H - 2) x (W - 2)): 0 where the first convolution reads one level's own
-        pixels only, -1e30 elsewhere (where it reaches across a level's edge, or into empty mosaic). Added before
-        the ceil-mode max-pooling, it keeps every pooling window that touches a level to that level's values; the
-        levels do not overlap and start at even offsets, and P-Net's later layers read only pooling cells of the
-        level under them, so its outputs over each level are exactly the ones it gives on the level alone."""
-        mask = np.full((1, 1, self.shape[0] - 2, self.shape[1] - 2), -1e30, np.float32)
+        """P-Net's ``mask`` input (1 x 1 x (H - 2) x (W - 2); per strip, ``strips`` x 1 x (PNET_STRIP_ROWS - 2) x
+        (W - 2)): 0 where the first convolution reads one level's own pixels only, -1e30 elsewhere (where it reaches
+        across a level's edge, or into empty mosaic). Added before the ceil-mode max-pooling, it keeps every pooling
+        window that touches a level to that level's values; the levels do not overlap and start at even offsets, and
+        P-Net's later layers read only pooling cells of the level under them, so its outputs over each level are
+        exactly the ones it gives on the level alone."""
+        mask = np.full((self.shape[0] - 2, self.shape[1] - 2), -1e30, np.float32)
         for (lh, lw), (y, x) in zip(self.sizes, self.origins):
-            mask[:, :, y : y + lh - 2, x : x + lw - 2] = 0.0
-        return mask
+            mask[y : y + lh - 2, x : x + lw - 2] = 0.0
+        if not self.strips:
+            return mask[None, None]
+        return np.ascontiguousarray(self._strips(mask, PNET_STRIP_ROWS - 2)[:, None])
+
+    def pnet_input(self, mosaic: np.ndarray) -> np.ndarray:
+        """P-Net's input for the H x W x 3 float32 mosaic (0..255): 1 x 3 x H x W, or ``strips`` x 3 x
+        PNET_STRIP_ROWS x W (overlapping rows repeated), scaled as MTCNN was trained (``_blob``)."""
+        return _blob(self._strips(mosaic, PNET_STRIP_ROWS) if self.strips else mosaic[None])
+
+    def _strips(self, a: np.ndarray, rows: int) -> np.ndarray:
+        """A view of ``a`` (mosaic rows first) as ``strips`` overlapping strips of ``rows`` rows, one every
+        ``PNET_STRIP_ROWS - 10`` rows."""
+        step = (PNET_STRIP_ROWS - 10) * a.strides[0]
+        return np.lib.stride_tricks.as_strided(a, (self.strips, rows, *a.shape[1:]), (step, *a.strides), writeable=False)
 
 
 def _even(n: int) -> int:
@@ -229,9 +254,32 @@ def pyramid_layout(h: int, w: int, min_face_size: int, factor: float) -> Pyramid
         skyline[x : x + _even(lw)] = y + _even(lh)
         edges.append(x + _even(lw))
         origins.append((y, x))
-    rows = int(skyline.max())
     bucket = lambda n: -(-n // MOSAIC_BUCKET) * MOSAIC_BUCKET  # noqa: E731
-    return PyramidLayout(tuple(scales), tuple(sizes), tuple(origins), (bucket(rows), bucket(width)))
+    rows, width = bucket(int(skyline.max())), bucket(width)
+    strips = 0
+    if rows * width >= PNET_STRIP_MIN_PIXELS:
+        per_strip = PNET_STRIP_ROWS // 2 - 5  # P-Net's output rows from one strip
+        strips = -(-((rows - 2) // 2 - 4) // per_strip)  # enough strips for every output row of the mosaic
+        rows = strips * (PNET_STRIP_ROWS - 10) + 10
+    return PyramidLayout(tuple(scales), tuple(sizes), tuple(origins), (rows, width), strips)
+
+
+def run_pnet(run: Callable[[np.ndarray, dict[str, np.ndarray]], list[np.ndarray]], layout: PyramidLayout, mosaic: np.ndarray):
+    """P-Net's box regression (1 x 4 x OH x OW) and face probabilities (1 x 2 x OH x OW) over the H x W x 3 float32
+    mosaic of ``layout``, through ``run(blob, extra_inputs) -> [reg, prob]``: in one run, or one run per strip
+    (``layout.strips``), the strips' outputs put together (OH then covers at least the mosaic's output rows)."""
+    blob, mask = layout.pnet_input(mosaic), layout.mask()
+    if not layout.strips:
+        return run(blob, {"mask": mask})
+    rows = PNET_STRIP_ROWS // 2 - 5
+    outs: list[np.ndarray] = []
+    for k in range(layout.strips):
+        parts = run(blob[k : k + 1], {"mask": mask[k : k + 1]})
+        if not outs:
+            outs = [np.empty((1, p.shape[1], layout.strips * rows, p.shape[3]), np.float32) for p in parts]
+        for out, part in zip(outs, parts):
+            out[:, :, k * rows : (k + 1) * rows] = part
+    return outs
 
 
 class OpenCVMTCNN:
@@ -263,7 +311,7 @@ class OpenCVMTCNN:
         mosaic = np.zeros((*layout.shape, 3), np.float32)
         for (lh, lw), (y, x) in zip(layout.sizes, layout.origins):
             _resample(img, lh, lw, mosaic[y : y + lh, x : x + lw])
-        reg, prob = self._run("pnet", _blob(mosaic[None]), {"mask": layout.mask()})
+        reg, prob = run_pnet(lambda blob, extra: self._run("pnet", blob, extra), layout, mosaic)
         stage1 = []
         for scale, (lh, lw), (y, x) in zip(layout.scales, layout.sizes, layout.origins):
             oh, ow = (lh - 1) // 2 - 4, (lw - 1) // 2 - 4  # P-Net's output on the level alone

@@ -4,6 +4,7 @@ when a runtime cannot load a model, and OpenVINO's compile cache."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -25,24 +26,31 @@ def _graph(name: str) -> bytes:
 
 @pytest.mark.parametrize("runtime", ["openvino", "onnxruntime", "opencv"])
 def test_pyramid_mosaic_gives_each_level_its_own_outputs(runtime):
-    """P-Net on the mosaic of a pyramid (facerec.mtcnn.pyramid_layout, its mask) gives, over each level, the outputs
-    of the level alone: landscape, portrait, square and small images, odd level sizes (partial pooling windows)."""
+    """P-Net on the mosaic of a pyramid (facerec.mtcnn.pyramid_layout, its mask; large ones in strips, run_pnet) gives,
+    over each level, the outputs of the level alone: landscape, portrait, square and small images, odd level sizes
+    (partial pooling windows)."""
     if not dnn.runtime_available(runtime):
         pytest.skip(f"{runtime} not installed")
     net = dnn.load_model(_graph("pnet"), "pnet", runtime)
+    run = lambda blob, extra: net.run(blob, OUTPUTS["pnet"], extra)  # noqa: E731
     rng = np.random.default_rng(2)
-    for h, w in [(768, 1024), (1024, 683), (250, 250), (40, 90), (23, 21)]:
+    for h, w in [(768, 1024), (1024, 683), (1024, 1024), (250, 250), (40, 90), (23, 21)]:
         layout = mtcnn.pyramid_layout(h, w, 20, 0.709)
         assert len(layout.sizes) >= 1 and all(y % 2 == x % 2 == 0 for y, x in layout.origins)
-        assert all(n % mtcnn.MOSAIC_BUCKET == 0 for n in layout.shape)
+        rows, width = layout.shape
+        assert width % mtcnn.MOSAIC_BUCKET == 0
+        if layout.strips:  # large mosaics run in strips, which cover its rows exactly
+            assert rows * width >= mtcnn.PNET_STRIP_MIN_PIXELS and rows == layout.strips * (mtcnn.PNET_STRIP_ROWS - 10) + 10
+        else:
+            assert rows % mtcnn.MOSAIC_BUCKET == 0 and rows * width < mtcnn.PNET_STRIP_MIN_PIXELS
         cells = np.zeros(layout.shape, np.int64)
         for (lh, lw), (y, x) in zip(layout.sizes, layout.origins):
             cells[y : y + lh, x : x + lw] += 1
         assert cells.max() == 1  # no two levels overlap
-        mosaic = rng.uniform(-1, 1, (1, 3, *layout.shape)).astype(np.float32)  # junk between the levels too
-        reg, prob = net.run(mosaic, OUTPUTS["pnet"], {"mask": layout.mask()})
+        mosaic = rng.uniform(0, 255, (*layout.shape, 3)).astype(np.float32)  # junk between the levels too
+        reg, prob = mtcnn.run_pnet(run, layout, mosaic)
         for (lh, lw), (y, x) in zip(layout.sizes, layout.origins):
-            level = np.ascontiguousarray(mosaic[:, :, y : y + lh, x : x + lw])
+            level = mtcnn._blob(mosaic[None, y : y + lh, x : x + lw])
             want = net.run(level, OUTPUTS["pnet"], {"mask": np.zeros((1, 1, lh - 2, lw - 2), np.float32)})
             oh, ow = want[0].shape[2:]
             assert (oh, ow) == ((lh - 1) // 2 - 4, (lw - 1) // 2 - 4)
@@ -50,6 +58,22 @@ def test_pyramid_mosaic_gives_each_level_its_own_outputs(runtime):
                 np.testing.assert_allclose(
                     got[:, :, y // 2 : y // 2 + oh, x // 2 : x // 2 + ow], r, atol=1e-5, err_msg=f"{runtime} {h}x{w} level {lh}x{lw}"
                 )
+    assert any(mtcnn.pyramid_layout(h, w, 20, 0.709).strips for h, w in [(768, 1024), (1024, 683)])
+
+
+def test_pnet_strips_equal_one_run_over_the_whole_mosaic():
+    """The strips of a large mosaic give P-Net's outputs of one run over all of it (same runtime)."""
+    net = dnn.load_model(_graph("pnet"), "pnet", "openvino" if dnn.runtime_available("openvino") else "opencv")
+    run = lambda blob, extra: net.run(blob, OUTPUTS["pnet"], extra)  # noqa: E731
+    layout = mtcnn.pyramid_layout(768, 1024, 20, 0.709)
+    assert layout.strips
+    mosaic = np.random.default_rng(3).uniform(0, 255, (*layout.shape, 3)).astype(np.float32)
+    whole = dataclasses.replace(layout, strips=0)
+    one = mtcnn.run_pnet(run, whole, mosaic)
+    strips = mtcnn.run_pnet(run, layout, mosaic)
+    for a, b in zip(one, strips):
+        assert b.shape[2] >= a.shape[2] and b.shape[3] == a.shape[3]
+        np.testing.assert_allclose(b[:, :, : a.shape[2]], a, atol=1e-5)
 
 
 def test_batch_buckets():

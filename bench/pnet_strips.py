@@ -1,0 +1,103 @@
+"""P-Net over a folder's mosaics in one run each vs in strips (facerec.mtcnn.PNET_STRIP_ROWS), prints JSON.
+
+For every photo of the folder (in name order, as a scan meets them), the pyramid mosaic the detector builds for
+it (the photo's size after the detector's ``max_side``), run through P-Net on OpenVINO, one thread, a freshly
+compiled model per way: the CPU seconds, the page faults and the process's peak memory growth. Each way runs in a
+process of its own (``--way``), twice; the pixels are zeros (P-Net's cost does not depend on them; what the
+strips change is how much the runtime touches at once, and how its buffers grow as larger photos come).
+
+    python bench/tagging.py --skip-peer --repeat 1 --keep /tmp/tb     # once: the tagging benchmark's folder
+    python bench/pnet_strips.py /tmp/tb/photos --out bench/results/pnet_strips.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from _proc import emit, machine_load  # noqa: E402
+
+WAYS = ("whole", "strips")
+
+
+def _layouts(folder: Path):
+    from PIL import Image
+
+    from facerec import mtcnn
+    from facerec.config import Settings
+
+    settings = Settings()
+    max_side, min_face = settings.detector.max_side, settings.detector.min_face_size
+    layouts = []
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        try:
+            with Image.open(path) as img:
+                w, h = img.size
+        except OSError:
+            continue
+        f = max(h, w) / max_side if max(h, w) > max_side else 1.0
+        layouts.append(mtcnn.pyramid_layout(max(1, round(h / f)), max(1, round(w / f)), min_face, 0.709))
+    return layouts
+
+
+def _one_way(folder: Path, way: str) -> dict:
+    """P-Net over every mosaic of the folder, ``way`` ("whole" or "strips"), in this process."""
+    from facerec import dnn, mtcnn, mtcnn_nets
+
+    if way == "whole":
+        mtcnn.PNET_STRIP_MIN_PIXELS = 1 << 62  # every mosaic in one run (its usual size, not padded for strips)
+    layouts = _layouts(folder)
+    graphs = mtcnn_nets.cached_onnx(mtcnn_nets.facenet_weights_dir(), files=True)
+    net = dnn.OvModel(graphs["pnet"], "pnet", max_copies=1)
+    run = lambda blob, extra: net.run(blob, mtcnn_nets.OUTPUTS["pnet"], extra)  # noqa: E731
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = time.process_time()
+    for layout in layouts:
+        mtcnn.run_pnet(run, layout, np.zeros((*layout.shape, 3), np.float32))
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "cpu_s": round(time.process_time() - cpu, 3),
+        "page_faults": after.ru_minflt - usage.ru_minflt,
+        "peak_rss_growth_mb": round((after.ru_maxrss - usage.ru_maxrss) / 1024, 1),
+        "mosaics": len(layouts),
+        "mosaics_in_strips": sum(1 for ly in layouts if ly.strips),
+        "megapixels": round(sum(ly.shape[0] * ly.shape[1] for ly in layouts) / 1e6, 2),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("folder", type=Path)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--way", choices=WAYS, help=argparse.SUPPRESS)  # internal: one way, in this process
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    if args.way:
+        print(json.dumps(_one_way(args.folder, args.way)))
+        return
+    from facerec import mtcnn
+
+    runs: dict[str, list[dict]] = {way: [] for way in WAYS}
+    for _ in range(args.rounds):  # the ways alternate, so the machine's load hits both alike
+        for way in WAYS:
+            out = subprocess.run([sys.executable, __file__, str(args.folder), "--way", way], capture_output=True, text=True, check=True)
+            runs[way].append(json.loads(out.stdout))
+    emit({
+        "benchmark": "pnet_strips", "machine": machine_load(), "folder": str(args.folder), "runtime": "openvino", "threads": 1,
+        "strip_rows": mtcnn.PNET_STRIP_ROWS, "strip_min_pixels": mtcnn.PNET_STRIP_MIN_PIXELS, "runs": runs,
+    }, args.out)
+
+
+if __name__ == "__main__":
+    main()
