@@ -18,6 +18,10 @@ import os as _os
 # inference itself on a busy laptop; passive waiting must be chosen before they are first imported, and
 # every facerec module imports this package first.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# numpy's (and OpenCV's own) OpenBLAS start a helper thread per extra core when they load, which spins for a while
+# before it sleeps: ~0.15 CPU-seconds taken from each start of `facerec tag` (bench/tag_ab.py's CPU seconds). facerec
+# holds BLAS to one thread anyway (facerec.threads); asked before the libraries load, they start no helpers at all.
+_os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 __version__ = "0.1.0"
 
