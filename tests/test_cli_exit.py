@@ -48,3 +48,22 @@ def test_module_entry_point_returns_the_commands_exit_code(tmp_path):
     assert listed.returncode == 0, listed.stderr
     missing = _run("-m", "facerec.cli", "identify", str(tmp_path / "nope.jpg"), home=home)
     assert missing.returncode == 1 and "nope.jpg: file not found" in missing.stderr
+
+
+def test_the_allocator_keeps_freed_memory_unless_the_user_tuned_it(monkeypatch):
+    """facerec.allocator: applied through glibc's mallopt (the script does it at start); left alone when the user set
+    the allocator's own environment variables."""
+    import ctypes
+
+    from facerec import allocator
+
+    try:
+        ctypes.CDLL(None).mallopt  # noqa: B018
+    except (OSError, AttributeError):
+        assert allocator.keep_freed_memory() is False  # not glibc: nothing to tune
+        return
+    for name in allocator.ENV:
+        monkeypatch.delenv(name, raising=False)
+    assert allocator.keep_freed_memory() is True
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")
+    assert allocator.keep_freed_memory() is False

@@ -190,7 +190,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(argv: list[str] | None = None) -> NoReturn:
-    """The ``facerec`` script (and ``python -m facerec.cli``): ``main``, then ``exit_now`` with its exit code."""
+    """The ``facerec`` script (and ``python -m facerec.cli``): ``main``, then ``exit_now`` with its exit code. The
+    process keeps the memory it frees for reuse (facerec.allocator: it ends soon, and tagging frees and allocates
+    the same large arrays for every photo)."""
+    from ..allocator import keep_freed_memory
+
+    keep_freed_memory()
     exit_now(main(argv))
 
 
