@@ -279,7 +279,7 @@ def _to_rgb_reduced(img: Image.Image, max_side: int | None) -> np.ndarray:
     ``max_side``, reduced by an integer factor on the way (box filter), so no full-size copy is made."""
     w, h = img.size
     k = max(1, int(max(w, h) // max_side)) if max_side else 1
-    if k == 1 and w * h * 4 <= STRIP_BYTES:
+    if k == 1 and (w * h * 4 <= STRIP_BYTES or img.mode == "RGB"):  # RGB is only packed: strips would add copies
         return to_rgb_array(img)
     import cv2
 
