@@ -182,6 +182,26 @@ def test_viewer_reject_ignore_draw_zoom_and_preselect(lib_gui, qtbot, fr_faces, 
     dlg.close()
 
 
+def test_person_page_shows_the_latest_load_when_loads_finish_out_of_order(lib_gui, qtbot):
+    """Page loads run in the background: a page read before a decision that finishes after the one read after it must
+    not replace it (it turned a hidden person's button back to "Hide" in one CI run)."""
+    import dataclasses
+
+    window, ctx = lib_gui
+    view = window.photos.person
+    with qtbot.waitSignal(view.pageLoaded, timeout=60_000, check_params_cb=lambda p: p.person.name == "Obama"):
+        view.show_person("Obama")
+    before = ctx.library.person_page("Obama")
+    after = dataclasses.replace(before, hidden=True)
+    view.load("Obama")  # two loads asked for: tickets n + 1 and n + 2
+    view.load("Obama")
+    newest = view._loads
+    view._loaded(after, newest)  # the newer one finishes first
+    view._loaded(before, newest - 1)  # the older one finishes last: ignored
+    assert view.page is after and view.hide_btn.text() == "Unhide"
+    wait_tasks(qtbot, ctx)
+
+
 def test_person_page_confirms_in_place_feature_face_and_hide(lib_gui, qtbot):
     window, ctx = lib_gui
     view = window.photos.person

@@ -27,6 +27,7 @@ class PersonPageView(GalleryPage):
         super().__init__(parent)
         self.ctx = ctx
         self.page: PersonPage | None = None
+        self._loads = 0  # page loads asked for; only the latest one's result is shown
         self.person = QComboBox()
         self.person.setMinimumWidth(220)
         self.person.currentTextChanged.connect(lambda name: self.load(name) if name else None)
@@ -106,11 +107,15 @@ class PersonPageView(GalleryPage):
         self.load(name)
 
     def load(self, name: str) -> None:
-        self.ctx.tasks.start(library_jobs.person_page, self.ctx.library, name, PAGE_LIMIT, on_result=self._loaded,
+        self._loads += 1
+        ticket = self._loads
+        self.ctx.tasks.start(library_jobs.person_page, self.ctx.library, name, PAGE_LIMIT, on_result=lambda page: self._loaded(page, ticket),
                              on_error=lambda e: prompts.error(self, "Person", e.message, e.details))
 
-    def _loaded(self, page: PersonPage) -> None:
-        if page.person.name != self.person.currentText():
+    def _loaded(self, page: PersonPage, ticket: int | None = None) -> None:
+        """Show a loaded page, unless a later load was asked for since (loads run in the background and may finish
+        out of order: a page read before a decision must not replace the one read after it)."""
+        if (ticket is not None and ticket != self._loads) or page.person.name != self.person.currentText():
             return
         self.page = page
         c = page.counts
