@@ -209,7 +209,12 @@ def build_onnx(name: str, state: dict[str, np.ndarray]) -> bytes:
             nodes.append(helper.make_node("PRelu", [x, slope], [out]))
             x = out
             if name == "pnet" and step[1] == "prelu1":  # P-Net's padding mask, added before its pooling
-                nodes.append(helper.make_node("Add", [x, "mask"], ["masked_out"]))
+                # spread over the channels by a 1x1 convolution of ones (exact: one product per output, by 1):
+                # OpenVINO then adds it inside the first convolution instead of in a separate pass, which with the
+                # one-channel mask broadcast was a quarter of P-Net's time (bench/pnet_strips.py)
+                nodes.append(helper.make_node("Conv", ["mask", init("mask.spread", np.ones((state[f"{step[1]}.weight"].size, 1, 1, 1)))],
+                                              ["mask_spread"], kernel_shape=[1, 1]))
+                nodes.append(helper.make_node("Add", ["mask_spread", x], ["masked_out"]))
                 x = "masked_out"
         elif kind == "pool":
             out = f"pool{i}_out"
@@ -237,7 +242,7 @@ def build_onnx(name: str, state: dict[str, np.ndarray]) -> bytes:
     return model.SerializeToString()
 
 
-BUILDER_VERSION = 2
+BUILDER_VERSION = 3
 """Version of ``build_onnx``'s graphs: raise it whenever they change, so that cached graphs are rebuilt."""
 
 
