@@ -182,23 +182,59 @@ def test_viewer_reject_ignore_draw_zoom_and_preselect(lib_gui, qtbot, fr_faces, 
     dlg.close()
 
 
-def test_person_page_shows_the_latest_load_when_loads_finish_out_of_order(lib_gui, qtbot):
-    """Page loads run in the background: a page read before a decision that finishes after the one read after it must
-    not replace it (it turned a hidden person's button back to "Hide" in one CI run)."""
+def held_results(monkeypatch, ctx):
+    """Hold the result callbacks of the tasks a view starts instead of running them: a list the test delivers
+    from, in any order."""
+    held: list = []
+    monkeypatch.setattr(ctx.tasks, "start", lambda fn, *a, on_result=None, **k: held.append(on_result))
+    return held
+
+
+def test_views_show_the_latest_load_when_loads_finish_out_of_order(lib_gui, qtbot, monkeypatch, fr_faces):
+    """Loads run on a pool of threads and can finish out of order: a result read before a decision that arrives
+    after the one read after it must not replace it (a person page's button went back to "Hide" in one CI run)."""
     import dataclasses
 
+    from facerec.library.search import PhotoQuery
+
     window, ctx = lib_gui
+    # the person page
     view = window.photos.person
     with qtbot.waitSignal(view.pageLoaded, timeout=60_000, check_params_cb=lambda p: p.person.name == "Obama"):
         view.show_person("Obama")
     before = ctx.library.person_page("Obama")
     after = dataclasses.replace(before, hidden=True)
-    view.load("Obama")  # two loads asked for: tickets n + 1 and n + 2
-    view.load("Obama")
-    newest = view._loads
-    view._loaded(after, newest)  # the newer one finishes first
-    view._loaded(before, newest - 1)  # the older one finishes last: ignored
+    with monkeypatch.context() as m:
+        held = held_results(m, ctx)
+        view.load("Obama")
+        view.load("Obama")
+    held[1](after)  # the newer load finishes first
+    held[0](before)  # the older one last: ignored
     assert view.page is after and view.hide_btn.text() == "Unhide"
+    # search: an older, slower search does not replace the newer one's hits
+    search = window.photos.search
+    obama = ctx.library.search(PhotoQuery(people=["Obama"]))
+    nobody: list = []
+    with monkeypatch.context() as m:
+        held = held_results(m, ctx)
+        search.run_search()
+        search.run_search()
+    held[1](obama)
+    held[0](nobody)
+    assert obama and search.hits == obama and search.results.count() == len(obama)
+    # the photo viewer's re-read of a photo's faces after decisions
+    path = str(fr_faces / "_group" / "obama_and_biden.jpg")
+    dlg = open_viewer(qtbot, window, ctx, [path])
+    faces = ctx.store.photo_faces(path)
+    assert len(faces) >= 2
+    with monkeypatch.context() as m:
+        held = held_results(m, ctx)
+        dlg.reload_faces()
+        dlg.reload_faces()
+    held[1](faces)
+    held[0](faces[:1])
+    assert [f.id for f in dlg.faces] == [f.id for f in faces] and len(dlg.view.boxes()) == len(faces)
+    dlg.close()
     wait_tasks(qtbot, ctx)
 
 

@@ -74,6 +74,27 @@ class Task(QRunnable):
             self.signals.finished.emit()
 
 
+class Latest:
+    """Tickets for a view's repeated background loads: only the newest load's result is delivered.
+
+    Tasks run on a pool of several threads and can finish out of order; a result read before a decision must not
+    replace the one read after it. ``latest.only(fn)`` takes a new ticket and returns a callback that calls ``fn``
+    only while that ticket is still the newest."""
+
+    def __init__(self) -> None:
+        self.current = 0
+
+    def only(self, fn: Callable[[Any], None]) -> Callable[[Any], None]:
+        self.current += 1
+        ticket = self.current
+
+        def deliver(value: Any) -> None:
+            if ticket == self.current:
+                fn(value)
+
+        return deliver
+
+
 class TaskRunner(QObject):
     """Starts tasks on a thread pool and keeps them alive until they finish."""
 

@@ -13,6 +13,7 @@ from facerec.wording import plural
 from .. import library_jobs, prompts
 from ..context import AppContext
 from ..resources import icon
+from ..workers import Latest
 from .face_grid import FaceGrid
 from .gallery_page import GalleryPage
 
@@ -27,7 +28,7 @@ class PersonPageView(GalleryPage):
         super().__init__(parent)
         self.ctx = ctx
         self.page: PersonPage | None = None
-        self._loads = 0  # page loads asked for; only the latest one's result is shown
+        self._loads = Latest()  # page loads run in the background; only the latest one's page is shown
         self.person = QComboBox()
         self.person.setMinimumWidth(220)
         self.person.currentTextChanged.connect(lambda name: self.load(name) if name else None)
@@ -107,15 +108,11 @@ class PersonPageView(GalleryPage):
         self.load(name)
 
     def load(self, name: str) -> None:
-        self._loads += 1
-        ticket = self._loads
-        self.ctx.tasks.start(library_jobs.person_page, self.ctx.library, name, PAGE_LIMIT, on_result=lambda page: self._loaded(page, ticket),
+        self.ctx.tasks.start(library_jobs.person_page, self.ctx.library, name, PAGE_LIMIT, on_result=self._loads.only(self._loaded),
                              on_error=lambda e: prompts.error(self, "Person", e.message, e.details))
 
-    def _loaded(self, page: PersonPage, ticket: int | None = None) -> None:
-        """Show a loaded page, unless a later load was asked for since (loads run in the background and may finish
-        out of order: a page read before a decision must not replace the one read after it)."""
-        if (ticket is not None and ticket != self._loads) or page.person.name != self.person.currentText():
+    def _loaded(self, page: PersonPage) -> None:
+        if page.person.name != self.person.currentText():
             return
         self.page = page
         c = page.counts

@@ -22,6 +22,7 @@ from ..context import AppContext
 from ..images import rgb_to_qimage
 from ..resources import icon
 from ..widgets.boxes_view import KNOWN, UNKNOWN, BoxesView, BoxItem
+from ..workers import Latest
 
 ZOOMS = (1.0, 1.5, 2.0, 3.0, 4.0)
 IGNORED = "#8a9099"
@@ -59,6 +60,7 @@ class PhotoViewer(QDialog):
         self.zoom = 1.0
         self.full_size: tuple[int, int] = (0, 0)
         self._load_task = None
+        self._face_reads = Latest()  # re-reads after decisions; only the latest one's faces are shown
         self.setObjectName("photoViewer")
         self.resize(1100, 800)
 
@@ -170,7 +172,7 @@ class PhotoViewer(QDialog):
             if path == self.path:
                 self._show_faces(faces)
 
-        self.ctx.tasks.start(library_jobs.photo_faces, self.ctx.store, path, on_result=show)
+        self.ctx.tasks.start(library_jobs.photo_faces, self.ctx.store, path, on_result=self._face_reads.only(show))
 
     def _show_faces(self, faces: list[FaceRecord]) -> None:
         self.faces = faces

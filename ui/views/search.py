@@ -26,6 +26,7 @@ from facerec.wording import plural
 from .. import library_jobs, prompts
 from ..context import AppContext
 from ..resources import icon
+from ..workers import Latest
 from .gallery_page import GalleryPage
 
 ROLE = Qt.UserRole
@@ -43,6 +44,7 @@ class SearchView(GalleryPage):
         super().__init__(parent)
         self.ctx = ctx
         self.hits: list[PhotoHit] = []
+        self._searches = Latest()  # searches run in the background; only the latest one's hits are shown
         self.with_list = QListWidget()
         self.without_list = QListWidget()
         self.mode = QComboBox()
@@ -128,7 +130,7 @@ class SearchView(GalleryPage):
 
     def run_search(self) -> None:
         self.status.setText("Searching…")
-        self.ctx.tasks.start(library_jobs.search, self.ctx.library, self.query(), on_result=self._found,
+        self.ctx.tasks.start(library_jobs.search, self.ctx.library, self.query(), on_result=self._searches.only(self._found),
                              on_error=lambda e: (self.status.setText(e.message), prompts.error(self, "Search", e.message, e.details)))
 
     def _found(self, hits: list[PhotoHit]) -> None:
