@@ -38,7 +38,9 @@ def sface_installed():
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    root = shared_data_dir()
+    """The shared data folder, symlinks resolved: facerec stores photos by their real paths, so a linked
+    ``../shared`` must compare equal to what the gallery holds."""
+    root = shared_data_dir().resolve()
     if not (root / "faces").is_dir():
         pytest.skip(f"shared face data not found at {root} (set FACEREC_DATA)")
     return root
