@@ -32,6 +32,7 @@ import numpy as np
 from .config import model_search_dirs, models_dir, private_dir
 from .dnn import DETECTOR_RUNTIMES, load_model, load_preferred
 from .errors import ModelNotInstalledError
+from .files import write_file_atomic
 from .torch_weights import load_state_dict
 
 log = logging.getLogger(__name__)
@@ -285,31 +286,14 @@ def _read_cache(folder: Path, name: str, weights_sha256: str) -> bytes | None:
     return data
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _write_cache(folder: Path, name: str, weights_sha256: str, data: bytes) -> bool:
     """Cache ``data`` as ``name``'s graph: the graph first, its key last (each written to a temporary file and
     renamed), so a reader never takes a half-written graph. False (logged) when the folder is not writable."""
     model_path, key_path = cache_paths(folder, name)
     try:
         private_dir(folder)
-        _write_atomic(model_path, data)
-        _write_atomic(key_path, json.dumps(_cache_key(weights_sha256, data)).encode("utf-8"))
+        write_file_atomic(model_path, data)
+        write_file_atomic(key_path, json.dumps(_cache_key(weights_sha256, data)).encode("utf-8"))
     except OSError as exc:
         log.debug("%s: cannot cache the ONNX graph (%s); built in memory on each start", model_path, exc)
         return False

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 from ..config import model_search_dirs, models_dir, resources_dir
 from ..errors import ModelNotInstalledError
-from ..files import sha256_file
+from ..files import sha256_file, write_file_atomic
 from .packs import ModelPack, WeightsSource, get_pack
 
 
@@ -80,18 +79,10 @@ def _read_record() -> dict:
 def _remember(path: Path, sha256: str, stamp: list[int]) -> None:
     """Add the file to ``VERIFIED_RECORD`` (replaced atomically); where the models folder cannot be written, the
     check simply runs again next time."""
-    folder = models_dir()
     record = _read_record()
     record[str(path.resolve())] = {"sha256": sha256, "stamp": stamp}
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".verified-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(record, f)
-            os.replace(tmp, folder / VERIFIED_RECORD)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_file_atomic(models_dir() / VERIFIED_RECORD, json.dumps(record).encode("utf-8"))
     except OSError as exc:
         log.debug("checksum of %s not remembered (%s)", path, exc)
 
