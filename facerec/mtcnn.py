@@ -170,9 +170,17 @@ MOSAIC_BUCKET = 32
 similar sizes share one P-Net input shape."""
 PNET_STRIP_ROWS = 106
 """Large mosaics go through P-Net in horizontal strips of this many rows, one strip per run; each strip gives
-``PNET_STRIP_ROWS // 2 - 5`` (48) rows of P-Net's output, and the strips overlap by the 10 input rows an output row
-reads beyond its own two. A strip's working set stays in the CPU's caches, and the runtime's buffers stay the size
-of one strip instead of growing (and being faulted in anew) with every larger photo: bench/pnet_strips.py."""
+``PNET_STRIP_OUT_ROWS`` (48) rows of P-Net's output, and the strips overlap by the ``PNET_CONTEXT_ROWS`` (10)
+input rows an output row reads beyond its own two. A strip's working set stays in the CPU's caches, and the
+runtime's buffers stay the size of one strip instead of growing (and being faulted in anew) with every larger
+photo: bench/pnet_strips.py."""
+PNET_CONTEXT_ROWS = 10
+"""Input rows P-Net reads beyond the two of its own for each output row (three 3x3 convolutions, one 2x2 pooling
+between them): consecutive strips overlap by this many rows."""
+PNET_STRIP_STEP = PNET_STRIP_ROWS - PNET_CONTEXT_ROWS
+"""Rows from one strip's top to the next one's (96)."""
+PNET_STRIP_OUT_ROWS = PNET_STRIP_STEP // 2
+"""P-Net's output rows from one strip (48)."""
 PNET_STRIP_MIN_PIXELS = 300_000
 """Mosaics of at least this many pixels run in strips (``PNET_STRIP_ROWS``); smaller ones in one run."""
 
@@ -188,8 +196,8 @@ class PyramidLayout:
     """Each level's top-left corner (y, x) in the mosaic; always even, so P-Net's 2x2 pooling cells line up with
     the level's own."""
     shape: tuple[int, int]
-    """The mosaic's height and width (multiples of ``MOSAIC_BUCKET``; the height is ``strips * (PNET_STRIP_ROWS -
-    10) + 10`` when the mosaic runs in strips)."""
+    """The mosaic's height and width (multiples of ``MOSAIC_BUCKET``; the height is ``strips * PNET_STRIP_STEP +
+    PNET_CONTEXT_ROWS`` when the mosaic runs in strips)."""
     strips: int = 0
     """How many strips of ``PNET_STRIP_ROWS`` rows P-Net reads the mosaic in; 0: the whole mosaic in one run."""
 
@@ -214,8 +222,8 @@ class PyramidLayout:
 
     def _strips(self, a: np.ndarray, rows: int) -> np.ndarray:
         """A view of ``a`` (mosaic rows first) as ``strips`` overlapping strips of ``rows`` rows, one every
-        ``PNET_STRIP_ROWS - 10`` rows."""
-        step = (PNET_STRIP_ROWS - 10) * a.strides[0]
+        ``PNET_STRIP_STEP`` rows."""
+        step = PNET_STRIP_STEP * a.strides[0]
         return np.lib.stride_tricks.as_strided(a, (self.strips, rows, *a.shape[1:]), (step, *a.strides), writeable=False)
 
 
@@ -258,9 +266,8 @@ def pyramid_layout(h: int, w: int, min_face_size: int, factor: float) -> Pyramid
     rows, width = bucket(int(skyline.max())), bucket(width)
     strips = 0
     if rows * width >= PNET_STRIP_MIN_PIXELS:
-        per_strip = PNET_STRIP_ROWS // 2 - 5  # P-Net's output rows from one strip
-        strips = -(-((rows - 2) // 2 - 4) // per_strip)  # enough strips for every output row of the mosaic
-        rows = strips * (PNET_STRIP_ROWS - 10) + 10
+        strips = -(-((rows - 2) // 2 - 4) // PNET_STRIP_OUT_ROWS)  # enough strips for every output row of the mosaic
+        rows = strips * PNET_STRIP_STEP + PNET_CONTEXT_ROWS
     return PyramidLayout(tuple(scales), tuple(sizes), tuple(origins), (rows, width), strips)
 
 
@@ -271,7 +278,7 @@ def run_pnet(run: Callable[[np.ndarray, dict[str, np.ndarray]], list[np.ndarray]
     blob, mask = layout.pnet_input(mosaic), layout.mask()
     if not layout.strips:
         return run(blob, {"mask": mask})
-    rows = PNET_STRIP_ROWS // 2 - 5
+    rows = PNET_STRIP_OUT_ROWS
     outs: list[np.ndarray] = []
     for k in range(layout.strips):
         parts = run(blob[k : k + 1], {"mask": mask[k : k + 1]})
