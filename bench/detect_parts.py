@@ -28,6 +28,7 @@ from _proc import emit, machine_load  # noqa: E402
 
 from facerec import mtcnn  # noqa: E402
 from facerec.config import Settings  # noqa: E402
+from facerec.detection import detection_size  # noqa: E402
 from facerec.pipeline import FaceAnalyzer  # noqa: E402
 
 
@@ -62,10 +63,9 @@ def main() -> None:
     groups: dict[str, list[np.ndarray]] = {f"over {max_side} px": [], f"up to {max_side} px": []}
     for path in sorted(Path(args.folder).iterdir()):
         rgb = analyzer.load(path).rgb
-        h, w = rgb.shape[:2]
-        if max(h, w) > max_side:
-            f = max(h, w) / max_side
-            rgb = cv2.resize(rgb, (max(1, round(w / f)), max(1, round(h / f))), interpolation=cv2.INTER_AREA)
+        sh, sw, f = detection_size(*rgb.shape[:2], max_side)
+        if f != 1.0:
+            rgb = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
             groups[f"over {max_side} px"].append(rgb)
         else:
             groups[f"up to {max_side} px"].append(rgb)

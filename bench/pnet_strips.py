@@ -36,6 +36,7 @@ def _layouts(folder: Path):
 
     from facerec import mtcnn
     from facerec.config import Settings
+    from facerec.detection import detection_size
 
     settings = Settings()
     max_side, min_face = settings.detector.max_side, settings.detector.min_face_size
@@ -46,8 +47,8 @@ def _layouts(folder: Path):
                 w, h = img.size
         except OSError:
             continue
-        f = max(h, w) / max_side if max(h, w) > max_side else 1.0
-        layouts.append(mtcnn.pyramid_layout(max(1, round(h / f)), max(1, round(w / f)), min_face, 0.709))
+        sh, sw, _ = detection_size(h, w, max_side)
+        layouts.append(mtcnn.pyramid_layout(sh, sw, min_face, 0.709))
     return layouts
 
 

@@ -75,6 +75,15 @@ def _use_opencv_resampling() -> None:
     detect_face.imresample = _opencv_imresample
 
 
+def detection_size(h: int, w: int, max_side: int | None) -> tuple[int, int, float]:
+    """The (height, width) an h x w image is shrunk to for detection (its longer side at most ``max_side``; None or
+    0: not shrunk), and the factor that maps the detections back to the image's own pixels."""
+    if not max_side or max(h, w) <= max_side:
+        return h, w, 1.0
+    factor = max(h, w) / max_side
+    return max(1, round(h / factor)), max(1, round(w / factor)), factor
+
+
 BACKENDS = ("opencv", "torch")
 
 
@@ -146,11 +155,8 @@ class MTCNNDetector:
 
         max_side = self.settings.max_side if max_side is None else max_side
         h, w = rgb.shape[:2]
-        factor = 1.0
-        small = rgb
-        if max_side and max(h, w) > max_side:
-            factor = max(h, w) / max_side
-            small = cv2.resize(rgb, (max(1, round(w / factor)), max(1, round(h / factor))), interpolation=cv2.INTER_AREA)
+        sh, sw, factor = detection_size(h, w, max_side)
+        small = rgb if factor == 1.0 else cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
         if min(small.shape[:2]) < 12:
             return []
         found = self._model().detect(small) if self.backend == "opencv" else self._detect_torch(small)
