@@ -222,7 +222,6 @@ def normalise_date(raw) -> str:
     return f"{y}-{mo}-{d} {h}:{mi}:{s}"
 
 
-
 def decoded_bytes(img: Image.Image) -> int:
     """About what decoding ``img`` (after any draft reduction) will hold at its peak, in bytes: Pillow's
     pixels (one byte per pixel for 1/L/P, two for 16-bit, four for every multi-band mode, which it stores
