@@ -142,12 +142,15 @@ class Protocol:
     split: Any
     stranger_paths: list[str]
     held_paths: list[str]
-    fit_paths: list[str]
     fit: np.ndarray
     """Which of ``stranger_paths`` are in the fit half."""
     g_rows: np.ndarray
     p_rows: np.ndarray
     s_rows: np.ndarray
+
+    @property
+    def fit_paths(self) -> list[str]:
+        return [p for p, f in zip(self.stranger_paths, self.fit) if f]
 
 
 def load_protocol(cache: Path, model: str, root: Path, keep_duplicates: bool = False) -> Protocol:
@@ -162,10 +165,9 @@ def load_protocol(cache: Path, model: str, root: Path, keep_duplicates: bool = F
     is_stranger = np.array([Path(p).parent.name not in excluded for p in split.stranger_paths])
     stranger_paths = [p for p, k in zip(split.stranger_paths, is_stranger) if k]
     held_paths = [p for i, p in enumerate(split.stranger_paths) if i % 2 == 1 and is_stranger[i]]
-    fit_paths = [p for i, p in enumerate(split.stranger_paths) if i % 2 == 0 and is_stranger[i]]
     fit = (np.arange(len(split.stranger_paths)) % 2 == 0)[is_stranger]
     return Protocol(
-        clean, split, stranger_paths, held_paths, fit_paths, fit,
+        clean, split, stranger_paths, held_paths, fit,
         rows(clean, split.gallery_paths), rows(clean, split.probe_paths), rows(clean, stranger_paths),
     )
 
