@@ -1,10 +1,17 @@
-"""P-Net over a folder's mosaics in one run each vs in strips (facerec.mtcnn.PNET_STRIP_ROWS), prints JSON.
+"""P-Net over a folder's mosaics three ways (facerec.mtcnn.pyramid_layout), prints JSON:
+
+- ``whole``: each mosaic in one run, its width the two largest levels side by side rounded up to MOSAIC_BUCKET;
+- ``strips``: the same widths, mosaics of at least 300,000 pixels in strips of PNET_STRIP_ROWS rows (facerec's
+  layout until the fixed widths);
+- ``widths``: facerec's layout: every mosaic in strips, packed to one of the few PNET_WIDTHS.
 
 For every photo of the folder (in name order, as a scan meets them), the pyramid mosaic the detector builds for
 it (the photo's size after the detector's ``max_side``), run through P-Net on OpenVINO, one thread, a freshly
-compiled model per way: the CPU seconds, the page faults and the process's peak memory growth. Each way runs in a
-process of its own (``--way``), twice; the pixels are zeros (P-Net's cost does not depend on them; what the
-strips change is how much the runtime touches at once, and how its buffers grow as larger photos come).
+compiled model per way (so every input shape is new to it once, as in a scan): the CPU seconds, the page faults,
+the process's peak memory growth, and how many input shapes P-Net met. Each way runs in a process of its own
+(``--way``), the ways in turn, ``--rounds`` times; the pixels are zeros (P-Net's cost does not depend on them; what
+the strips change is how much the runtime touches at once, and how its buffers grow as larger photos come; what
+the fixed widths change is how many shapes OpenVINO prepares kernels for).
 
     python bench/tagging.py --skip-peer --repeat 1 --keep /tmp/tb     # once: the tagging benchmark's folder
     python bench/pnet_strips.py /tmp/tb/photos --out bench/results/pnet_strips.json
@@ -28,7 +35,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from _proc import emit, machine_load  # noqa: E402
 
-WAYS = ("whole", "strips")
+WAYS = ("whole", "strips", "widths")
 
 
 def _layouts(folder: Path):
@@ -56,8 +63,9 @@ def _one_way(folder: Path, way: str) -> dict:
     """P-Net over every mosaic of the folder, ``way`` ("whole" or "strips"), in this process."""
     from facerec import dnn, mtcnn, mtcnn_nets
 
-    if way == "whole":
-        mtcnn.PNET_STRIP_MIN_PIXELS = 1 << 62  # every mosaic in one run (its usual size, not padded for strips)
+    if way in ("whole", "strips"):
+        mtcnn.PNET_WIDTHS = ()  # widths rounded up to MOSAIC_BUCKET
+        mtcnn.PNET_STRIP_MIN_PIXELS = 1 << 62 if way == "whole" else 300_000  # (not padded for strips) / as until then
     layouts = _layouts(folder)
     graphs = mtcnn_nets.cached_onnx(mtcnn_nets.facenet_weights_dir(), files=True)
     net = dnn.OvModel(graphs["pnet"], "pnet", max_copies=1)
@@ -73,6 +81,7 @@ def _one_way(folder: Path, way: str) -> dict:
         "peak_rss_growth_mb": round((after.ru_maxrss - usage.ru_maxrss) / 1024, 1),
         "mosaics": len(layouts),
         "mosaics_in_strips": sum(1 for ly in layouts if ly.strips),
+        "input_shapes": len({(mtcnn.PNET_STRIP_ROWS, ly.shape[1]) if ly.strips else ly.shape for ly in layouts}),
         "megapixels": round(sum(ly.shape[0] * ly.shape[1] for ly in layouts) / 1e6, 2),
     }
 
@@ -96,7 +105,7 @@ def main() -> None:
             runs[way].append(json.loads(out.stdout))
     emit({
         "benchmark": "pnet_strips", "machine": machine_load(), "folder": str(args.folder), "runtime": "openvino", "threads": 1,
-        "strip_rows": mtcnn.PNET_STRIP_ROWS, "strip_min_pixels": mtcnn.PNET_STRIP_MIN_PIXELS, "runs": runs,
+        "strip_rows": mtcnn.PNET_STRIP_ROWS, "widths": list(mtcnn.PNET_WIDTHS), "runs": runs,
     }, args.out)
 
 

@@ -7,8 +7,8 @@ neither torch nor torchvision: importing those costs seconds and hundreds of MB 
 follows facerec's torch detector: OpenCV's area interpolation for the image pyramid and large crops,
 torch's "area" interpolation (adaptive average pooling, reimplemented here) for small face crops.
 Boxes and landmarks match the torch detector to a fraction of a pixel (tests/test_detection.py). Unlike there,
-P-Net reads the whole pyramid in one run, its levels packed into one mosaic (``pyramid_layout``), with its
-``mask`` input keeping each level's results exactly those of the level alone.
+P-Net reads the whole pyramid at once, its levels packed into one mosaic of a few fixed widths (``pyramid_layout``)
+that it reads in strips, with its ``mask`` input keeping each level's results exactly those of the level alone.
 """
 
 from __future__ import annotations
@@ -57,17 +57,25 @@ def _resample(img: np.ndarray, out_h: int, out_w: int, out: np.ndarray | None = 
         return _adaptive_avg_pool(img, out_h, out_w, out)
     if out is None:
         return cv2.resize(img, (out_w, out_h), interpolation=cv2.INTER_AREA)
-    out[...] = cv2.resize(img, (out_w, out_h), interpolation=cv2.INTER_AREA)
+    res = cv2.resize(img, (out_w, out_h), dst=out, interpolation=cv2.INTER_AREA)  # written in place (rows of a mosaic)
+    if not np.may_share_memory(res, out):  # OpenCV made an array of its own instead
+        out[...] = res
     return out
 
 
+def _scale(images: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``images`` (float32, 0..255) scaled as MTCNN was trained, ``(x - 127.5) * 0.0078125``, into ``out`` (which may
+    be ``images`` itself, or a transposed view of a new array): two float32 operations, no temporaries."""
+    np.subtract(images, np.float32(127.5), out=out)
+    return np.multiply(out, np.float32(0.0078125), out=out)
+
+
 def _blob(images: np.ndarray) -> np.ndarray:
-    """N x H x W x 3 float32 images (0..255) -> N x 3 x H x W network input, scaled as MTCNN was trained:
-    ``(x - 127.5) * 0.0078125``, computed into one new array (the same float32 operations, no temporaries)."""
+    """N x H x W x 3 float32 images (0..255) -> N x 3 x H x W network input (R- and O-Net), scaled (``_scale``) into
+    one new array."""
     n, h, w, c = images.shape
     blob = np.empty((n, c, h, w), np.float32)
-    np.subtract(images.transpose(0, 3, 1, 2), np.float32(127.5), out=blob)
-    np.multiply(blob, np.float32(0.0078125), out=blob)
+    _scale(images.transpose(0, 3, 1, 2), blob)
     return blob
 
 
@@ -166,10 +174,16 @@ def _crops(img: np.ndarray, boxes: np.ndarray, size: int) -> tuple[np.ndarray, n
 
 
 MOSAIC_BUCKET = 32
-"""The mosaic of pyramid levels (``pyramid_layout``) is padded to multiples of this many pixels, so photos of
-similar sizes share one P-Net input shape."""
+"""A mosaic of pyramid levels (``pyramid_layout``) wider than every one of ``PNET_WIDTHS`` is padded to a multiple of
+this many pixels (and so is the height of one that does not run in strips)."""
+PNET_WIDTHS = (288, 448, 672, 864, 1056)
+"""The widths a pyramid's levels are packed to (``pyramid_layout``: the one of these, at least as wide as the first
+level, that gives P-Net the fewest pixels to read). With strips of a fixed height, P-Net meets at most these few
+input shapes, whatever the photos' sizes: OpenVINO prepares its kernels anew for every shape it meets, in each
+thread's copy of the net (5-15 ms each on a 2-core AMD EPYC), and the tagging benchmark's 107 photos gave 20 shapes
+at widths rounded up to ``MOSAIC_BUCKET``, for as many P-Net pixels in all (bench/pnet_strips.py)."""
 PNET_STRIP_ROWS = 106
-"""Large mosaics go through P-Net in horizontal strips of this many rows, one strip per run; each strip gives
+"""Mosaics go through P-Net in horizontal strips of this many rows, one strip per run; each strip gives
 ``PNET_STRIP_OUT_ROWS`` (48) rows of P-Net's output, and the strips overlap by the ``PNET_CONTEXT_ROWS`` (10)
 input rows an output row reads beyond its own two. A strip's working set stays in the CPU's caches, and the
 runtime's buffers stay the size of one strip instead of growing (and being faulted in anew) with every larger
@@ -181,13 +195,14 @@ PNET_STRIP_STEP = PNET_STRIP_ROWS - PNET_CONTEXT_ROWS
 """Rows from one strip's top to the next one's (96)."""
 PNET_STRIP_OUT_ROWS = PNET_STRIP_STEP // 2
 """P-Net's output rows from one strip (48)."""
-PNET_STRIP_MIN_PIXELS = 300_000
-"""Mosaics of at least this many pixels run in strips (``PNET_STRIP_ROWS``); smaller ones in one run."""
+PNET_STRIP_MIN_PIXELS = 0
+"""Mosaics of at least this many pixels run in strips (``PNET_STRIP_ROWS``), smaller ones in one run of their own
+size: 0, all of them, so that P-Net's input shapes are the few ``PNET_WIDTHS`` (bench/pnet_strips.py compares)."""
 
 
 @dataclass(frozen=True)
 class PyramidLayout:
-    """Where each level of an image pyramid sits in one mosaic that P-Net reads in a single run."""
+    """Where each level of an image pyramid sits in one mosaic that P-Net reads at once (in strips)."""
 
     scales: tuple[float, ...]
     sizes: tuple[tuple[int, int], ...]
@@ -196,8 +211,9 @@ class PyramidLayout:
     """Each level's top-left corner (y, x) in the mosaic; always even, so P-Net's 2x2 pooling cells line up with
     the level's own."""
     shape: tuple[int, int]
-    """The mosaic's height and width (multiples of ``MOSAIC_BUCKET``; the height is ``strips * PNET_STRIP_STEP +
-    PNET_CONTEXT_ROWS`` when the mosaic runs in strips)."""
+    """The mosaic's height and width (one of ``PNET_WIDTHS``, or a multiple of ``MOSAIC_BUCKET``; the height is
+    ``strips * PNET_STRIP_STEP + PNET_CONTEXT_ROWS`` when the mosaic runs in strips, else a multiple of
+    ``MOSAIC_BUCKET``)."""
     strips: int = 0
     """How many strips of ``PNET_STRIP_ROWS`` rows P-Net reads the mosaic in; 0: the whole mosaic in one run."""
 
@@ -213,40 +229,22 @@ class PyramidLayout:
             mask[y : y + lh - 2, x : x + lw - 2] = 0.0
         if not self.strips:
             return mask[None, None]
-        return np.ascontiguousarray(self._strips(mask, PNET_STRIP_ROWS - 2)[:, None])
-
-    def pnet_input(self, mosaic: np.ndarray) -> np.ndarray:
-        """P-Net's input for the H x W x 3 float32 mosaic (0..255): 1 x 3 x H x W, or ``strips`` x 3 x
-        PNET_STRIP_ROWS x W (overlapping rows repeated), scaled as MTCNN was trained (``_blob``)."""
-        return _blob(self._strips(mosaic, PNET_STRIP_ROWS) if self.strips else mosaic[None])
-
-    def _strips(self, a: np.ndarray, rows: int) -> np.ndarray:
-        """A view of ``a`` (mosaic rows first) as ``strips`` overlapping strips of ``rows`` rows, one every
-        ``PNET_STRIP_STEP`` rows."""
-        step = PNET_STRIP_STEP * a.strides[0]
-        return np.lib.stride_tricks.as_strided(a, (self.strips, rows, *a.shape[1:]), (step, *a.strides), writeable=False)
+        step = PNET_STRIP_STEP * mask.strides[0]  # overlapping strips of PNET_STRIP_ROWS - 2 rows, as P-Net's input
+        strips = np.lib.stride_tricks.as_strided(mask, (self.strips, PNET_STRIP_ROWS - 2, mask.shape[1]), (step, *mask.strides))
+        return np.ascontiguousarray(strips[:, None])
 
 
 def _even(n: int) -> int:
     return n + (n & 1)
 
 
-@functools.lru_cache(maxsize=256)
-def pyramid_layout(h: int, w: int, min_face_size: int, factor: float) -> PyramidLayout:
-    """The pyramid MTCNN builds for an h x w image (its first level at ``12 / min_face_size``, each next one
-    ``factor`` smaller, down to 12 px) packed into one mosaic: the two largest levels side by side, every other
-    one at the lowest free place (a skyline, bottom-left first). One P-Net run per photo instead of one per level,
-    and one input shape for all photos of a size (OpenVINO prepares its kernels for each new shape)."""
-    m = 12.0 / min_face_size
-    minl = min(h, w) * m
-    scales = []
-    scale = m
-    while minl >= 12:
-        scales.append(scale)
-        scale *= factor
-        minl *= factor
-    sizes = [(int(h * s + 1), int(w * s + 1)) for s in scales]
-    width = sum(_even(lw) for _, lw in sizes[:2])
+def _bucket(n: int) -> int:
+    return -(-n // MOSAIC_BUCKET) * MOSAIC_BUCKET
+
+
+def _skyline(sizes: list[tuple[int, int]], width: int) -> tuple[list[tuple[int, int]], int]:
+    """Origins (y, x) of levels of these sizes, largest first, packed into ``width`` columns (each at the lowest
+    free place, bottom-left first, on even rows and columns), and the rows they take."""
     skyline = np.zeros(width, np.int64)  # the lowest free row of each column
     origins = []
     edges = [0]
@@ -257,31 +255,67 @@ def pyramid_layout(h: int, w: int, min_face_size: int, factor: float) -> Pyramid
                 y = int(skyline[x : x + lw].max())
                 if best is None or (y, x) < best:
                     best = (y, x)
-        assert best is not None  # every level after the first two is narrower than the first
+        assert best is not None  # every level is narrower than the first, which fits
         y, x = best
         skyline[x : x + _even(lw)] = y + _even(lh)
         edges.append(x + _even(lw))
         origins.append((y, x))
-    bucket = lambda n: -(-n // MOSAIC_BUCKET) * MOSAIC_BUCKET  # noqa: E731
-    rows, width = bucket(int(skyline.max())), bucket(width)
-    strips = 0
-    if rows * width >= PNET_STRIP_MIN_PIXELS:
-        strips = -(-((rows - 2) // 2 - 4) // PNET_STRIP_OUT_ROWS)  # enough strips for every output row of the mosaic
-        rows = strips * PNET_STRIP_STEP + PNET_CONTEXT_ROWS
-    return PyramidLayout(tuple(scales), tuple(sizes), tuple(origins), (rows, width), strips)
+    return origins, int(skyline.max())
+
+
+def _strips_for(sizes: list[tuple[int, int]], origins: list[tuple[int, int]]) -> int:
+    """Strips of ``PNET_STRIP_ROWS`` rows that give every P-Net output row over these levels."""
+    out_rows = max(y // 2 + (lh - 1) // 2 - 4 for (lh, _), (y, _) in zip(sizes, origins))
+    return max(1, -(-out_rows // PNET_STRIP_OUT_ROWS))
+
+
+@functools.lru_cache(maxsize=256)
+def pyramid_layout(h: int, w: int, min_face_size: int, factor: float) -> PyramidLayout:
+    """The pyramid MTCNN builds for an h x w image (its first level at ``12 / min_face_size``, each next one
+    ``factor`` smaller, down to 12 px) packed into one mosaic, every level at the lowest free place (a skyline,
+    bottom-left first), of the one of ``PNET_WIDTHS`` that gives P-Net the fewest pixels to read (a pyramid wider
+    than all of them: its two largest levels side by side). One P-Net input (in strips) per photo instead of one
+    per level, and few input shapes (OpenVINO prepares its kernels for each new shape)."""
+    m = 12.0 / min_face_size
+    minl = min(h, w) * m
+    scales = []
+    scale = m
+    while minl >= 12:
+        scales.append(scale)
+        scale *= factor
+        minl *= factor
+    sizes = [(int(h * s + 1), int(w * s + 1)) for s in scales]
+    if not sizes:  # an image under min_face_size: no level (and no face) at all
+        return PyramidLayout((), (), (), (0, 0))
+    widths = [width for width in PNET_WIDTHS if width >= _even(sizes[0][1])] or [_bucket(sum(_even(lw) for _, lw in sizes[:2]))]
+    best = None
+    for width in widths:
+        origins, rows = _skyline(sizes, width)
+        if rows * width >= PNET_STRIP_MIN_PIXELS:
+            strips = _strips_for(sizes, origins)
+            rows = strips * PNET_STRIP_STEP + PNET_CONTEXT_ROWS
+        else:
+            strips, rows = 0, _bucket(rows)
+        if best is None or rows * width < best.shape[0] * best.shape[1]:  # ties: the narrower
+            best = PyramidLayout(tuple(scales), tuple(sizes), tuple(origins), (rows, width), strips)
+    assert best is not None
+    return best
 
 
 def run_pnet(run: Callable[[np.ndarray, dict[str, np.ndarray]], list[np.ndarray]], layout: PyramidLayout, mosaic: np.ndarray):
     """P-Net's box regression (1 x 4 x OH x OW) and face probabilities (1 x 2 x OH x OW) over the H x W x 3 float32
-    mosaic of ``layout``, through ``run(blob, extra_inputs) -> [reg, prob]``: in one run, or one run per strip
-    (``layout.strips``), the strips' outputs put together (OH then covers at least the mosaic's output rows)."""
-    blob, mask = layout.pnet_input(mosaic), layout.mask()
+    mosaic of ``layout``, already scaled (``_scale``), through ``run(blob, extra_inputs) -> [reg, prob]`` (``blob``:
+    1 x H x W x 3, P-Net's graph takes its input channels last): in one run, or one run per strip (``layout.strips``;
+    each strip is a run of the mosaic's own rows, so no copy), the strips' outputs put together (OH then covers at
+    least the mosaic's output rows)."""
+    mask = layout.mask()
     if not layout.strips:
-        return run(blob, {"mask": mask})
+        return run(mosaic[None], {"mask": mask})
     rows = PNET_STRIP_OUT_ROWS
     outs: list[np.ndarray] = []
     for k in range(layout.strips):
-        parts = run(blob[k : k + 1], {"mask": mask[k : k + 1]})
+        top = k * PNET_STRIP_STEP
+        parts = run(mosaic[None, top : top + PNET_STRIP_ROWS], {"mask": mask[k : k + 1]})
         if not outs:
             outs = [np.empty((1, p.shape[1], layout.strips * rows, p.shape[3]), np.float32) for p in parts]
         for out, part in zip(outs, parts):
@@ -318,6 +352,7 @@ class OpenCVMTCNN:
         mosaic = np.zeros((*layout.shape, 3), np.float32)
         for (lh, lw), (y, x) in zip(layout.sizes, layout.origins):
             _resample(img, lh, lw, mosaic[y : y + lh, x : x + lw])
+        _scale(mosaic, mosaic)
         reg, prob = run_pnet(lambda blob, extra: self._run("pnet", blob, extra), layout, mosaic)
         stage1 = []
         for scale, (lh, lw), (y, x) in zip(layout.scales, layout.sizes, layout.origins):

@@ -3,15 +3,15 @@
 The weights are the ``.pt`` files inside the facenet-pytorch wheel (fetched without torch by ``install_weights``,
 or found in an installed facenet-pytorch), read with :mod:`facerec.torch_weights`
 (no torch import). Each network is written as a small ONNX graph and run by OpenVINO, ONNX Runtime or ``cv2.dnn``
-(facerec.dnn). P-Net's graph has a second input, ``mask``, added to its first layer's output before the pooling:
-it lets P-Net read all the pyramid's levels packed in one mosaic, with no effect on the outputs over each level
-(facerec.mtcnn.pyramid_layout).
+(facerec.dnn). P-Net's graph takes its input channels last (N x H x W x 3: rows of the mosaic as they lie in memory)
+and has a second input, ``mask``, added to its first layer's output before the pooling: it lets P-Net read all the
+pyramid's levels packed in one mosaic, with no effect on the outputs over each level (facerec.mtcnn.pyramid_layout).
 Building the graphs needs the ``onnx`` package, whose import alone costs about half a second, so the graphs
 are built once (by ``facerec models install mtcnn``, or on first use) and cached in facerec's models folder,
 next to the weights installed there (``<name>.onnx`` with a ``<name>.onnx.json`` key; see ``cached_onnx``).
 The dense layers become convolutions whose kernel covers the whole feature map, with facenet-pytorch's
 ``permute(0, 3, 2, 1)`` before flattening folded into the kernel layout, so a graph holds only Conv, PRelu,
-MaxPool and Softmax nodes (and P-Net's Add).
+MaxPool and Softmax nodes (and P-Net's Transpose, mask spreading and Add).
 """
 
 from __future__ import annotations
@@ -185,6 +185,9 @@ def build_onnx(name: str, state: dict[str, np.ndarray]) -> bytes:
 
     nodes, inits = [], []
     x = "input"
+    if name == "pnet":  # P-Net reads rows of the mosaic as they lie in memory, channels last (facerec.mtcnn.run_pnet)
+        nodes.append(helper.make_node("Transpose", ["input"], ["input_nchw"], perm=[0, 3, 1, 2]))
+        x = "input_nchw"
 
     def init(key: str, arr: np.ndarray) -> str:
         inits.append(numpy_helper.from_array(np.ascontiguousarray(arr, dtype=np.float32), key))
@@ -232,7 +235,7 @@ def build_onnx(name: str, state: dict[str, np.ndarray]) -> bytes:
             nodes.append(helper.make_node("Identity", [y], [out_name]))
         outputs.append(helper.make_tensor_value_info(out_name, TensorProto.FLOAT, ["n", "c", "oh", "ow"]))
     side = {"pnet": None, "rnet": 24, "onet": 48}[name]
-    shape = ["n", 3, "h", "w"] if side is None else ["n", 3, side, side]
+    shape = ["n", "h", "w", 3] if side is None else ["n", 3, side, side]
     inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)]
     if name == "pnet":
         inputs.append(helper.make_tensor_value_info("mask", TensorProto.FLOAT, [1, 1, "mh", "mw"]))
@@ -243,7 +246,7 @@ def build_onnx(name: str, state: dict[str, np.ndarray]) -> bytes:
     return model.SerializeToString()
 
 
-BUILDER_VERSION = 3
+BUILDER_VERSION = 4
 """Version of ``build_onnx``'s graphs: raise it whenever they change, so that cached graphs are rebuilt."""
 
 

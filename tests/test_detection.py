@@ -72,7 +72,8 @@ def test_opencv_nets_equal_facenet_pytorch_nets(runtime):
         if name == "onet":  # facenet-pytorch returns (reg, landmarks, prob)
             ref = [ref[0], ref[1], ref[2]]
         extra = {"mask": np.zeros((1, 1, shape[2] - 2, shape[3] - 2), np.float32)} if name == "pnet" else None
-        got = nets[name].run(x, outputs[name], extra)
+        given = np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if name == "pnet" else x  # P-Net takes channels last
+        got = nets[name].run(given, outputs[name], extra)
         for g, r in zip(got, ref):
             np.testing.assert_allclose(g.reshape(r.shape), r, atol=2e-5)
 

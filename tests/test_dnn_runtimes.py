@@ -26,31 +26,29 @@ def _graph(name: str) -> bytes:
 
 @pytest.mark.parametrize("runtime", ["openvino", "onnxruntime", "opencv"])
 def test_pyramid_mosaic_gives_each_level_its_own_outputs(runtime):
-    """P-Net on the mosaic of a pyramid (facerec.mtcnn.pyramid_layout, its mask; large ones in strips, run_pnet) gives,
-    over each level, the outputs of the level alone: landscape, portrait, square and small images, odd level sizes
-    (partial pooling windows)."""
+    """P-Net on the mosaic of a pyramid (facerec.mtcnn.pyramid_layout, its mask; read in strips, run_pnet) gives,
+    over each level, the outputs of the level alone: landscape, portrait, square, small and tiny images, odd level
+    sizes (partial pooling windows), and a pyramid wider than every one of the fixed widths."""
     if not dnn.runtime_available(runtime):
         pytest.skip(f"{runtime} not installed")
     net = dnn.load_model(_graph("pnet"), "pnet", runtime)
     run = lambda blob, extra: net.run(blob, OUTPUTS["pnet"], extra)  # noqa: E731
     rng = np.random.default_rng(2)
-    for h, w in [(768, 1024), (1024, 683), (1024, 1024), (250, 250), (40, 90), (23, 21)]:
+    for h, w in [(768, 1024), (1024, 683), (1024, 1024), (250, 250), (40, 90), (23, 21), (1200, 2000)]:
         layout = mtcnn.pyramid_layout(h, w, 20, 0.709)
         assert len(layout.sizes) >= 1 and all(y % 2 == x % 2 == 0 for y, x in layout.origins)
         rows, width = layout.shape
-        assert width % mtcnn.MOSAIC_BUCKET == 0
-        if layout.strips:  # large mosaics run in strips, which cover its rows exactly
-            assert rows * width >= mtcnn.PNET_STRIP_MIN_PIXELS and rows == layout.strips * (mtcnn.PNET_STRIP_ROWS - 10) + 10
-        else:
-            assert rows % mtcnn.MOSAIC_BUCKET == 0 and rows * width < mtcnn.PNET_STRIP_MIN_PIXELS
+        assert width in mtcnn.PNET_WIDTHS or (width % mtcnn.MOSAIC_BUCKET == 0 and width > max(mtcnn.PNET_WIDTHS))
+        assert layout.strips and rows == layout.strips * mtcnn.PNET_STRIP_STEP + mtcnn.PNET_CONTEXT_ROWS  # all in strips
         cells = np.zeros(layout.shape, np.int64)
         for (lh, lw), (y, x) in zip(layout.sizes, layout.origins):
             cells[y : y + lh, x : x + lw] += 1
-        assert cells.max() == 1  # no two levels overlap
-        mosaic = rng.uniform(0, 255, (*layout.shape, 3)).astype(np.float32)  # junk between the levels too
+        assert cells.max() == 1  # no two levels overlap, and each lies inside the mosaic
+        assert cells.sum() == sum(lh * lw for lh, lw in layout.sizes)
+        mosaic = rng.uniform(-1, 1, (*layout.shape, 3)).astype(np.float32)  # scaled input; junk between the levels too
         reg, prob = mtcnn.run_pnet(run, layout, mosaic)
         for (lh, lw), (y, x) in zip(layout.sizes, layout.origins):
-            level = mtcnn._blob(mosaic[None, y : y + lh, x : x + lw])
+            level = np.ascontiguousarray(mosaic[None, y : y + lh, x : x + lw])
             want = net.run(level, OUTPUTS["pnet"], {"mask": np.zeros((1, 1, lh - 2, lw - 2), np.float32)})
             oh, ow = want[0].shape[2:]
             assert (oh, ow) == ((lh - 1) // 2 - 4, (lw - 1) // 2 - 4)
@@ -58,16 +56,34 @@ def test_pyramid_mosaic_gives_each_level_its_own_outputs(runtime):
                 np.testing.assert_allclose(
                     got[:, :, y // 2 : y // 2 + oh, x // 2 : x // 2 + ow], r, atol=1e-5, err_msg=f"{runtime} {h}x{w} level {lh}x{lw}"
                 )
-    assert any(mtcnn.pyramid_layout(h, w, 20, 0.709).strips for h, w in [(768, 1024), (1024, 683)])
+    assert mtcnn.pyramid_layout(1200, 2000, 20, 0.709).shape[1] > max(mtcnn.PNET_WIDTHS)
+
+
+def test_pyramid_layouts_take_few_input_shapes():
+    """Photos of many sizes give P-Net strips of a few widths only (each new input shape costs OpenVINO time to
+    prepare), and no more P-Net pixels than the tightest width rounded to MOSAIC_BUCKET would; an image smaller than
+    min_face_size has no pyramid."""
+    sizes = [(768, 1024), (1024, 768), (683, 1024), (1024, 683), (576, 1024), (1024, 1024), (250, 250), (600, 800),
+             (480, 640), (1024, 534), (720, 1280), (300, 200), (900, 1024)]
+    shapes = {(mtcnn.PNET_STRIP_ROWS, mtcnn.pyramid_layout(h, w, 20, 0.709).shape[1]) for h, w in sizes}
+    assert len(shapes) <= len(mtcnn.PNET_WIDTHS)
+    for h, w in sizes:
+        layout = mtcnn.pyramid_layout(h, w, 20, 0.709)
+        natural = -(-sum(lw + (lw & 1) for _, lw in layout.sizes[:2]) // mtcnn.MOSAIC_BUCKET) * mtcnn.MOSAIC_BUCKET
+        origins, rows = mtcnn._skyline(list(layout.sizes), natural)
+        tight = mtcnn._strips_for(list(layout.sizes), origins) * mtcnn.PNET_STRIP_ROWS * natural
+        assert layout.strips * mtcnn.PNET_STRIP_ROWS * layout.shape[1] <= tight * 1.1, (h, w)
+    empty = mtcnn.pyramid_layout(15, 15, 20, 0.709)
+    assert empty.scales == () and empty.shape == (0, 0)
 
 
 def test_pnet_strips_equal_one_run_over_the_whole_mosaic():
-    """The strips of a large mosaic give P-Net's outputs of one run over all of it (same runtime)."""
+    """The strips of a mosaic give P-Net's outputs of one run over all of it (same runtime)."""
     net = dnn.load_model(_graph("pnet"), "pnet", "openvino" if dnn.runtime_available("openvino") else "opencv")
     run = lambda blob, extra: net.run(blob, OUTPUTS["pnet"], extra)  # noqa: E731
     layout = mtcnn.pyramid_layout(768, 1024, 20, 0.709)
-    assert layout.strips
-    mosaic = np.random.default_rng(3).uniform(0, 255, (*layout.shape, 3)).astype(np.float32)
+    assert layout.strips > 1
+    mosaic = np.random.default_rng(3).uniform(-1, 1, (*layout.shape, 3)).astype(np.float32)
     whole = dataclasses.replace(layout, strips=0)
     one = mtcnn.run_pnet(run, whole, mosaic)
     strips = mtcnn.run_pnet(run, layout, mosaic)
