@@ -60,7 +60,7 @@ def _layouts(folder: Path):
 
 
 def _one_way(folder: Path, way: str) -> dict:
-    """P-Net over every mosaic of the folder, ``way`` ("whole" or "strips"), in this process."""
+    """P-Net over every mosaic of the folder, ``way`` (one of ``WAYS``), in this process."""
     from facerec import dnn, mtcnn, mtcnn_nets
 
     if way in ("whole", "strips"):

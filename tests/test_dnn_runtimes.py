@@ -61,8 +61,8 @@ def test_pyramid_mosaic_gives_each_level_its_own_outputs(runtime):
 
 def test_pyramid_layouts_take_few_input_shapes():
     """Photos of many sizes give P-Net strips of a few widths only (each new input shape costs OpenVINO time to
-    prepare), and no more P-Net pixels than the tightest width rounded to MOSAIC_BUCKET would; an image smaller than
-    min_face_size has no pyramid."""
+    prepare), each at most a tenth more P-Net pixels than the two largest levels side by side (rounded up to
+    MOSAIC_BUCKET) would take; an image smaller than min_face_size has no pyramid."""
     sizes = [(768, 1024), (1024, 768), (683, 1024), (1024, 683), (576, 1024), (1024, 1024), (250, 250), (600, 800),
              (480, 640), (1024, 534), (720, 1280), (300, 200), (900, 1024)]
     shapes = {(mtcnn.PNET_STRIP_ROWS, mtcnn.pyramid_layout(h, w, 20, 0.709).shape[1]) for h, w in sizes}
@@ -70,7 +70,7 @@ def test_pyramid_layouts_take_few_input_shapes():
     for h, w in sizes:
         layout = mtcnn.pyramid_layout(h, w, 20, 0.709)
         natural = -(-sum(lw + (lw & 1) for _, lw in layout.sizes[:2]) // mtcnn.MOSAIC_BUCKET) * mtcnn.MOSAIC_BUCKET
-        origins, rows = mtcnn._skyline(list(layout.sizes), natural)
+        origins, _ = mtcnn._skyline(list(layout.sizes), natural)
         tight = mtcnn._strips_for(list(layout.sizes), origins) * mtcnn.PNET_STRIP_ROWS * natural
         assert layout.strips * mtcnn.PNET_STRIP_ROWS * layout.shape[1] <= tight * 1.1, (h, w)
     empty = mtcnn.pyramid_layout(15, 15, 20, 0.709)
