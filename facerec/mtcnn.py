@@ -180,8 +180,8 @@ PNET_WIDTHS = (288, 448, 672, 864, 1056)
 """The widths a pyramid's levels are packed to (``pyramid_layout``: the one of these, at least as wide as the first
 level, that gives P-Net the fewest pixels to read). With strips of a fixed height, P-Net meets at most these few
 input shapes, whatever the photos' sizes: OpenVINO prepares its kernels anew for every shape it meets, in each
-thread's copy of the net (5-15 ms each on a 2-core AMD EPYC), and the tagging benchmark's 107 photos gave 20 shapes
-at widths rounded up to ``MOSAIC_BUCKET``, for as many P-Net pixels in all (bench/pnet_strips.py)."""
+thread's copy of the net, and the tagging benchmark's 107 photos gave 20 shapes at widths rounded up to
+``MOSAIC_BUCKET``, for as many P-Net pixels in all (bench/pnet_strips.py)."""
 PNET_STRIP_ROWS = 106
 """Mosaics go through P-Net in horizontal strips of this many rows, one strip per run; each strip gives
 ``PNET_STRIP_OUT_ROWS`` (48) rows of P-Net's output, and the strips overlap by the ``PNET_CONTEXT_ROWS`` (10)
