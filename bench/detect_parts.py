@@ -1,12 +1,13 @@
 """Where MTCNN's time goes, part by part, on one thread (prints JSON): the three networks, the image pyramid's
-resampling, the face crops' resampling, non-maximum suppression, and the rest (numpy/Python between them),
+resampling, the face crops' resampling, non-maximum suppression, P-Net's few outputs computed in numpy (its
+levels' edges, facerec.mtcnn.pnet_numpy), and the rest (numpy/Python between them),
 for photos over the detector's ``max_side`` (shrunk to it first, as facerec.detection does) and for the others.
 
     python bench/tagging.py --skip-peer --repeat 1 --keep /tmp/tb     # once: the tagging benchmark's folder
     python bench/detect_parts.py /tmp/tb/photos --out bench/results/detect_parts.json
 
 Each part is timed by wrapping the function that does it (``OpenCVMTCNN._run``, ``mtcnn._resample``,
-``mtcnn._nms``); the best of ``--repeat`` passes is reported, and the first pass too (a fresh process: the
+``mtcnn._nms``, ``mtcnn.pnet_numpy``); the best of ``--repeat`` passes is reported, and the first pass too (a fresh process: the
 runtime meets every input shape for the first time, as a scan of a new folder does; the large group runs first).
 """
 
@@ -59,6 +60,8 @@ def main() -> None:
     det._run = timed(lambda name, blob, extra=None: name, det._run)
     mtcnn._resample = timed(lambda img, *a: "pyramid resampling" if img.shape[0] * img.shape[1] > mtcnn.SMALL_CROP_PIXELS else "crop resampling", mtcnn._resample)
     mtcnn._nms = timed(lambda *a: "nms", mtcnn._nms)
+    if hasattr(mtcnn, "pnet_numpy"):  # P-Net's outputs at the odd levels' last column and row, in numpy
+        mtcnn.pnet_numpy = timed(lambda *a: "pnet edges", mtcnn.pnet_numpy)
 
     groups: dict[str, list[np.ndarray]] = {f"over {max_side} px": [], f"up to {max_side} px": []}
     for path in sorted(Path(args.folder).iterdir()):

@@ -69,11 +69,12 @@ def _one_way(folder: Path, way: str) -> dict:
     layouts = _layouts(folder)
     graphs = mtcnn_nets.cached_onnx(mtcnn_nets.facenet_weights_dir(), files=True)
     net = dnn.OvModel(graphs["pnet"], "pnet", max_copies=1)
-    run = lambda blob, extra: net.run(blob, mtcnn_nets.OUTPUTS["pnet"], extra)  # noqa: E731
+    run = lambda blob: net.run(blob, mtcnn_nets.OUTPUTS["pnet"])  # noqa: E731
+    weights = mtcnn_nets.pnet_weights()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu = time.process_time()
     for layout in layouts:
-        mtcnn.run_pnet(run, layout, np.zeros((*layout.shape, 3), np.float32))
+        mtcnn.run_pnet(run, layout, np.zeros((*layout.shape, 3), np.float32), weights)
     after = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "cpu_s": round(time.process_time() - cpu, 3),

@@ -8,7 +8,9 @@ follows facerec's torch detector: OpenCV's area interpolation for the image pyra
 torch's "area" interpolation (adaptive average pooling, reimplemented here) for small face crops.
 Boxes and landmarks match the torch detector to a fraction of a pixel (tests/test_detection.py). Unlike there,
 P-Net reads the whole pyramid at once, its levels packed into one mosaic of a few fixed widths (``pyramid_layout``)
-that it reads in strips, with its ``mask`` input keeping each level's results exactly those of the level alone.
+that it reads in strips; the few outputs where a level's pooling window would reach past its edge (the last column
+and row of levels of odd size) are computed in numpy (``pnet_numpy``), so each level's results are those of the
+level alone.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .mtcnn_nets import OUTPUTS, load_nets
+from .mtcnn_nets import OUTPUTS, load_nets, pnet_weights
 
 SMALL_CROP_PIXELS = 160 * 160
 """Inputs of at most this many pixels are resampled by adaptive average pooling, larger ones by OpenCV."""
@@ -198,6 +200,9 @@ PNET_STRIP_OUT_ROWS = PNET_STRIP_STEP // 2
 PNET_STRIP_MIN_PIXELS = 0
 """Mosaics of at least this many pixels run in strips (``PNET_STRIP_ROWS``), smaller ones in one run of their own
 size: 0, all of them, so that P-Net's input shapes are the few ``PNET_WIDTHS`` (bench/pnet_strips.py compares)."""
+PNET_EDGE = 11
+"""Columns (rows) of input behind P-Net's last output column (row) of a level of odd width (height): the 12 input
+pixels an output reads, less the one past the level's edge that ceil-mode pooling leaves out (``PyramidLayout.edges``)."""
 
 
 @dataclass(frozen=True)
@@ -217,21 +222,19 @@ class PyramidLayout:
     strips: int = 0
     """How many strips of ``PNET_STRIP_ROWS`` rows P-Net reads the mosaic in; 0: the whole mosaic in one run."""
 
-    def mask(self) -> np.ndarray:
-        """P-Net's ``mask`` input (1 x 1 x (H - 2) x (W - 2); per strip, ``strips`` x 1 x (PNET_STRIP_ROWS - 2) x
-        (W - 2)): 0 where the first convolution reads one level's own pixels only, -1e30 elsewhere (where it reaches
-        across a level's edge, or into empty mosaic). Added before the ceil-mode max-pooling, it keeps every pooling
-        window that touches a level to that level's values; the levels do not overlap and start at even offsets, and
-        P-Net's later layers read only pooling cells of the level under them, so its outputs over each level are
-        exactly the ones it gives on the level alone."""
-        mask = np.full((self.shape[0] - 2, self.shape[1] - 2), -1e30, np.float32)
-        for (lh, lw), (y, x) in zip(self.sizes, self.origins):
-            mask[y : y + lh - 2, x : x + lw - 2] = 0.0
-        if not self.strips:
-            return mask[None, None]
-        step = PNET_STRIP_STEP * mask.strides[0]  # overlapping strips of PNET_STRIP_ROWS - 2 rows, as P-Net's input
-        strips = np.lib.stride_tricks.as_strided(mask, (self.strips, PNET_STRIP_ROWS - 2, mask.shape[1]), (step, *mask.strides))
-        return np.ascontiguousarray(strips[:, None])
+    def edges(self) -> tuple[list[tuple[int, int, int, int, int]], list[tuple[int, int, int, int, int]]]:
+        """The pieces of the levels whose P-Net outputs the mosaic does not give (``run_pnet``), as (level, y, x, h, w)
+        rectangles of the mosaic: the last 11 columns of each level of odd width (the last output column reads a
+        pooling window only half inside the level: alone, P-Net's ceil-mode pooling clips it; in the mosaic it
+        reaches into the next column), and the last 11 rows of each level of odd height. Each piece starts at an even
+        offset in its level and gives, alone, one column (row) of outputs: the level's last."""
+        right, bottom = [], []
+        for i, ((lh, lw), (y, x)) in enumerate(zip(self.sizes, self.origins)):
+            if lw & 1:
+                right.append((i, y, x + lw - PNET_EDGE, lh, PNET_EDGE))
+            if lh & 1:
+                bottom.append((i, y + lh - PNET_EDGE, x, PNET_EDGE, lw))
+        return right, bottom
 
 
 def _even(n: int) -> int:
@@ -302,24 +305,98 @@ def pyramid_layout(h: int, w: int, min_face_size: int, factor: float) -> Pyramid
     return best
 
 
-def run_pnet(run: Callable[[np.ndarray, dict[str, np.ndarray]], list[np.ndarray]], layout: PyramidLayout, mosaic: np.ndarray):
+def _conv(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Valid convolution of a C-contiguous H x W x C float32 map by an O x C x k x k kernel: (H - k + 1) x (W - k + 1)
+    x O. Each output reads k runs of k * C contiguous floats (a row of its window), gathered into one matrix."""
+    o, c, k, _ = weight.shape
+    h, w = x.shape[0] - k + 1, x.shape[1] - k + 1
+    rows, cols, item = x.strides
+    windows = np.lib.stride_tricks.as_strided(x, (h, w, k, k * c), (rows, cols, rows, item), writeable=False)
+    kernel = weight.transpose(0, 2, 3, 1).reshape(o, k * k * c)  # (row, column, channel), as the windows
+    return (windows.reshape(h * w, k * k * c) @ kernel.T + bias).reshape(h, w, o)
+
+
+def _prelu(x: np.ndarray, slope: np.ndarray) -> np.ndarray:
+    """torch's PReLU, in place: x where x > 0, else ``slope`` (per channel, the last axis) times x."""
+    negative = np.minimum(x, 0)
+    np.maximum(x, 0, out=x)
+    negative *= slope
+    x += negative
+    return x
+
+
+def pnet_numpy(weights: dict[str, np.ndarray], image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """P-Net in numpy, as facenet-pytorch runs it, over ``image`` (H x W x 3 float32, scaled; H and W even): its box
+    regression (4 x OH x OW) and face probabilities (2 x OH x OW). ``mask`` ((H - 2) x (W - 2) x 1), 0 over the
+    first layer's outputs that read one piece of the image only, -1e30 elsewhere, is added before the pooling, as in
+    ``PyramidLayout.edges``: P-Net's outputs over each piece (at even offsets) are then those of the piece alone.
+    For the few outputs ``run_pnet`` cannot take from the runtime."""
+    z = _prelu(_conv(image, weights["conv1.weight"], weights["conv1.bias"]), weights["prelu1.weight"])
+    z += mask
+    h, w, c = z.shape
+    z = np.maximum(z[0::2], z[1::2]).reshape(h // 2, w // 2, 2, c)  # 2 x 2 max-pooling: pairs of rows, then of columns
+    z = np.maximum(z[:, :, 0], z[:, :, 1])
+    z = _prelu(_conv(z, weights["conv2.weight"], weights["conv2.bias"]), weights["prelu2.weight"])
+    z = _prelu(_conv(z, weights["conv3.weight"], weights["conv3.bias"]), weights["prelu3.weight"])
+    heads = _conv(z, np.concatenate([weights["conv4_2.weight"], weights["conv4_1.weight"]]),
+                  np.concatenate([weights["conv4_2.bias"], weights["conv4_1.bias"]]))
+    logits = heads[:, :, 4:]
+    e = np.exp(logits - logits.max(axis=2, keepdims=True))
+    return heads[:, :, :4].transpose(2, 0, 1), (e / e.sum(axis=2, keepdims=True)).transpose(2, 0, 1)
+
+
+def _stacked(mosaic: np.ndarray, pieces: list[tuple[int, int, int, int, int]], vertical: bool) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+    """The rectangles (level, y, x, h, w) of ``mosaic`` copied into one new image, one below (beside) the other at
+    even offsets; ``pnet_numpy``'s mask for them; and where each lies in the image (y, x)."""
+    along = [_even(p[3] if vertical else p[4]) for p in pieces]
+    across = _even(max(p[4] if vertical else p[3] for p in pieces))
+    shape = (sum(along), across) if vertical else (across, sum(along))
+    image = np.zeros((*shape, 3), np.float32)
+    mask = np.full((shape[0] - 2, shape[1] - 2, 1), -1e30, np.float32)
+    places = []
+    offset = 0
+    for (_, y, x, h, w), step in zip(pieces, along):
+        oy, ox = (offset, 0) if vertical else (0, offset)
+        image[oy : oy + h, ox : ox + w] = mosaic[y : y + h, x : x + w]
+        mask[oy : oy + h - 2, ox : ox + w - 2] = 0.0
+        places.append((oy, ox))
+        offset += step
+    return image, mask, places
+
+
+def run_pnet(run: Callable[[np.ndarray], list[np.ndarray]], layout: PyramidLayout, mosaic: np.ndarray, weights: dict[str, np.ndarray]):
     """P-Net's box regression (1 x 4 x OH x OW) and face probabilities (1 x 2 x OH x OW) over the H x W x 3 float32
-    mosaic of ``layout``, already scaled (``_scale``), through ``run(blob, extra_inputs) -> [reg, prob]`` (``blob``:
-    1 x H x W x 3, P-Net's graph takes its input channels last): in one run, or one run per strip (``layout.strips``;
-    each strip is a run of the mosaic's own rows, so no copy), the strips' outputs put together (OH then covers at
-    least the mosaic's output rows)."""
-    mask = layout.mask()
+    mosaic of ``layout``, already scaled (``_scale``): over each level, the outputs of the level alone. The runtime
+    (``run(blob) -> [reg, prob]``; ``blob``: 1 x H x W x 3, P-Net's graph takes its input channels last) reads the
+    mosaic in one run, or one run per strip (``layout.strips``; each strip is a run of the mosaic's own rows, so no
+    copy; OH then covers at least the mosaic's output rows); the last output column (row) of each level of odd width
+    (height), whose pooling window the mosaic does not clip at the level's edge, comes from ``pnet_numpy`` on the
+    level's edge (``PyramidLayout.edges``) with the P-Net ``weights``."""
     if not layout.strips:
-        return run(mosaic[None], {"mask": mask})
-    rows = PNET_STRIP_OUT_ROWS
-    outs: list[np.ndarray] = []
-    for k in range(layout.strips):
-        top = k * PNET_STRIP_STEP
-        parts = run(mosaic[None, top : top + PNET_STRIP_ROWS], {"mask": mask[k : k + 1]})
-        if not outs:
-            outs = [np.empty((1, p.shape[1], layout.strips * rows, p.shape[3]), np.float32) for p in parts]
-        for out, part in zip(outs, parts):
-            out[:, :, k * rows : (k + 1) * rows] = part
+        outs = run(mosaic[None])
+    else:
+        rows = PNET_STRIP_OUT_ROWS
+        outs = []
+        for k in range(layout.strips):
+            top = k * PNET_STRIP_STEP
+            parts = run(mosaic[None, top : top + PNET_STRIP_ROWS])
+            if not outs:
+                outs = [np.empty((1, p.shape[1], layout.strips * rows, p.shape[3]), np.float32) for p in parts]
+            for out, part in zip(outs, parts):
+                out[:, :, k * rows : (k + 1) * rows] = part
+    for pieces, vertical in zip(layout.edges(), (True, False)):
+        if not pieces:
+            continue
+        image, mask, places = _stacked(mosaic, pieces, vertical)
+        fixed = pnet_numpy(weights, image, mask)
+        for (level, *_), (oy, ox) in zip(pieces, places):
+            (lh, lw), (y, x) = layout.sizes[level], layout.origins[level]
+            oh, ow = (lh - 1) // 2 - 4, (lw - 1) // 2 - 4
+            for out, got in zip(outs, fixed):
+                if vertical:  # the level's last output column
+                    out[0, :, y // 2 : y // 2 + oh, x // 2 + ow - 1] = got[:, oy // 2 : oy // 2 + oh, 0]
+                else:  # its last output row
+                    out[0, :, y // 2 + oh - 1, x // 2 : x // 2 + ow] = got[:, 0, ox // 2 : ox // 2 + ow]
     return outs
 
 
@@ -333,6 +410,7 @@ class OpenCVMTCNN:
         self.thresholds = tuple(float(t) for t in thresholds)
         self.factor = float(factor)
         self._nets = load_nets()
+        self._pnet_weights = pnet_weights()
 
     def _run(self, name: str, blob: np.ndarray, extra: dict[str, np.ndarray] | None = None) -> list[np.ndarray]:
         return self._nets[name].run(blob, OUTPUTS[name], extra)
@@ -353,7 +431,7 @@ class OpenCVMTCNN:
         for (lh, lw), (y, x) in zip(layout.sizes, layout.origins):
             _resample(img, lh, lw, mosaic[y : y + lh, x : x + lw])
         _scale(mosaic, mosaic)
-        reg, prob = run_pnet(lambda blob, extra: self._run("pnet", blob, extra), layout, mosaic)
+        reg, prob = run_pnet(lambda blob: self._run("pnet", blob), layout, mosaic, self._pnet_weights)
         stage1 = []
         for scale, (lh, lw), (y, x) in zip(layout.scales, layout.sizes, layout.origins):
             oh, ow = (lh - 1) // 2 - 4, (lw - 1) // 2 - 4  # P-Net's output on the level alone

@@ -3,15 +3,14 @@
 The weights are the ``.pt`` files inside the facenet-pytorch wheel (fetched without torch by ``install_weights``,
 or found in an installed facenet-pytorch), read with :mod:`facerec.torch_weights`
 (no torch import). Each network is written as a small ONNX graph and run by OpenVINO, ONNX Runtime or ``cv2.dnn``
-(facerec.dnn). P-Net's graph takes its input channels last (N x H x W x 3: rows of the mosaic as they lie in memory)
-and has a second input, ``mask``, added to its first layer's output before the pooling: it lets P-Net read all the
-pyramid's levels packed in one mosaic, with no effect on the outputs over each level (facerec.mtcnn.pyramid_layout).
+(facerec.dnn). P-Net's graph takes its input channels last (N x H x W x 3: rows of the mosaic as they lie in memory
+that packs a pyramid's levels, facerec.mtcnn.pyramid_layout).
 Building the graphs needs the ``onnx`` package, whose import alone costs about half a second, so the graphs
 are built once (by ``facerec models install mtcnn``, or on first use) and cached in facerec's models folder,
 next to the weights installed there (``<name>.onnx`` with a ``<name>.onnx.json`` key; see ``cached_onnx``).
 The dense layers become convolutions whose kernel covers the whole feature map, with facenet-pytorch's
 ``permute(0, 3, 2, 1)`` before flattening folded into the kernel layout, so a graph holds only Conv, PRelu,
-MaxPool and Softmax nodes (and P-Net's Transpose, mask spreading and Add).
+MaxPool and Softmax nodes (and P-Net's Transpose).
 """
 
 from __future__ import annotations
@@ -212,14 +211,6 @@ def build_onnx(name: str, state: dict[str, np.ndarray]) -> bytes:
             out = f"{step[1]}_out"
             nodes.append(helper.make_node("PRelu", [x, slope], [out]))
             x = out
-            if name == "pnet" and step[1] == "prelu1":  # P-Net's padding mask, added before its pooling
-                # spread over the channels by a 1x1 convolution of ones (exact: one product per output, by 1):
-                # OpenVINO then adds it inside the first convolution instead of in a separate pass, which with the
-                # one-channel mask broadcast was a quarter of P-Net's time (bench/pnet_strips.py)
-                nodes.append(helper.make_node("Conv", ["mask", init("mask.spread", np.ones((state[f"{step[1]}.weight"].size, 1, 1, 1)))],
-                                              ["mask_spread"], kernel_shape=[1, 1]))
-                nodes.append(helper.make_node("Add", ["mask_spread", x], ["masked_out"]))
-                x = "masked_out"
         elif kind == "pool":
             out = f"pool{i}_out"
             nodes.append(helper.make_node("MaxPool", [x], [out], kernel_shape=[step[1]] * 2, strides=[step[2]] * 2, ceil_mode=1))
@@ -237,8 +228,6 @@ def build_onnx(name: str, state: dict[str, np.ndarray]) -> bytes:
     side = {"pnet": None, "rnet": 24, "onet": 48}[name]
     shape = ["n", "h", "w", 3] if side is None else ["n", 3, side, side]
     inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)]
-    if name == "pnet":
-        inputs.append(helper.make_tensor_value_info("mask", TensorProto.FLOAT, [1, 1, "mh", "mw"]))
     graph = helper.make_graph(nodes, name, inputs, outputs, inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="facerec")
     model.ir_version = 8
@@ -246,7 +235,7 @@ def build_onnx(name: str, state: dict[str, np.ndarray]) -> bytes:
     return model.SerializeToString()
 
 
-BUILDER_VERSION = 4
+BUILDER_VERSION = 5
 """Version of ``build_onnx``'s graphs: raise it whenever they change, so that cached graphs are rebuilt."""
 
 
@@ -321,6 +310,14 @@ def cached_onnx(folder: Path, digests: dict[str, str] | None = None, files: bool
             on_disk = _write_cache(cache, name, digests[name], data)
         models[name] = cache_paths(cache, name)[0] if files and on_disk else data
     return models
+
+
+def pnet_weights(weights_dir: Path | None = None) -> dict[str, np.ndarray]:
+    """P-Net's weights (sha256-checked, as ``load_nets``) as float32 arrays by facenet-pytorch's names, for the few
+    outputs facerec.mtcnn computes itself (``pnet_numpy``)."""
+    weights_dir = weights_dir or facenet_weights_dir()
+    check_weights(weights_dir)
+    return load_state_dict(weights_dir / "pnet.pt")
 
 
 def load_nets(weights_dir: Path | None = None, runtimes: dict[str, str] | None = None) -> dict:

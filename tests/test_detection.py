@@ -71,11 +71,36 @@ def test_opencv_nets_equal_facenet_pytorch_nets(runtime):
             ref = [t.numpy() for t in cls().eval()(torch.from_numpy(x))]
         if name == "onet":  # facenet-pytorch returns (reg, landmarks, prob)
             ref = [ref[0], ref[1], ref[2]]
-        extra = {"mask": np.zeros((1, 1, shape[2] - 2, shape[3] - 2), np.float32)} if name == "pnet" else None
         given = np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if name == "pnet" else x  # P-Net takes channels last
-        got = nets[name].run(given, outputs[name], extra)
+        got = nets[name].run(given, outputs[name])
         for g, r in zip(got, ref):
             np.testing.assert_allclose(g.reshape(r.shape), r, atol=2e-5)
+
+
+def test_numpy_pnet_equals_facenet_pytorch_pnet():
+    """facerec.mtcnn.pnet_numpy (P-Net's outputs at the pyramid levels' odd edges) gives facenet-pytorch's P-Net
+    outputs, odd sizes (ceil-mode pooling windows clipped at the edge) included, also for pieces side by side."""
+    torch = pytest.importorskip("torch")
+    from facenet_pytorch.models.mtcnn import PNet
+
+    from facerec.mtcnn import pnet_numpy
+    from facerec.mtcnn_nets import pnet_weights
+
+    weights, net = pnet_weights(), PNet().eval()
+    rng = np.random.default_rng(4)
+    for h, w in [(12, 12), (13, 11), (11, 40), (37, 24), (461, 11)]:
+        x = rng.uniform(-1, 1, (h, w, 3)).astype(np.float32)
+        with torch.inference_mode():
+            reg, prob = (t[0].numpy() for t in net(torch.from_numpy(x.transpose(2, 0, 1)[None].copy())))
+        canvas = np.zeros((h + (h & 1), 2 * (w + (w & 1)), 3), np.float32)  # the piece twice, side by side, junk-free
+        canvas[:h, :w] = canvas[:h, w + (w & 1) : w + (w & 1) + w] = x
+        mask = np.full((canvas.shape[0] - 2, canvas.shape[1] - 2, 1), -1e30, np.float32)
+        mask[: h - 2, : w - 2] = mask[: h - 2, w + (w & 1) : w + (w & 1) + w - 2] = 0
+        got_reg, got_prob = pnet_numpy(weights, canvas, mask)
+        oh, ow = prob.shape[1:]
+        for left in (0, (w + (w & 1)) // 2):
+            np.testing.assert_allclose(got_reg[:, :oh, left : left + ow], reg, atol=2e-5, err_msg=str((h, w)))
+            np.testing.assert_allclose(got_prob[:, :oh, left : left + ow], prob, atol=2e-5, err_msg=str((h, w)))
 
 
 @pytest.mark.parametrize("shape,out", [((57, 63, 3), (24, 24)), ((130, 130, 3), (48, 48)), ((17, 20, 3), (24, 24)), ((5, 9, 3), (48, 48)), ((48, 48, 3), (24, 24))])

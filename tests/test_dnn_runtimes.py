@@ -1,5 +1,5 @@
-"""The network runtimes (facerec.dnn): OpenVINO gives the other runtimes' outputs (P-Net padded with its mask
-exactly as unpadded, padded batches as unpadded, SFace as OpenCV DNN), the choice and its override, the fallback
+"""The network runtimes (facerec.dnn): OpenVINO gives the other runtimes' outputs (P-Net over a pyramid's mosaic
+exactly as on each level alone, padded batches as unpadded, SFace as OpenCV DNN), the choice and its override, the fallback
 when a runtime cannot load a model, and OpenVINO's compile cache."""
 
 from __future__ import annotations
@@ -26,13 +26,14 @@ def _graph(name: str) -> bytes:
 
 @pytest.mark.parametrize("runtime", ["openvino", "onnxruntime", "opencv"])
 def test_pyramid_mosaic_gives_each_level_its_own_outputs(runtime):
-    """P-Net on the mosaic of a pyramid (facerec.mtcnn.pyramid_layout, its mask; read in strips, run_pnet) gives,
+    """P-Net on the mosaic of a pyramid (facerec.mtcnn.pyramid_layout; read in strips, run_pnet) gives,
     over each level, the outputs of the level alone: landscape, portrait, square, small and tiny images, odd level
     sizes (partial pooling windows), and a pyramid wider than every one of the fixed widths."""
     if not dnn.runtime_available(runtime):
         pytest.skip(f"{runtime} not installed")
     net = dnn.load_model(_graph("pnet"), "pnet", runtime)
-    run = lambda blob, extra: net.run(blob, OUTPUTS["pnet"], extra)  # noqa: E731
+    run = lambda blob: net.run(blob, OUTPUTS["pnet"])  # noqa: E731
+    weights = load_state_dict(facenet_weights_dir() / "pnet.pt")
     rng = np.random.default_rng(2)
     for h, w in [(768, 1024), (1024, 683), (1024, 1024), (250, 250), (40, 90), (23, 21), (1200, 2000)]:
         layout = mtcnn.pyramid_layout(h, w, 20, 0.709)
@@ -46,10 +47,10 @@ def test_pyramid_mosaic_gives_each_level_its_own_outputs(runtime):
         assert cells.max() == 1  # no two levels overlap, and each lies inside the mosaic
         assert cells.sum() == sum(lh * lw for lh, lw in layout.sizes)
         mosaic = rng.uniform(-1, 1, (*layout.shape, 3)).astype(np.float32)  # scaled input; junk between the levels too
-        reg, prob = mtcnn.run_pnet(run, layout, mosaic)
+        reg, prob = mtcnn.run_pnet(run, layout, mosaic, weights)
         for (lh, lw), (y, x) in zip(layout.sizes, layout.origins):
             level = np.ascontiguousarray(mosaic[None, y : y + lh, x : x + lw])
-            want = net.run(level, OUTPUTS["pnet"], {"mask": np.zeros((1, 1, lh - 2, lw - 2), np.float32)})
+            want = net.run(level, OUTPUTS["pnet"])
             oh, ow = want[0].shape[2:]
             assert (oh, ow) == ((lh - 1) // 2 - 4, (lw - 1) // 2 - 4)
             for got, r in zip((reg, prob), want):
@@ -80,13 +81,14 @@ def test_pyramid_layouts_take_few_input_shapes():
 def test_pnet_strips_equal_one_run_over_the_whole_mosaic():
     """The strips of a mosaic give P-Net's outputs of one run over all of it (same runtime)."""
     net = dnn.load_model(_graph("pnet"), "pnet", "openvino" if dnn.runtime_available("openvino") else "opencv")
-    run = lambda blob, extra: net.run(blob, OUTPUTS["pnet"], extra)  # noqa: E731
+    run = lambda blob: net.run(blob, OUTPUTS["pnet"])  # noqa: E731
+    weights = load_state_dict(facenet_weights_dir() / "pnet.pt")
     layout = mtcnn.pyramid_layout(768, 1024, 20, 0.709)
     assert layout.strips > 1
     mosaic = np.random.default_rng(3).uniform(-1, 1, (*layout.shape, 3)).astype(np.float32)
     whole = dataclasses.replace(layout, strips=0)
-    one = mtcnn.run_pnet(run, whole, mosaic)
-    strips = mtcnn.run_pnet(run, layout, mosaic)
+    one = mtcnn.run_pnet(run, whole, mosaic, weights)
+    strips = mtcnn.run_pnet(run, layout, mosaic, weights)
     for a, b in zip(one, strips):
         assert b.shape[2] >= a.shape[2] and b.shape[3] == a.shape[3]
         np.testing.assert_allclose(b[:, :, : a.shape[2]], a, atol=1e-5)
