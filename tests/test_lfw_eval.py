@@ -37,3 +37,24 @@ def test_openset_protocol_and_metrics():
     m = openset_metrics(e[[0, 0, 1]], split.gallery_labels, e[[0, 1]], split.probe_labels, e[[2, 3]], 0.5)
     assert m["rank1"] == 1.0 and m["dir"] == 1.0 and m["stranger_far"] == 0.0
     assert threshold_for_far(np.array([0.1, 0.2, 0.3, 0.4]), 0.25) < 0.2
+
+
+def test_cached_vectors_are_not_reused_for_other_detector_settings(fr_faces, sface_installed, tmp_path, monkeypatch):
+    """embed_images' cache serves the same images, model and detector settings again, and is recomputed (not
+    reused) when a detector setting changed: the figures then follow the detector in force."""
+    from facerec.config import Settings
+    from facerec.evaluation import lfw
+    from facerec.pipeline import FaceAnalyzer
+
+    paths = [str(p) for p in sorted((fr_faces / "obama").glob("*.jpg"))[:2]]
+    cache = tmp_path / "vectors.npz"
+    first = lfw.embed_images(FaceAnalyzer(Settings()), paths, cache=cache)
+    calls = []
+    real = lfw.central_face_chips
+    monkeypatch.setattr(lfw, "central_face_chips", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = lfw.embed_images(FaceAnalyzer(Settings()), paths, cache=cache)
+    assert calls == [] and np.array_equal(again.embeddings, first.embeddings)
+    other = Settings()
+    other.detector.min_face_size = 40
+    lfw.embed_images(FaceAnalyzer(other), paths, cache=cache)
+    assert calls == [1]

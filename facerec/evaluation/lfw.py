@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -104,13 +104,15 @@ def embed_images(
     the n chips, batch by batch (the longer part with a large model)."""
     paths = list(dict.fromkeys(paths))
     model_id = getattr(analyzer.embedder, "cache_id", analyzer.model_id)  # weights and how they are applied (flip)
+    found_by = _found_by(analyzer)
     if cache is None:
-        key = hashlib.sha1(("\n".join(paths) + model_id).encode()).hexdigest()[:16]
+        key = hashlib.sha1(("\n".join(paths) + model_id + found_by).encode()).hexdigest()[:16]
         cache = data_dir() / "cache" / f"lfw-{model_id}-{key}.npz"
     if cache.exists():
         z = np.load(cache, allow_pickle=False)
         cached = {p: i for i, p in enumerate(z["paths"].tolist())}
-        if str(z["model_id"]) == model_id and all(p in cached for p in paths):
+        same_faces = "found_by" in z.files and str(z["found_by"]) == found_by
+        if str(z["model_id"]) == model_id and same_faces and all(p in cached for p in paths):
             log.info("using cached embeddings %s", cache)
             rows = [cached[p] for p in paths]
             return EmbeddingSet(model_id, paths, z["embeddings"][rows], [str(h) for h in z["how"][rows]])
@@ -124,8 +126,17 @@ def embed_images(
             embed_progress(min(i + 256, len(chips)), len(chips))
     emb = np.concatenate(parts)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, paths=np.array(paths), embeddings=emb, how=np.array(how), model_id=np.array(model_id))
+    np.savez(cache, paths=np.array(paths), embeddings=emb, how=np.array(how), model_id=np.array(model_id), found_by=np.array(found_by))
     return EmbeddingSet(model_id, paths, emb, how)
+
+
+def _found_by(analyzer: FaceAnalyzer) -> str:
+    """What decides which face of an image is embedded, and where: the detector's settings, the decoding size and
+    the version of MTCNN's graphs. Cached vectors found otherwise are not reused (a detector setting changed since
+    would otherwise go unnoticed in the figures)."""
+    from ..mtcnn_nets import BUILDER_VERSION
+
+    return f"{astuple(analyzer.settings.detector)} decode {analyzer.settings.decode_max_side} mtcnn {BUILDER_VERSION}"
 
 
 @dataclass
