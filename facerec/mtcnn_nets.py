@@ -3,8 +3,8 @@
 The weights are the ``.pt`` files inside the facenet-pytorch wheel (fetched without torch by ``install_weights``,
 or found in an installed facenet-pytorch), read with :mod:`facerec.torch_weights`
 (no torch import). Each network is written as a small ONNX graph and run by OpenVINO, ONNX Runtime or ``cv2.dnn``
-(facerec.dnn). P-Net's graph takes its input channels last (N x H x W x 3: rows of the mosaic as they lie in memory
-that packs a pyramid's levels, facerec.mtcnn.pyramid_layout).
+(facerec.dnn). P-Net's graph takes its input channels last (N x H x W x 3: rows of the mosaic that packs a pyramid's
+levels, facerec.mtcnn.pyramid_layout, as they lie in memory).
 Building the graphs needs the ``onnx`` package, whose import alone costs about half a second, so the graphs
 are built once (by ``facerec models install mtcnn``, or on first use) and cached in facerec's models folder,
 next to the weights installed there (``<name>.onnx`` with a ``<name>.onnx.json`` key; see ``cached_onnx``).
